@@ -1,0 +1,36 @@
+# avgas: make setup | make test | make test-fast | make book | make clean
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.avgas-installed
+# pip prints a warning per package for the machine's local indexes; keep the log readable
+QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: setup test test-fast book clean
+setup: $(STAMP)
+
+# Re-installs only when requirements.txt or pyproject.toml change (a second run is instant).
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | $(QUIET)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | $(QUIET)
+	$(PY) -c "import avgas, torch, papermill; print('avgas ready, torch', torch.__version__)"
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+# The main job: every notebook on the embedded default, then the book (HTML in _build/html).
+book: setup
+	$(PY) -m avgas run params/default.yaml
+	rm -rf book/generated && mkdir -p book/generated
+	cp runs/default/[0-9][0-9]_*.ipynb book/generated/
+	$(VENV)/bin/jupyter-book build book/
+
+clean:
+	rm -rf runs _build book/generated .pytest_cache

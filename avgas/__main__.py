@@ -1,0 +1,5 @@
+import sys
+
+from avgas.cli import main
+
+sys.exit(main())

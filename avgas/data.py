@@ -1,0 +1,221 @@
+"""Clips, splits and the training tuples of Section 3.1 — one code path for both worlds.
+
+A data folder holds ``audios/<stem>.wav``, ``images/<stem>.jpg|png`` and a metadata csv in
+VGGSound's row format (``ytid,start_seconds,label,split``). :func:`catalogue` pairs them by stem;
+the csv's ``train`` clips are split again into train and val (held out for model selection), its
+``test`` clips stay test. Every clip is in exactly one split, so tuples of different splits never
+share a source clip. A tuple is (mixed audio, audio 1, audio 2, image 1, image 2) with 1 = the
+foreground class and 2 = the background class of a Table 4 combination.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from avgas import spectrogram as spec
+from avgas import world
+from avgas.params import Params
+
+log = logging.getLogger("avgas")
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
+
+
+class DataError(ValueError):
+    """The data folder cannot serve this run (missing folder, too few clips of a class, ...)."""
+
+
+@dataclass
+class Prepared:
+    data_dir: Path
+    n_clips: int
+    seconds: float
+    megabytes: float
+    generated: bool
+
+
+def prepare(p: Params, progress: bool = True) -> Prepared:
+    """Make the data folder ready: generate the synthetic world, or check a prepared VGGSound
+    folder is in place. Later steps read the folder the same way in both cases."""
+    if p.world == "synthetic":
+        w = world.generate(p, progress=progress)
+        return Prepared(w.data_dir, w.n_clips, w.seconds, w.megabytes, not w.reused)
+    for need in (p.data_dir / "audios", p.data_dir / "images", p.metadata_path):
+        if not need.exists():
+            raise DataError(f"{need} is missing: the params key 'data_root' (or 'metadata_csv') must "
+                            "point at data prepared with `python -m avgas prepare-vggsound`")
+    n = sum(1 for _ in open(p.metadata_path))
+    return Prepared(p.data_dir, n, 0.0, 0.0, False)
+
+
+def _split_val(stems: list[str], fraction: float, seed: int) -> set[str]:
+    """A fixed, seed-dependent share of a class's train clips, chosen by hashing the stem (so
+    adding clips never moves an existing clip to another split)."""
+    ranked = sorted(stems, key=lambda s: hashlib.sha1(f"{seed}:{s}".encode()).hexdigest())
+    return set(ranked[: max(1, round(fraction * len(stems)))])
+
+
+def read_metadata(path: Path) -> pd.DataFrame:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
+    bad = [r for r in rows if len(r) != 4]
+    if bad:
+        raise DataError(f"{path}: rows must be ytid,start_seconds,label,split; got {bad[0]!r}")
+    df = pd.DataFrame(rows, columns=["ytid", "start_seconds", "label", "split"])
+    df["start_seconds"] = df["start_seconds"].astype(float).astype(int)
+    return df
+
+
+def catalogue(p: Params) -> pd.DataFrame:
+    """Every usable clip of the run's classes: stem, label, split (train/val/test), file paths.
+
+    Rows whose audio or image file is missing are skipped and listed in ``df.attrs['skipped']``
+    as (stem, reason); a class left without clips in some split stops the run."""
+    meta = read_metadata(p.metadata_path)
+    wanted = world.classes(p)
+    meta = meta[meta["label"].isin(wanted)].copy()
+    meta["stem"] = [world.stem_of(y, s) for y, s in zip(meta["ytid"], meta["start_seconds"])]
+    audio_dir, image_dir = p.data_dir / "audios", p.data_dir / "images"
+    audios, images, keep, skipped = [], [], [], []
+    for stem in meta["stem"]:
+        a = audio_dir / f"{stem}.wav"
+        i = next((image_dir / f"{stem}{suf}" for suf in IMAGE_SUFFIXES
+                  if (image_dir / f"{stem}{suf}").is_file()), None)
+        ok = a.is_file() and i is not None
+        if not ok:
+            skipped.append((stem, "no audio file" if not a.is_file() else "no image file"))
+        keep.append(ok)
+        audios.append(str(a))
+        images.append(str(i) if i else "")
+    meta["audio"], meta["image"] = audios, images
+    meta = meta[keep]
+    for stem, reason in skipped:
+        log.warning("skipping clip %s: %s", stem, reason)
+
+    meta["split"] = meta["split"].str.strip().str.lower()
+    for label, group in meta[meta["split"] == "train"].groupby("label"):
+        val = _split_val(list(group["stem"]), p.val_fraction, p.seed)
+        meta.loc[group.index[group["stem"].isin(val)], "split"] = "val"
+
+    counts = meta.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(
+        index=wanted, columns=list(SPLITS), fill_value=0)
+    short = counts[(counts == 0).any(axis=1)]
+    if len(short):
+        raise DataError("too few clips: every class needs at least one clip in each of train, val "
+                        "and test. Counts per split:\n" + short.to_string())
+    meta = meta.reset_index(drop=True)[["stem", "ytid", "start_seconds", "label", "split", "audio", "image"]]
+    meta.attrs["skipped"] = skipped
+    return meta
+
+
+def counts_table(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Clips per class and split, with each class's role and its Table 5 prompt."""
+    from avgas import paper
+    t = cat.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(
+        index=world.classes(p), columns=list(SPLITS), fill_value=0)
+    bgs = {bg for _, bg in p.combination_list()}
+    t.insert(0, "role", ["background" if c in bgs else "foreground" for c in t.index])
+    t.insert(1, "prompt", [paper.prompts().get(c, "") for c in t.index])
+    t["total"] = t[list(SPLITS)].sum(axis=1)
+    t.loc["total"] = ["", ""] + [int(t[c].sum()) for c in (*SPLITS, "total")]
+    return t
+
+
+def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Training tuples per split: for every combination, (foreground clip, background clip)
+    pairs drawn from that split only. Counts per split come from the params and are spread
+    evenly over the combinations; pairs repeat only when a combination has fewer distinct pairs
+    than it needs."""
+    combos = p.combination_list()
+    rows = []
+    for si, (split, total) in enumerate(zip(SPLITS, (p.train_tuples, p.val_tuples, p.test_tuples))):
+        per = np.full(len(combos), total // len(combos))
+        per[: total % len(combos)] += 1
+        in_split = cat[cat["split"] == split]
+        for ci, ((fg, bg), n) in enumerate(zip(combos, per)):
+            fgs = in_split.loc[in_split["label"] == fg, "stem"].to_numpy()
+            bgs = in_split.loc[in_split["label"] == bg, "stem"].to_numpy()
+            rng = np.random.default_rng([p.seed, 11, si, ci])
+            n_pairs = len(fgs) * len(bgs)
+            picks = rng.choice(n_pairs, size=n, replace=n > n_pairs)
+            for k in picks:
+                rows.append((split, f"{fg} + {bg}", fg, bg, fgs[k // len(bgs)], bgs[k % len(bgs)]))
+    df = pd.DataFrame(rows, columns=["split", "combination", "fg_label", "bg_label", "fg_stem", "bg_stem"])
+    df.insert(0, "tuple_id", [f"{s}-{i:05d}" for s, i in zip(df["split"], df.groupby("split").cumcount())])
+    return df
+
+
+def tuple_table(tuples: pd.DataFrame) -> pd.DataFrame:
+    """Tuples per combination and split, and how many distinct source clips each split uses."""
+    t = tuples.groupby(["combination", "split"]).size().unstack(fill_value=0).reindex(
+        columns=list(SPLITS), fill_value=0)
+    t.loc["total"] = t.sum()
+    t.loc["distinct clips"] = [len(set(tuples.loc[tuples["split"] == s, "fg_stem"])
+                                   | set(tuples.loc[tuples["split"] == s, "bg_stem"])) for s in SPLITS]
+    return t
+
+
+# ------------------------------------------------------------------------------ audio and images
+
+
+def mix(fg: np.ndarray, bg: np.ndarray, relative_level_db: float = 0.0) -> np.ndarray:
+    """Mix by addition, foreground scaled by the relative level. A mix that would leave [-1, 1]
+    is scaled down as a whole (never clipped), which the per-clip standardisation undoes."""
+    m = bg + fg * (10 ** (relative_level_db / 20))
+    peak = np.abs(m).max(axis=-1, keepdims=True)
+    return m / np.maximum(peak, 1.0)
+
+
+def load_waves(cat: pd.DataFrame, stems, clip_seconds: float, progress: bool = False) -> np.ndarray:
+    """(n, samples) float32 waveforms of the given clips, fitted to the clip length."""
+    path = dict(zip(cat["stem"], cat["audio"]))
+    return np.stack([spec.load_wave(path[s], clip_seconds)
+                     for s in tqdm(list(stems), desc="reading audio", disable=not progress, unit="clip")])
+
+
+def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8, resized (bicubic) to size x size when given."""
+    img = Image.open(path).convert("RGB")
+    if size and img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img)
+
+
+def _fingerprint(p: Params, **extra) -> dict:
+    stamp = p.data_dir / "world.json"
+    return {"clip_seconds": p.clip_seconds, "data": str(p.data_dir),
+            "world": stamp.read_text() if stamp.is_file() else str(p.metadata_path.stat().st_mtime),
+            **extra}
+
+
+def clip_spectrograms(p: Params, cat: pd.DataFrame, stems, name: str, progress: bool = True) -> torch.Tensor:
+    """(n, 257, T) spectrograms of single clips, cached under the run's cache folder."""
+    stems = list(stems)
+    return spec.cached(
+        p.cache_dir / f"spec_clips_{name}.pt", stems,
+        lambda: spec.batched(load_waves(cat, stems, p.clip_seconds, progress), p.spectrogram_batch,
+                             progress, desc=f"spectrograms ({name})"),
+        **_fingerprint(p))
+
+
+def mix_spectrograms(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, name: str,
+                     progress: bool = True) -> torch.Tensor:
+    """(n, 257, T) spectrograms of the tuples' mixtures, cached."""
+    def make():
+        fg = load_waves(cat, tuples["fg_stem"], p.clip_seconds, progress)
+        bg = load_waves(cat, tuples["bg_stem"], p.clip_seconds, progress)
+        return spec.batched(mix(fg, bg, p.relative_level_db), p.spectrogram_batch, progress,
+                            desc=f"mix spectrograms ({name})")
+    keys = [f"{a}|{b}" for a, b in zip(tuples["fg_stem"], tuples["bg_stem"])]
+    return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make,
+                       **_fingerprint(p, level=p.relative_level_db))

@@ -1,0 +1,257 @@
+"""Every run setting in one typed schema.
+
+A run is described by one flat YAML file (``params/*.yaml``). The same key names are papermill
+parameters in the notebooks, ``-p key=value`` overrides on the command line, and attributes of
+:class:`Params` in the module. Everything is validated when it is loaded, before any work starts:
+an unknown key, a wrong type or an impossible value stops the run with a message naming the key,
+the file and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from avgas import paths
+
+
+class ParamsError(ValueError):
+    """A params file or override that cannot be used. The message says which key and why."""
+
+
+def _f(default, help: str, **rules):
+    """A schema field: its default, a one-line help text, and optional rules (min, max, ...)."""
+    kw = {"default_factory": default} if callable(default) else {"default": default}
+    return field(metadata={"help": help, **rules}, **kw)
+
+
+@dataclass(frozen=True)
+class Params:
+    # --- the run ---------------------------------------------------------------------------
+    name: str = _f("quick", "run name: outputs go to <run_root>/<name>/", pattern=r"^[A-Za-z0-9_.-]+$")
+    run_root: str = _f("runs", "folder that holds run folders (relative to the project root)")
+    world: Literal["synthetic", "vggsound"] = _f(
+        "synthetic", "which data: the generated synthetic world, or VGGSound clips you have")
+    seed: int = _f(0, "seed for world generation, splits, tuples and training", min=0)
+    device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
+    threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
+
+    # --- data ----------------------------------------------------------------------------------
+    data_root: Optional[str] = _f(
+        None, "folder with audios/, images/ and the metadata csv; null = <run folder>/data "
+              "(where the synthetic world is written)")
+    metadata_csv: Optional[str] = _f(
+        None, "metadata in VGGSound's row format (ytid,start_seconds,label,split); "
+              "null = <data_root>/metadata.csv")
+    clips_per_class: int = _f(40, "synthetic world: clips generated per class", min=6, max=100000)
+    test_fraction: float = _f(0.2, "synthetic world: share of each class's clips in the 'test' split",
+                              min=0.05, max=0.5)
+    val_fraction: float = _f(0.15, "share of each class's 'train' clips held out for validation",
+                             min=0.05, max=0.5)
+    clip_seconds: float = _f(1.0, "clip length in seconds: clips are tiled/cut to it before the "
+                                  "spectrogram (Sound2Scene: 10)", min=0.1, max=10.0)
+    image_size: int = _f(64, "synthetic world: image side in pixels", choices=[32, 64, 128])
+    combinations: Optional[dict] = _f(
+        None, "background class -> list of foreground classes; null = Table 4 of the paper")
+    relative_level_db: float = _f(0.0, "foreground level relative to background when mixing, dB "
+                                       "(paper: plain addition, 0 dB)", min=-30.0, max=30.0)
+    train_tuples: int = _f(400, "training tuples, spread evenly over the combinations (paper: 20000)",
+                           min=1)
+    val_tuples: int = _f(100, "validation tuples, spread evenly over the combinations", min=1)
+    test_tuples: int = _f(100, "held-out test tuples, spread evenly over the combinations", min=1)
+    spectrogram_batch: int = _f(64, "clips per batch when computing spectrograms", min=1, max=4096)
+
+    # --- derived paths -------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return paths.resolve(self.run_root) / self.name
+
+    @property
+    def data_dir(self) -> Path:
+        return paths.resolve(self.data_root) if self.data_root else self.run_dir / "data"
+
+    @property
+    def metadata_path(self) -> Path:
+        return paths.resolve(self.metadata_csv) if self.metadata_csv else self.data_dir / "metadata.csv"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.run_dir / "cache"
+
+    def combination_list(self) -> list[tuple[str, str]]:
+        """(foreground, background) pairs in a fixed order."""
+        from avgas import paper
+        combos = self.combinations if self.combinations is not None else paper.combinations()
+        return [(fg, bg) for bg, fgs in combos.items() for fg in fgs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "Params":
+        return _validate({**self.to_dict(), **changes}, source="replace()")
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Params)}
+_HINTS = typing.get_type_hints(Params)
+
+
+def describe() -> str:
+    """A table of every key, its type, default and meaning (for --help and the README)."""
+    rows = []
+    for name, f in FIELDS.items():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        rows.append(f"{name:20s} {_type_name(_HINTS[name]):28s} default {default!r:12}  {f.metadata['help']}")
+    return "\n".join(rows)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _type_name(args[0]) + " or null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_type(key: str, value: Any, tp, where: str) -> Any:
+    """Return the value (ints widened to float where a float is wanted) or raise ParamsError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        return _check_type(key, value, inner, where)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: "
+                              + ", ".join(map(repr, allowed)))
+        return value
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        dict: lambda v: isinstance(v, dict),
+        list: lambda v: isinstance(v, list),
+    }[tp](value)
+    if not ok:
+        raise ParamsError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r} "
+                          f"({type(value).__name__})")
+    return float(value) if tp is float else value
+
+
+def _check_rules(key: str, value: Any, where: str) -> None:
+    if value is None:
+        return
+    meta = FIELDS[key].metadata
+    if "min" in meta and value < meta["min"]:
+        raise ParamsError(f"{where}: '{key}' is {value!r}; it must be >= {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        raise ParamsError(f"{where}: '{key}' is {value!r}; it must be <= {meta['max']}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: {meta['choices']}")
+    if "pattern" in meta:
+        import re
+        if not re.match(meta["pattern"], value):
+            raise ParamsError(f"{where}: '{key}' is {value!r}; it must match {meta['pattern']}")
+
+
+def _check_combinations(combos: dict, world: str, where: str) -> None:
+    from avgas import paper
+    if not combos:
+        raise ParamsError(f"{where}: 'combinations' is empty; give background -> [foregrounds]")
+    for bg, fgs in combos.items():
+        if not isinstance(fgs, list) or not fgs or not all(isinstance(x, str) for x in fgs):
+            raise ParamsError(f"{where}: 'combinations' entry {bg!r} must map to a non-empty list of "
+                              f"foreground class names, got {fgs!r}")
+        if world == "synthetic":  # the synthetic world knows only the paper's classes
+            known_bg, known_fg = paper.background_classes(), paper.foreground_classes()
+            if bg not in known_bg:
+                raise ParamsError(f"{where}: 'combinations' background {bg!r} is not a class of the "
+                                  f"synthetic world; allowed backgrounds: {known_bg}")
+            for fg in fgs:
+                if fg not in known_fg:
+                    raise ParamsError(f"{where}: 'combinations' foreground {fg!r} (under {bg!r}) is not "
+                                      f"a class of the synthetic world; allowed foregrounds: {known_fg}")
+
+
+def _unknown_key(key: str, where: str) -> ParamsError:
+    near = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return ParamsError(f"{where}: unknown key '{key}'{hint}. Allowed keys: " + ", ".join(FIELDS))
+
+
+def _validate(raw: dict, source: str) -> Params:
+    values = {}
+    for key, value in raw.items():
+        where = source
+        if key not in FIELDS:
+            raise _unknown_key(key, where)
+        value = _check_type(key, value, _HINTS[key], where)
+        _check_rules(key, value, where)
+        values[key] = value
+    p = Params(**values)
+    if p.combinations is not None:
+        _check_combinations(p.combinations, p.world, source)
+    n_combos = len(p.combination_list())
+    for key in ("train_tuples", "val_tuples", "test_tuples"):
+        if getattr(p, key) < n_combos:
+            raise ParamsError(f"{source}: '{key}' is {getattr(p, key)}; it must be at least the number "
+                              f"of combinations ({n_combos}) so every combination gets a tuple")
+    return p
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' -> (key, YAML-parsed value), as on the command line (-p key=value)."""
+    if "=" not in text:
+        raise ParamsError(f"override {text!r} must look like key=value")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def load(path: str | Path | None = None, overrides: dict | list[str] | None = None) -> Params:
+    """Load and validate a params file, then apply overrides (a dict, or 'key=value' strings)."""
+    raw: dict = {}
+    source = "defaults"
+    if path is not None:
+        path = paths.resolve(path)
+        if not path.is_file():
+            raise ParamsError(f"params file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ParamsError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ParamsError(f"{path}: must hold key: value pairs, got {type(raw).__name__}")
+        source = str(path)
+    _validate(raw, source)  # the file alone must be valid, so its errors name the file
+    if overrides:
+        if isinstance(overrides, list):
+            overrides = dict(parse_override(o) for o in overrides)
+        for key in overrides:
+            if key not in FIELDS:
+                raise _unknown_key(key, "override -p")
+        raw = {**raw, **overrides}
+        source = f"{source} with overrides ({', '.join(overrides)})"
+    return _validate(raw, source)
+
+
+def from_notebook(namespace: dict) -> Params:
+    """Params inside a notebook: the file named by ``params_file``, overridden by every params
+    key that papermill injected (or the parameters cell set to something other than None)."""
+    overrides = {k: namespace[k] for k in FIELDS if namespace.get(k) is not None}
+    return load(namespace.get("params_file"), overrides)
+
+
+def save(p: Params, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# resolved params of this run (what actually ran)\n"
+                    + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True))

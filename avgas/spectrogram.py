@@ -1,0 +1,125 @@
+"""Sound2Scene's spectrogram, in torch so that it batches, and a scipy reference.
+
+Sound2Scene: read 16 kHz mono, tile to fill and cut to the clip length, clip to [-1, 1], then
+``scipy.signal.spectrogram(x, 16000, nperseg=512, noverlap=353)`` (linear frequency, Tukey(0.25)
+window, hop 159, per-segment mean removal, one-sided density scaling), natural log of S + 1e-7,
+and per-clip standardisation by the clip's own mean and std (+1e-9). 10 s -> (257, 1004).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+import torch
+from tqdm.auto import tqdm
+
+SR = 16000
+NPERSEG = 512
+HOP = 159  # noverlap = 353
+EPS_LOG = 1e-7
+EPS_STD = 1e-9
+
+
+class AudioError(ValueError):
+    """A clip that cannot be used (unreadable, wrong rate, empty). The message names the file."""
+
+
+def n_samples(clip_seconds: float) -> int:
+    return int(round(clip_seconds * SR))
+
+
+def n_frames(clip_seconds: float) -> int:
+    return (n_samples(clip_seconds) - NPERSEG) // HOP + 1
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Tile a clip to fill n samples, then cut (Sound2Scene does the same for short clips)."""
+    if len(x) == 0:
+        raise AudioError("empty clip")
+    if len(x) < n:
+        x = np.tile(x, int(np.ceil(n / len(x))))
+    return x[:n]
+
+
+def load_wave(path: str | Path, clip_seconds: float) -> np.ndarray:
+    """Read a wav as Sound2Scene does: 16 kHz mono, fitted to the clip length, in [-1, 1]."""
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for corrupt or missing files
+        raise AudioError(f"{path}: cannot read audio ({e})") from None
+    if sr != SR:
+        raise AudioError(f"{path}: sample rate is {sr} Hz; Sound2Scene's encoder expects {SR} Hz "
+                         "(resample it, e.g. ffmpeg -ar 16000 -ac 1)")
+    if x.shape[0] == 0:
+        raise AudioError(f"{path}: no samples")
+    return np.clip(fit_length(x.mean(axis=1), n_samples(clip_seconds)), -1.0, 1.0)
+
+
+_WINDOWS: dict = {}
+
+
+def _window(device, dtype) -> torch.Tensor:
+    key = (str(device), dtype)
+    if key not in _WINDOWS:  # the periodic Tukey window scipy uses by default
+        w = scipy.signal.get_window(("tukey", 0.25), NPERSEG)
+        _WINDOWS[key] = torch.as_tensor(w, device=device, dtype=dtype)
+    return _WINDOWS[key]
+
+
+def spectrogram(x: torch.Tensor, standardise: bool = True) -> torch.Tensor:
+    """(B, N) or (N,) waveforms -> (B, 257, T) log spectrograms, Sound2Scene's transform."""
+    single = x.dim() == 1
+    x = x.reshape(1, -1) if single else x
+    if x.shape[-1] < NPERSEG:
+        raise AudioError(f"clip of {x.shape[-1]} samples is shorter than one {NPERSEG}-sample window")
+    win = _window(x.device, x.dtype)
+    frames = x.unfold(-1, NPERSEG, HOP)                      # (B, T, 512), no padding
+    frames = frames - frames.mean(dim=-1, keepdim=True)      # scipy's detrend='constant'
+    power = torch.fft.rfft(frames * win).abs() ** 2          # (B, T, 257)
+    power = power / (SR * (win ** 2).sum())                  # density scaling
+    power[..., 1:-1] *= 2                                    # one-sided: double all but DC/Nyquist
+    s = torch.log(power + EPS_LOG).transpose(1, 2)           # (B, 257, T)
+    if standardise:
+        mean = s.mean(dim=(1, 2), keepdim=True)
+        std = s.std(dim=(1, 2), keepdim=True, unbiased=False)
+        s = (s - mean) / (std + EPS_STD)
+    return s[0] if single else s
+
+
+def spectrogram_reference(x: np.ndarray) -> np.ndarray:
+    """The same transform with scipy, as Sound2Scene computes it (the test oracle)."""
+    _, _, s = scipy.signal.spectrogram(x, SR, nperseg=NPERSEG, noverlap=NPERSEG - HOP)
+    s = np.log(s + EPS_LOG)
+    return (s - s.mean()) / (s.std() + EPS_STD)
+
+
+def batched(waves: np.ndarray | torch.Tensor, batch: int = 64, progress: bool = False,
+            desc: str = "spectrograms") -> torch.Tensor:
+    """Spectrograms of many equal-length clips, in batches (float32, CPU tensor)."""
+    waves = torch.as_tensor(waves, dtype=torch.float32)
+    out = []
+    for i in tqdm(range(0, len(waves), batch), desc=desc, disable=not progress, unit="batch"):
+        out.append(spectrogram(waves[i:i + batch]))
+    return torch.cat(out) if out else torch.empty(0, 257, 0)
+
+
+def cached(path: Path, keys: Sequence[str], make: Callable[[], torch.Tensor], **fingerprint) -> torch.Tensor:
+    """Load a tensor saved under `path` if it was made for the same keys and settings, else make
+    it and save it (atomically). The keys (clip stems or tuple ids) are stored with the tensor."""
+    tag = hashlib.sha1(json.dumps({"keys": list(keys), **fingerprint}, sort_keys=True,
+                                  default=str).encode()).hexdigest()
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        if saved.get("tag") == tag:
+            return saved["data"]
+    data = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"tag": tag, "keys": list(keys), "data": data}, tmp)
+    tmp.replace(path)
+    return data

@@ -1,0 +1,105 @@
+"""The synthetic soundscape world, written in the layout of a user's real data.
+
+    <data_dir>/audios/<stem>.wav     16 kHz mono, 16-bit
+    <data_dir>/images/<stem>.png     one image per clip, matched by stem
+    <data_dir>/metadata.csv          VGGSound rows: ytid,start_seconds,label,split (no header)
+    <data_dir>/world.json            what generated it (so an unchanged world is reused)
+
+Stems follow Sound2Scene's ``<ytid>_<start_ms>_<end_ms>`` naming of VGGSound's 10-second
+segments, so :mod:`avgas.data` reads this folder exactly as it reads prepared VGGSound.
+Everything is a function of (seed, class, clip index): the same params give the same bytes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from avgas import paper, pictures, sounds
+from avgas.params import Params
+
+WORLD_VERSION = 1  # bump when a design changes, so old worlds are regenerated
+
+
+def classes(p: Params) -> list[str]:
+    """Every class the run's combinations use: backgrounds first, then foregrounds."""
+    combos = p.combination_list()
+    bgs = list(dict.fromkeys(bg for _, bg in combos))
+    fgs = sorted(dict.fromkeys(fg for fg, _ in combos))
+    return bgs + fgs
+
+
+def stem_of(ytid: str, start_seconds: int) -> str:
+    """Sound2Scene's file stem for a VGGSound row (a 10-second segment)."""
+    start_ms = 1000 * int(start_seconds)
+    return f"{ytid}_{start_ms}_{start_ms + 10000}"
+
+
+def _spec(p: Params) -> dict:
+    return {"version": WORLD_VERSION, "seed": p.seed, "classes": classes(p),
+            "clips_per_class": p.clips_per_class, "clip_seconds": p.clip_seconds,
+            "image_size": p.image_size, "test_fraction": p.test_fraction}
+
+
+@dataclass
+class WorldInfo:
+    data_dir: Path
+    n_clips: int
+    seconds: float  # generation wall time (0 when reused)
+    megabytes: float
+    reused: bool
+
+
+def _clip_rng(seed: int, class_index: int, clip: int, what: int) -> np.random.Generator:
+    # independent streams per (class, clip, audio/image), stable under changes to other classes
+    return np.random.default_rng([seed, class_index, clip, what])
+
+
+def _folder_mb(d: Path) -> float:
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) / 2 ** 20
+
+
+def generate(p: Params, progress: bool = True) -> WorldInfo:
+    """Write the synthetic world for `p` into p.data_dir (reused when it already matches)."""
+    if p.world != "synthetic":
+        raise ValueError(f"world is {p.world!r}: the synthetic world is only generated for "
+                         "world: synthetic (VGGSound data is prepared with prepare-vggsound)")
+    out = p.data_dir
+    spec = _spec(p)
+    stamp = out / "world.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == spec:
+        return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
+    for sub in ("audios", "images"):  # never mix clips of two different worlds
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub).mkdir(parents=True)
+    stamp.unlink(missing_ok=True)
+
+    t0 = time.perf_counter()
+    all_names = paper.background_classes() + paper.foreground_classes()
+    rows = []
+    n_test = max(1, round(p.clips_per_class * p.test_fraction))
+    jobs = [(label, j) for label in spec["classes"] for j in range(p.clips_per_class)]
+    for label, j in tqdm(jobs, desc="synthetic world", disable=not progress, unit="clip"):
+        ci = all_names.index(label)  # index in the paper's list: stable whatever the run uses
+        meta = _clip_rng(p.seed, ci, j, 0)
+        ytid = f"sy{ci:02d}{j:05d}{int(meta.integers(0, 256)):02x}"  # 11 characters, like YouTube's
+        start = int(meta.integers(0, 30)) * 10
+        stem = stem_of(ytid, start)
+        level = -20 + meta.uniform(-3, 3)  # per-clip loudness
+        wave = sounds.render(label, _clip_rng(p.seed, ci, j, 1), p.clip_seconds, level)
+        sf.write(out / "audios" / f"{stem}.wav", wave, sounds.SR, subtype="PCM_16")
+        pictures.draw(label, _clip_rng(p.seed, ci, j, 2), p.image_size).save(
+            out / "images" / f"{stem}.png", optimize=False)
+        rows.append((ytid, start, label, "test" if j < n_test else "train"))
+    with open(out / "metadata.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    seconds = time.perf_counter() - t0
+    stamp.write_text(json.dumps({"spec": spec, "seconds": round(seconds, 2)}, indent=1))
+    return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)

@@ -1,0 +1,73 @@
+import subprocess
+import sys
+
+import pytest
+
+from avgas import params
+from avgas.params import ParamsError
+
+
+def write(tmp_path, text):
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("name", ["quick", "default"])
+def test_shipped_params_files_are_valid(name):
+    p = params.load(f"params/{name}.yaml")
+    assert p.name == name and p.world == "synthetic"
+    assert len(p.combination_list()) == 20  # Table 4
+
+
+def test_misspelt_key_is_named_with_file_and_suggestion(tmp_path):
+    f = write(tmp_path, "name: x\nclip_secnds: 2\n")
+    with pytest.raises(ParamsError) as e:
+        params.load(f)
+    msg = str(e.value)
+    assert "clip_secnds" in msg and str(f) in msg and "clip_seconds" in msg
+
+
+def test_wrong_type_names_key_and_type(tmp_path):
+    with pytest.raises(ParamsError, match=r"'clips_per_class' must be int.*'many'"):
+        params.load(write(tmp_path, "clips_per_class: many\n"))
+    with pytest.raises(ParamsError, match=r"'seed' must be int"):
+        params.load(write(tmp_path, "seed: true\n"))
+
+
+def test_impossible_values_name_the_allowed_ones(tmp_path):
+    with pytest.raises(ParamsError, match=r"'world' is 'mars'; allowed values: 'synthetic', 'vggsound'"):
+        params.load(write(tmp_path, "world: mars\n"))
+    with pytest.raises(ParamsError, match=r"'clip_seconds' is -1.0; it must be >= 0.1"):
+        params.load(write(tmp_path, "clip_seconds: -1\n"))
+    with pytest.raises(ParamsError, match=r"'image_size' is 50; allowed values: \[32, 64, 128\]"):
+        params.load(write(tmp_path, "image_size: 50\n"))
+
+
+def test_combinations_must_use_known_classes(tmp_path):
+    with pytest.raises(ParamsError, match="'dog barkin'.*allowed foregrounds"):
+        params.load(write(tmp_path, "combinations: {hail: [dog barkin]}\n"))
+    p = params.load(write(tmp_path, "combinations: {hail: [dog barking]}\ntrain_tuples: 5\n"))
+    assert p.combination_list() == [("dog barking", "hail")]
+
+
+def test_overrides_are_typed_and_checked():
+    p = params.load("params/quick.yaml", ["clip_seconds=2", "name=other"])
+    assert p.clip_seconds == 2.0 and p.name == "other"
+    with pytest.raises(ParamsError, match="override -p: unknown key 'epochz'"):
+        params.load("params/quick.yaml", ["epochz=3"])
+
+
+def test_from_notebook_takes_injected_keys():
+    p = params.from_notebook({"params_file": "params/quick.yaml", "seed": 7, "unrelated": 1,
+                              "clip_seconds": None})
+    assert p.seed == 7 and p.clip_seconds == 1.0
+
+
+def test_cli_refuses_misspelt_key_before_any_work(tmp_path):
+    f = write(tmp_path, f"name: never\nrun_root: {tmp_path}/runs\nclip_secnds: 2\n")
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", str(f), "--only", "01"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "clip_secnds" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()
