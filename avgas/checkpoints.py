@@ -1,0 +1,217 @@
+"""Load and save the pretrained parts in the formats of the real files.
+
+| part | real file                               | format |
+|------|-----------------------------------------|--------|
+| f_A  | ``sound2scene.pth``                     | plain state_dict, keys under ``audnet.`` |
+| f_V  | ``swav.pth.tar``                        | flat state_dict, keys prefixed ``module.`` (trunk, projection head, prototypes) |
+| G    | ``icgan_biggan_imagenet_res128/`` folder | ``state_dict_best{0,1}.pth`` (``config``, ``best_FID``, ...) + ``G_ema_best{0,1}.pth`` |
+
+The synthetic stand-ins are saved in exactly these formats and read back through the same
+loaders, so no later step knows which world it is in. Every loader refuses a wrong file with a
+message that names the file, what it expected, the params key that points to it, and where the
+real file comes from. Nothing is ever unpickled beyond tensors and a short allow-list.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from avgas import models
+from avgas.paths import atomic_write_bytes
+
+# params key -> (what it is, where users get it)
+SOURCES = {
+    "sound2scene_checkpoint": (
+        "Sound2Scene's audio encoder, sound2scene.pth",
+        "the Sound2Scene repository (github.com/kaist-ami/Sound2Scene, formerly postech-ami), "
+        "'Pretrained model' link in its README"),
+    "swav_checkpoint": (
+        "SwAV ResNet-50 (800 epochs), swav.pth.tar",
+        "facebookresearch/swav model zoo: swav_800ep_pretrain.pth.tar, the file IC-GAN and "
+        "Sound2Scene use"),
+    "icgan_folder": (
+        "IC-GAN generator folder icgan_biggan_imagenet_res128/ (state_dict_best0.pth, G_ema_best0.pth)",
+        "facebookresearch/ic_gan README, 'Pretrained models': icgan_biggan_imagenet_res128.tar.gz, "
+        "unpacked"),
+}
+
+# What IC-GAN's pickled training config needs beyond tensors and containers.
+ICGAN_SAFE_GLOBALS = [nn.ReLU]
+
+
+class CheckpointError(ValueError):
+    """A weight file that is missing or not in the expected format."""
+
+
+def _where(key: str) -> str:
+    what, source = SOURCES[key]
+    return f"(params key '{key}'; expected {what}; get it from {source})"
+
+
+def _load(path: Path, key: str, safe_globals=()) -> object:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found {_where(key)}")
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        why = (f"it pickles {refused.group(1)}, which is not on the allow-list"
+               if refused else str(e).splitlines()[0])
+        raise CheckpointError(f"{path}: refused to unpickle: {why} {_where(key)}") from None
+    except Exception as e:  # truncated or not a torch file at all
+        raise CheckpointError(f"{path}: not a readable torch file ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]}) {_where(key)}") from None
+
+
+def _unwrap(obj, path: Path, key: str) -> dict:
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state_dict of tensors, got {type(obj).__name__} {_where(key)}")
+    return obj
+
+
+def _load_strict(model: nn.Module, state: dict, path: Path, key: str) -> None:
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(want[k].shape)})"
+             for k in want if k in state and state[k].shape != want[k].shape]
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys, e.g. {missing[:3]}")
+        if extra:
+            parts.append(f"{len(extra)} unexpected keys, e.g. {extra[:3]}")
+        if wrong:
+            parts.append(f"wrong shapes: {wrong[:3]}")
+        raise CheckpointError(f"{path}: does not match the architecture: {'; '.join(parts)} {_where(key)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _save(obj, path: Path) -> None:
+    import io
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+# -------------------------------------------------------------------------------- f_A (audio)
+
+
+def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> models.AudioEncoder:
+    """Sound2Scene's `sound2scene.pth`: a plain state_dict with keys under `audnet.`."""
+    state = _unwrap(_load(path, key), Path(path), key)
+    if "audnet.conv1.weight" not in state or "audnet.fc.weight" not in state:
+        sample = list(state)[:3]
+        raise CheckpointError(f"{path}: no 'audnet.' keys (found e.g. {sample}); expected the audio "
+                              f"encoder's ResNet-18 under 'audnet.' {_where(key)}")
+    model = models.AudioEncoder(width=models.resnet18_width(state, "audnet."),
+                                out_dim=state["audnet.fc.weight"].shape[0])
+    _load_strict(model, state, Path(path), key)
+    return model.eval()
+
+
+def save_audio_encoder(model: models.AudioEncoder, path: Path) -> None:
+    _save(model.state_dict(), path)
+
+
+# -------------------------------------------------------------------------------- f_V (image)
+
+
+def _strip(k: str) -> str:
+    for prefix in ("module.", "_feature_blocks."):
+        k = k.removeprefix(prefix)
+    return k
+
+
+def load_image_encoder(path: Path, key: str = "swav_checkpoint") -> nn.Module:
+    """A SwAV checkpoint: `module.`-prefixed flat state_dict. The prefix is stripped, the trunk's
+    keys are kept, the projection head and prototypes are dropped (as IC-GAN's loader does)."""
+    raw = _unwrap(_load(path, key), Path(path), key)
+    state = {_strip(k): v for k, v in raw.items()}
+    if "layer1.0.conv1.weight" not in state or "conv1.weight" not in state:
+        raise CheckpointError(f"{path}: no ResNet-50 trunk keys (expected e.g. 'module.conv1.weight', "
+                              f"'module.layer1.0.conv1.weight'; found e.g. {list(raw)[:3]}) {_where(key)}")
+    model = models.image_encoder(width_per_group=int(state["layer1.0.conv1.weight"].shape[0]))
+    trunk = {k: v for k, v in state.items() if k in model.state_dict()}
+    _load_strict(model, trunk, Path(path), key)
+    return model.eval()
+
+
+def save_image_encoder(model: nn.Module, path: Path, heads: dict | None = None) -> None:
+    """Save in SwAV's layout: `module.` + trunk keys, plus any head tensors (projection_head.*,
+    prototypes.*), which loaders drop."""
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    state.update({f"module.{k}": v for k, v in (heads or {}).items()})
+    _save(state, path)
+
+
+# ------------------------------------------------------------------------------------- G (IC-GAN)
+
+
+def read_icgan_state(folder: Path, key: str = "icgan_folder") -> tuple[str, dict]:
+    """Pick the best checkpoint of an IC-GAN folder as IC-GAN does: of state_dict_best0/1.pth,
+    the one with the lower stored best_FID. Returns (suffix, its dict)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: folder not found {_where(key)}")
+    found = {}
+    for n in (0, 1):
+        f = folder / f"state_dict_best{n}.pth"
+        if f.is_file():
+            d = _load(f, key, ICGAN_SAFE_GLOBALS)
+            if not isinstance(d, dict) or not isinstance(d.get("config"), dict):
+                raise CheckpointError(f"{f}: no 'config' dict in it; an IC-GAN state_dict_best file "
+                                      f"holds config, best_FID, itr, epoch {_where(key)}")
+            found[f"best{n}"] = d
+    if not found:
+        raise CheckpointError(f"{folder}: neither state_dict_best0.pth nor state_dict_best1.pth {_where(key)}")
+    suffix = min(found, key=lambda s: float(found[s].get("best_FID", float("inf"))))
+    return suffix, found[suffix]
+
+
+def load_generator(folder: Path, key: str = "icgan_folder") -> models.Generator:
+    folder = Path(folder)
+    suffix, state = read_icgan_state(folder, key)
+    config = state["config"]
+    use_ema = bool(config.get("ema", True)) and bool(config.get("use_ema", True))
+    wfile = folder / f"{'G_ema' if use_ema else 'G'}_{suffix}.pth"
+    weights = _unwrap(_load(wfile, key), wfile, key)
+    weights = {k.removeprefix("module."): v for k, v in weights.items()}  # DDP-saved G has it
+    try:
+        G = models.Generator(config)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{folder / f'state_dict_{suffix}.pth'}: its config cannot build the "
+                              f"generator: {e} {_where(key)}") from None
+    _load_strict(G, weights, wfile, key)
+    return G.eval()
+
+
+def icgan_config(**arch) -> dict:
+    """A config dict in IC-GAN's shape for a generator of the given architecture (the keys that
+    Generator reads, plus the flags the inference loader checks; G_activation pickles an
+    nn.ReLU, as IC-GAN's real config does)."""
+    return {"model": "BigGAN", "model_backbone": "biggan", "instance_cond": True, "class_cond": False,
+            "G_shared": True, "G_shared_feat": True, "hier": True, "bottom_width": 4,
+            "n_classes": 1000, "shared_dim": 128, "BN_eps": 1e-5, "SN_eps": 1e-6,
+            "num_G_SVs": 1, "num_G_SV_itrs": 1, "G_init": "ortho", "G_param": "SN",
+            "norm_style": "bn", "ema": True, "use_ema": True, "G_activation": nn.ReLU(inplace=False),
+            **arch}
+
+
+def save_generator(G: models.Generator, folder: Path, best_fid: float, itr: int = 0, epoch: int = 0,
+                   suffix: str = "best0") -> None:
+    """Write an IC-GAN folder: state_dict_<suffix>.pth (config, best_FID, ...) and
+    G_ema_<suffix>.pth (the generator's weights)."""
+    folder = Path(folder)
+    _save({"itr": itr, "epoch": epoch, "save_num": 0, "save_best_num": 0, "best_IS": 0.0,
+           "best_FID": float(best_fid), "es_epoch": 0, "config": icgan_config(**G.config)},
+          folder / f"state_dict_{suffix}.pth")
+    _save(G.state_dict(), folder / f"G_ema_{suffix}.pth")
