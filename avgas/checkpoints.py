@@ -215,3 +215,10 @@ def save_generator(G: models.Generator, folder: Path, best_fid: float, itr: int 
            "best_FID": float(best_fid), "es_epoch": 0, "config": icgan_config(**G.config)},
           folder / f"state_dict_{suffix}.pth")
     _save(G.state_dict(), folder / f"G_ema_{suffix}.pth")
+
+
+def load_parts(p) -> tuple:
+    """(f_A, f_V, G) from the params' weight paths, through the loaders above."""
+    return (load_audio_encoder(p.weight_path("sound2scene_checkpoint")),
+            load_image_encoder(p.weight_path("swav_checkpoint")),
+            load_generator(p.weight_path("icgan_folder")))

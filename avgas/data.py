@@ -219,3 +219,9 @@ def mix_spectrograms(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, name: s
     keys = [f"{a}|{b}" for a, b in zip(tuples["fg_stem"], tuples["bg_stem"])]
     return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make,
                        **_fingerprint(p, level=p.relative_level_db))
+
+
+def load_images(cat: pd.DataFrame, stems, size: int | None = None) -> torch.Tensor:
+    """(n, S, S, 3) uint8 images of the given clips."""
+    path = dict(zip(cat["stem"], cat["image"]))
+    return torch.from_numpy(np.stack([load_image(path[s], size) for s in stems]))

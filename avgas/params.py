@@ -67,6 +67,43 @@ class Params:
     test_tuples: int = _f(100, "held-out test tuples, spread evenly over the combinations", min=1)
     spectrogram_batch: int = _f(64, "clips per batch when computing spectrograms", min=1, max=4096)
 
+    # --- pretrained parts (real files on the real run; stand-ins trained and saved on the synthetic one)
+    sound2scene_checkpoint: Optional[str] = _f(
+        None, "Sound2Scene audio encoder sound2scene.pth; null = <run>/checkpoints/sound2scene.pth")
+    swav_checkpoint: Optional[str] = _f(
+        None, "SwAV ResNet-50 swav.pth.tar; null = <run>/checkpoints/swav.pth.tar")
+    icgan_folder: Optional[str] = _f(
+        None, "IC-GAN folder (state_dict_best*.pth, G_ema_best*.pth); null = <run>/checkpoints/icgan/")
+    fv_image_size: int = _f(32, "side of the images fed to f_V (Sound2Scene/IC-GAN: 224)", min=16, max=512)
+    retrain_stand_ins: bool = _f(False, "synthetic world: train the stand-ins again even if saved ones exist")
+    stand_in_batch: int = _f(64, "synthetic stand-ins: batch size", min=4, max=1024)
+    scenes_per_combination: int = _f(40, "synthetic stand-ins: two-class scenes per combination "
+                                          "added to the image pool", min=0, max=10000)
+    fv_width_per_group: int = _f(8, "synthetic f_V: ResNet-50 bottleneck width (real: 64)",
+                                 choices=[4, 8, 16, 32, 64])
+    fv_steps: int = _f(300, "synthetic f_V: training steps", min=1)
+    g_resolution: int = _f(32, "synthetic G: output side in pixels", choices=[32, 64, 128])
+    g_channels: int = _f(16, "synthetic G: BigGAN G_ch (real: 96)", min=2, max=128)
+    g_dim_z: int = _f(40, "synthetic G: noise size (split into one chunk per block + 1)", min=4, max=256)
+    g_feature_proj: int = _f(64, "synthetic G: size of the projected instance feature (real: 512)",
+                             min=8, max=1024)
+    g_steps: int = _f(1000, "synthetic G: GAN training steps", min=1)
+    g_lr: float = _f(2e-4, "synthetic G: Adam learning rate of G (D: twice this)", min=1e-6, max=1e-1)
+    g_anchor_weight: float = _f(10.0, "synthetic G: weight of the coarse (4x4) L1 anchor to the "
+                                      "conditioning image", min=0.0)
+    fa_width: float = _f(0.25, "synthetic f_A: ResNet-18 width multiplier (real: 1.0)", min=0.05, max=1.0)
+    fa_epochs: int = _f(20, "synthetic f_A: epochs of Sound2Scene's InfoNCE training", min=1)
+
+    # --- the separator (AV-GAS), Section 4.1 ---------------------------------------------------
+    alignments: list = _f(lambda: ["A2A", "A2V", "A2A+A2V"], "separators to train: A2A, A2V, A2A+A2V",
+                          items=["A2A", "A2V", "A2A+A2V"])
+    separator_width: float = _f(0.25, "separator ResNet-18 width multiplier (paper: 1.0)", min=0.05, max=1.0)
+    epochs: int = _f(20, "separator epochs (paper: 50)", min=1)
+    batch_size: int = _f(16, "separator batch size (paper: 16)", min=2, max=4096)
+    lr: float = _f(1e-3, "separator Adam learning rate (paper: 1e-3)", min=1e-7, max=1.0)
+    weight_decay: float = _f(1e-5, "separator Adam weight decay (paper: 1e-5)", min=0.0, max=1.0)
+    resume: bool = _f(False, "continue a killed separator training from its last checkpoint")
+
     # --- derived paths -------------------------------------------------------------------------
     @property
     def run_dir(self) -> Path:
@@ -83,6 +120,18 @@ class Params:
     @property
     def cache_dir(self) -> Path:
         return self.run_dir / "cache"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def weight_path(self, key: str) -> Path:
+        """Where a pretrained part is read from: the params key if set, else the run folder
+        (where the synthetic stand-ins are saved)."""
+        default = {"sound2scene_checkpoint": "sound2scene.pth", "swav_checkpoint": "swav.pth.tar",
+                   "icgan_folder": "icgan"}[key]
+        value = getattr(self, key)
+        return paths.resolve(value) if value else self.checkpoint_dir / default
 
     def combination_list(self) -> list[tuple[str, str]]:
         """(foreground, background) pairs in a fixed order."""
@@ -158,6 +207,11 @@ def _check_rules(key: str, value: Any, where: str) -> None:
         raise ParamsError(f"{where}: '{key}' is {value!r}; it must be <= {meta['max']}")
     if "choices" in meta and value not in meta["choices"]:
         raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: {meta['choices']}")
+    if "items" in meta:
+        bad = [v for v in value if v not in meta["items"]]
+        if bad or not value or len(set(value)) != len(value):
+            raise ParamsError(f"{where}: '{key}' is {value!r}; it must be a non-empty list of distinct "
+                              f"values from {meta['items']}")
     if "pattern" in meta:
         import re
         if not re.match(meta["pattern"], value):

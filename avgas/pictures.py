@@ -271,7 +271,9 @@ def _object_on(img: Image.Image, label: str, rng) -> Image.Image:
     s = img.size[0]
     scale = rng.uniform(0.36, 0.44) * s  # half-size: the object spans ~75-90% of the frame
     cx, cy = (0.5 + rng.uniform(-0.05, 0.05, 2)) * s
-    _draw_shape(ImageDraw.Draw(img), SHAPES[label], cx, cy, scale, bool(rng.integers(2)), rng)
+    # Objects always face the same way: a flip is a layout change that an embedding of the
+    # sound cannot know, and a generator would paint the average of both (a blur).
+    _draw_shape(ImageDraw.Draw(img), SHAPES[label], cx, cy, scale, False, rng)
     return img
 
 

@@ -98,3 +98,123 @@ def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
     players = HTML("<table><tr><th>mixed</th><th>audio 1 (foreground)</th><th>audio 2 (background)</th></tr>"
                    f"<tr><td>{audio_html(mix_w)}</td><td>{audio_html(fg_w)}</td><td>{audio_html(bg_w)}</td></tr></table>")
     return fig, players
+
+
+# ------------------------------------------------------------------------- pretrained parts (02)
+
+
+def image_grid(rows: list, row_titles: list[str], col_titles: list[str] | None = None,
+               title: str = "", cell: float = 1.1):
+    """rows: list of (n, H, W, 3) uint8 arrays (one row each, same n)."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + 1.8, cell * n_rows + 0.5),
+                             squeeze=False)
+    for r, (imgs, name) in enumerate(zip(rows, row_titles)):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if c < len(imgs):
+                ax.imshow(np.asarray(imgs[c]))
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+            if r == 0 and col_titles:
+                ax.set_title(col_titles[c], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def stand_in_table(rep: dict) -> pd.DataFrame:
+    """Sizes and training times of the synthetic stand-ins."""
+    rows = {k: {"parameters (M)": v["params_M"], "training seconds": v["seconds"]}
+            for k, v in rep.items() if isinstance(v, dict) and "params_M" in v}
+    return pd.DataFrame(rows).T
+
+
+def training_curves(rep: dict):
+    """Loss curves of the stand-ins (f_V probe loss, G's GAN losses and anchor, f_A InfoNCE)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
+    h = rep["f_V"]["history"]
+    axes[0].plot(h["loss"], lw=0.8)
+    axes[0].set(title="f_V: multi-label probe loss", xlabel="step")
+    h = rep["G"]["history"]
+    for k in ("d_loss", "g_adv", "anchor"):
+        axes[1].plot(pd.Series(h[k]).rolling(20, min_periods=1).mean(), label=k, lw=0.8)
+    axes[1].set(title="G: hinge GAN losses, coarse L1 anchor", xlabel="step")
+    axes[1].legend(fontsize=7)
+    h = rep["f_A"]["history"]
+    axes[2].plot(h["loss"], marker=".")
+    axes[2].set(title="f_A: InfoNCE to f_V (Sound2Scene)", xlabel="epoch")
+    fig.tight_layout()
+    return fig
+
+
+def separator_curves(results: dict):
+    """Train and validation loss per epoch for each alignment; the kept epoch is marked."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items()):
+        ep = np.arange(1, len(r.history["train_loss"]) + 1)
+        ax.plot(ep, r.history["train_loss"], label="train")
+        ax.plot(ep, r.history["val_loss"], label="validation")
+        ax.axvline(r.best_epoch + 1, color="grey", ls=":", label=f"kept: epoch {r.best_epoch + 1}")
+        ax.set(title=f"separator {name}", xlabel="epoch", ylabel="loss (Eq. 1-3)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_map(groups: dict, labels: dict, title: str = "", method: str = "tsne", seed: int = 0):
+    """2-D map (t-SNE or PCA) of several embedding sets side by side, coloured by class.
+    groups: name -> (n, D) tensor; labels: name -> list of n class names."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    names = list(groups)
+    X = torch.cat([torch.nn.functional.normalize(groups[n], dim=1) for n in names]).numpy()
+    X = PCA(n_components=min(50, X.shape[1], len(X) - 1), random_state=seed).fit_transform(X)
+    if method == "tsne":
+        X = TSNE(2, perplexity=min(30, len(X) // 4), random_state=seed, init="pca").fit_transform(X)
+    else:
+        X = X[:, :2]
+    classes = sorted({c for n in names for c in labels[n]})
+    cmap = plt.get_cmap("tab20", len(classes))
+    colour = {c: cmap(i) for i, c in enumerate(classes)}
+    fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.2), squeeze=False,
+                             sharex=True, sharey=True)
+    start = 0
+    for ax, n in zip(axes[0], names):
+        pts = X[start:start + len(groups[n])]
+        start += len(groups[n])
+        ax.scatter(pts[:, 0], pts[:, 1], c=[colour[c] for c in labels[n]], s=9)
+        ax.set_title(n, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colour[c], label=c) for c in classes]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def generation_grid(G, feats: torch.Tensor, reals: torch.Tensor | None, names: list[str],
+                    n_z: int = 3, title: str = "", seed: int = 0):
+    """Columns = items; first row the true image (if given), then G(z_k, feature) for n_z noises
+    (the same z_k along a row, so rows show what the noise does and columns what the feature does)."""
+    from avgas import generate, standins
+    res = G.resolution
+    rows, row_names = [], []
+    if reals is not None:
+        r = reals.permute(0, 3, 1, 2).float()
+        rows.append(torch.nn.functional.interpolate(r, size=res, mode="area").round().byte()
+                    .permute(0, 2, 3, 1).numpy())
+        row_names.append("true image")
+    for k in range(n_z):
+        z = generate.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
+        rows.append(standins.from_unit(generate.sample(G, feats, z)).numpy())
+        row_names.append(f"G(z{k + 1}, h)")
+    short = [n if len(n) < 16 else n[:14] + "…" for n in names]
+    return image_grid([list(r) for r in rows], row_names, short, title)

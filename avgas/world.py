@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from avgas import paper, pictures, sounds
 from avgas.params import Params
 
-WORLD_VERSION = 1  # bump when a design changes, so old worlds are regenerated
+WORLD_VERSION = 2  # bump when a design changes, so old worlds are regenerated
 
 
 def classes(p: Params) -> list[str]:
@@ -103,3 +103,17 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     seconds = time.perf_counter() - t0
     stamp.write_text(json.dumps({"spec": spec, "seconds": round(seconds, 2)}, indent=1))
     return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)
+
+
+def composites(p: Params, split: str, per_combination: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Scenes holding both classes of each combination (the foreground object on the background
+    scene): (n, S, S, 3) uint8 images and their (foreground, background) labels. Deterministic;
+    each split draws from its own random stream, so test scenes are never seen in training."""
+    stream = {"train": 101, "val": 102, "test": 103}[split]
+    images, labels = [], []
+    for ci, (fg, bg) in enumerate(p.combination_list()):
+        for j in range(per_combination):
+            rng = np.random.default_rng([p.seed, stream, ci, j])
+            images.append(np.asarray(pictures.composite(fg, bg, rng, p.image_size)))
+            labels.append((fg, bg))
+    return np.stack(images), labels

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01",
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03",
                         "-p", f"run_root={root}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "quick"
@@ -41,3 +41,27 @@ def test_committed_notebooks_have_no_outputs():
         for c in nb.cells:
             if c.cell_type == "code":
                 assert not c.outputs and not c.execution_count, f
+
+
+def test_02_shows_reconstructions_and_audio_to_image(quick_run):
+    nb = nbformat.read(quick_run / "02_pretrained.ipynb", as_version=4)
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    assert len([o for o in outs if "image/png" in o.get("data", {})]) >= 6
+    text = "".join(o.get("text", "") for o in outs)
+    assert "audio -> image retrieval" in text
+    ck = quick_run / "checkpoints"
+    assert (ck / "sound2scene.pth").is_file() and (ck / "swav.pth.tar").is_file()
+    assert (ck / "icgan" / "state_dict_best0.pth").is_file() and (ck / "icgan" / "G_ema_best0.pth").is_file()
+
+
+def test_03_trains_every_alignment_and_plots_losses(quick_run):
+    import json
+    nb = nbformat.read(quick_run / "03_separator.ipynb", as_version=4)
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    assert len([o for o in outs if "image/png" in o.get("data", {})]) >= 2  # loss curves, t-SNE
+    sep = json.loads((quick_run / "separation.json").read_text())
+    assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V"}
+    for a in ("A2A", "A2V", "A2A+A2V"):
+        assert (quick_run / "checkpoints" / f"separator_{a}" / "best.pt").is_file()

@@ -1,0 +1,289 @@
+"""Stand-ins for Sound2Scene's frozen parts, trained on the synthetic world.
+
+The real run loads f_A, f_V and G from the user's files. The synthetic world has no such files,
+so notebook 02 trains small versions of the same architectures and saves them in the same
+formats; everything after 02 loads them through the same loaders.
+
+Recipe (sizes in params; measured costs in the notebook):
+1. f_V (ResNet-50 trunk, thin bottlenecks) learns what is in an image: a multi-label linear
+   probe over the world's classes on single-class images and two-class scenes. (Measured on the
+   quick world: a scene's feature then lies near the blend of its parts' features, cos ~0.85,
+   the property the paper's lambda-blend relies on; an explicit blend loss collapsed f_V.)
+2. G (IC-GAN's BigGAN at small width) learns to paint an image from (z, f_V(image)), as IC-GAN
+   does: a hinge GAN whose discriminator is conditioned on the instance feature (projection),
+   plus an L1 anchor on a coarse (8x8) version of the image that pins colours and layout while
+   leaving details and their variation to the noise and the adversarial term. A pixel loss
+   alone averages object positions into a blur that no judge can read.
+3. f_A (ResNet-18 on spectrograms) is trained as Sound2Scene trains it: symmetric InfoNCE with
+   logits = -L2 distance of unit vectors between f_A(audio) and f_V(image) of the same clip.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from avgas import losses, models, world
+from avgas.params import Params
+
+
+@dataclass
+class History:
+    """Losses per step or epoch, and wall time, for the notebook's plots and the issue notes."""
+    values: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, **kw):
+        for k, v in kw.items():
+            self.values.setdefault(k, []).append(float(v))
+
+
+def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) in [-1, 1], the generator's range."""
+    return images_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def from_unit(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@dataclass
+class ImagePool:
+    """Training images of the image stand-ins: single-class images and two-class scenes."""
+    images: torch.Tensor        # (N, S, S, 3) uint8
+    labels: torch.Tensor        # (N, C) multi-hot over `classes`
+    parts: list                 # per image: (label,) or (fg, bg)
+    classes: list
+
+
+def image_pool(p: Params, cat, images_of) -> ImagePool:
+    """Train-split single-class images plus `scenes_per_combination` composites per combination."""
+    classes = world.classes(p)
+    idx = {c: i for i, c in enumerate(classes)}
+    train = cat[cat["split"] == "train"]
+    singles = images_of(list(train["stem"]))
+    scenes, scene_labels = world.composites(p, "train", p.scenes_per_combination)
+    parts = [(lab,) for lab in train["label"]] + scene_labels
+    labels = torch.zeros(len(parts), len(classes))
+    for i, ps in enumerate(parts):
+        for c in ps:
+            labels[i, idx[c]] = 1
+    return ImagePool(torch.cat([singles, torch.from_numpy(scenes)]), labels, parts, classes)
+
+
+# ----------------------------------------------------------------------------------------- f_V
+
+
+def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 256) -> torch.Tensor:
+    """L2-normalised f_V features of uint8 images (N, H, W, 3)."""
+    fv.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            out.append(F.normalize(fv(models.image_to_encoder_input(images[i:i + batch], size)), dim=1))
+    return torch.cat(out)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Small shifts: what an object's identity must not depend on."""
+    pad = x.shape[-1] // 16
+    dx, dy = torch.randint(-pad, pad + 1, (2,), generator=gen).tolist()
+    return torch.roll(x, (dy, dx), dims=(-2, -1))
+
+
+def train_image_encoder(p: Params, pool: ImagePool, progress: bool = True):
+    """f_V stand-in: a multi-label linear probe over the classes, on unit features of shifted
+    images. Returns (f_V, probe, History)."""
+    torch.manual_seed(p.seed)
+    gen = torch.Generator().manual_seed(p.seed)
+    fv = models.image_encoder(p.fv_width_per_group)
+    probe = nn.Linear(models.FEATURE_DIM, len(pool.classes))
+    opt = torch.optim.Adam([*fv.parameters(), *probe.parameters()], lr=1e-3, weight_decay=1e-5)
+    n = len(pool.images)
+    hist = History()
+    t0 = time.perf_counter()
+    for step in tqdm(range(p.fv_steps), desc="f_V stand-in", disable=not progress):
+        fv.train()
+        idx = torch.randint(0, n, (p.stand_in_batch,), generator=gen)
+        x = _augment(models.image_to_encoder_input(pool.images[idx], p.fv_image_size), gen)
+        h = F.normalize(fv(x), dim=1)
+        loss = F.binary_cross_entropy_with_logits(probe(h) * 10, pool.labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.add(step=step, loss=loss.item())
+    hist.seconds = time.perf_counter() - t0
+    return fv.eval(), probe.eval(), hist
+
+
+# ------------------------------------------------------------------------------------------- G
+
+
+class Discriminator(nn.Module):
+    """A small SN-conv discriminator with projection conditioning on the instance feature."""
+
+    def __init__(self, resolution: int, ch: int = 32, feature_dim: int = models.FEATURE_DIM):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, cin, c = [], 3, ch
+        for _ in range(int(np.log2(resolution)) - 2):  # strided convs down to 4x4
+            layers += [sn(nn.Conv2d(cin, c, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            cin, c = c, min(c * 2, 8 * ch)
+        self.body = nn.Sequential(*layers)
+        self.out = sn(nn.Linear(cin, 1))
+        self.embed = sn(nn.Linear(feature_dim, cin))
+
+    def forward(self, x, h):
+        phi = self.body(x).sum(dim=(2, 3))
+        return self.out(phi).squeeze(1) + (self.embed(h) * phi).sum(1)
+
+
+def generator_config(p: Params) -> dict:
+    from avgas.checkpoints import icgan_config
+    return icgan_config(G_ch=p.g_channels, dim_z=p.g_dim_z, resolution=p.g_resolution, G_attn="0",
+                        shared_dim_feat=p.g_feature_proj, experiment_name="icgan_synthetic_standin")
+
+
+def _coarse(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(x, 8)
+
+
+def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True):
+    """IC-GAN-style training of the stand-in G on (image, f_V(image)) pairs. Returns the EMA
+    generator (what IC-GAN ships as G_ema) and the History."""
+    torch.manual_seed(p.seed)
+    gen = torch.Generator().manual_seed(p.seed + 1)
+    G = models.Generator(generator_config(p))
+    D = Discriminator(p.g_resolution)
+    G_ema = copy.deepcopy(G)
+    opt_g = torch.optim.Adam(G.parameters(), lr=p.g_lr, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=p.g_lr * 2, betas=(0.0, 0.999))
+    real_all = to_unit(images)
+    if real_all.shape[-1] != p.g_resolution:
+        real_all = F.interpolate(real_all, size=p.g_resolution, mode="area")
+    hist = History()
+    t0 = time.perf_counter()
+    b = p.stand_in_batch
+    for step in tqdm(range(p.g_steps), desc="G stand-in", disable=not progress):
+        idx = torch.randint(0, len(real_all), (b,), generator=gen)
+        real, h = real_all[idx], feats[idx]
+        z = torch.randn(b, G.dim_z, generator=gen)
+        G.train()
+        D.train()
+        # discriminator: hinge loss on (real, h) against (G(z, h), h)
+        with torch.no_grad():
+            fake = G(z, None, h)
+        d_loss = F.relu(1 - D(real, h)).mean() + F.relu(1 + D(fake, h)).mean()
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        # generator: fool D, and match the image's coarse layout and colours
+        fake = G(z, None, h)
+        adv = -D(fake, h).mean()
+        anchor = F.l1_loss(_coarse(fake), _coarse(real))
+        g_loss = adv + p.g_anchor_weight * anchor
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        with torch.no_grad():  # EMA of every entry, buffers included, as IC-GAN's utils.ema
+            decay = 0.0 if step < p.g_steps // 10 else 0.995
+            for (k, v), ve in zip(G.state_dict().items(), G_ema.state_dict().values()):
+                ve.copy_(v if decay == 0.0 or not v.is_floating_point() else ve * decay + v * (1 - decay))
+        hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item())
+    hist.seconds = time.perf_counter() - t0
+    return G_ema.eval(), hist
+
+
+# ----------------------------------------------------------------------------------------- f_A
+
+
+def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, progress: bool = True):
+    """Sound2Scene's f_A training: InfoNCE(-L2 of unit vectors) between f_A(spectrogram) and
+    the f_V feature of the same clip's image, both ways. Returns (f_A, History)."""
+    torch.manual_seed(p.seed)
+    gen = torch.Generator().manual_seed(p.seed + 2)
+    fa = models.AudioEncoder(width=p.fa_width)
+    opt = torch.optim.Adam(fa.parameters(), lr=1e-3, weight_decay=1e-5)
+    hist = History()
+    t0 = time.perf_counter()
+    n, b = len(specs), p.stand_in_batch
+    for epoch in tqdm(range(p.fa_epochs), desc="f_A stand-in", disable=not progress):
+        fa.train()
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n - b + 1, b):
+            idx = perm[i:i + b]
+            loss = losses.symmetric_infonce(fa(specs[idx]), targets[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        hist.add(epoch=epoch, loss=total / max(1, n // b))
+    hist.seconds = time.perf_counter() - t0
+    return fa.eval(), hist
+
+
+def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """f_A embeddings (raw, post-ReLU) of spectrograms (N, 257, T)."""
+    fa.eval()
+    with torch.no_grad():
+        return torch.cat([fa(specs[i:i + batch]) for i in range(0, len(specs), batch)])
+
+
+# ------------------------------------------------------------------ train if missing, then save
+
+
+def ensure(p: Params, cat, progress: bool = True) -> dict:
+    """Synthetic world: train the three stand-ins unless saved ones exist (or retrain_stand_ins),
+    and save them in the real formats at the params' weight paths. Returns the training report
+    (sizes, seconds, loss histories), also kept as checkpoints/stand_ins.json."""
+    import json
+
+    from avgas import checkpoints, data
+
+    paths = {k: p.weight_path(k) for k in ("swav_checkpoint", "icgan_folder", "sound2scene_checkpoint")}
+    report_file = p.checkpoint_dir / "stand_ins.json"
+    if p.world != "synthetic":  # the real run loads the user's files; nothing to train
+        return {}
+    have = paths["swav_checkpoint"].is_file() and (paths["icgan_folder"] / "G_ema_best0.pth").is_file() \
+        and paths["sound2scene_checkpoint"].is_file() and report_file.is_file()
+    if have and not p.retrain_stand_ins:
+        return {**json.loads(report_file.read_text()), "reused": True}
+
+    pool = image_pool(p, cat, lambda stems: data.load_images(cat, stems, p.image_size))
+    fv, probe, h_fv = train_image_encoder(p, pool, progress)
+    checkpoints.save_image_encoder(fv, paths["swav_checkpoint"],
+                                   heads={"prototypes.weight": probe.weight.detach()})
+    feats = encode_images(fv, pool.images, p.fv_image_size)
+    G, h_g = train_generator(p, pool.images, feats, progress)
+    checkpoints.save_generator(G, paths["icgan_folder"], best_fid=999999.0, itr=p.g_steps)
+
+    train = cat[cat["split"] == "train"]
+    specs = data.clip_spectrograms(p, cat, train["stem"], "train", progress)
+    targets = encode_images(fv, data.load_images(cat, train["stem"]), p.fv_image_size)
+    fa, h_fa = train_audio_encoder(p, specs, targets, progress)
+    checkpoints.save_audio_encoder(fa, paths["sound2scene_checkpoint"])
+
+    def size(m):
+        return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
+    report = {
+        "f_V": {"params_M": size(fv), "seconds": round(h_fv.seconds, 1), "images": len(pool.images),
+                "history": h_fv.values},
+        "G": {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,
+              "history": h_g.values},
+        "f_A": {"params_M": size(fa), "seconds": round(h_fa.seconds, 1), "clips": len(specs),
+                "history": h_fa.values},
+    }
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(json.dumps(report))
+    return {**report, "reused": False}

@@ -1,0 +1,256 @@
+"""Training the audio-visual separator f_AV (paper Section 3.2 and 4.1).
+
+The frozen targets (f_A of each single clip, f_V of each image) are computed once and cached, so
+an epoch costs only the separator. Every epoch ends with a validation loss on held-out tuples and
+an atomic checkpoint (`last.pt`); the epoch with the lowest validation loss is kept (`best.pt`).
+A killed run continues from `last.pt` with `resume: true` and ends with the same weights as an
+uninterrupted one: the shuffling of epoch e depends only on (seed, e), and the model, optimiser
+and history are all in the checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from avgas import data, losses, models, standins
+from avgas.params import Params
+from avgas.paths import atomic_write_bytes
+
+# ------------------------------------------------------------------------------ frozen targets
+
+
+def _file_stamp(path: Path) -> str:
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+
+
+@dataclass
+class Targets:
+    """Frozen embeddings of single clips, by stem: f_A(audio) and f_V(image), (n, D) each."""
+    stems: list
+    audio: torch.Tensor
+    image: torch.Tensor
+
+    def rows(self, stems) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = {s: i for i, s in enumerate(self.stems)}
+        idx = torch.tensor([pos[s] for s in stems])
+        return self.audio[idx], self.image[idx]
+
+
+def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progress: bool = True) -> Targets:
+    """f_A and f_V embeddings of the given clips, computed once and cached (the cache is
+    invalidated when the clips, the settings or the weight files change)."""
+    stems = list(dict.fromkeys(stems))
+    stamp = {"fa": _file_stamp(p.weight_path("sound2scene_checkpoint")),
+             "fv": _file_stamp(p.weight_path("swav_checkpoint")), "fv_size": p.fv_image_size}
+
+    def make():
+        specs = data.clip_spectrograms(p, cat, stems, name, progress)
+        a = standins.embed_audio(fa, specs)
+        v = standins.encode_images(fv, data.load_images(cat, stems), p.fv_image_size)
+        return torch.stack([a, v])
+
+    both = data.spec.cached(p.cache_dir / f"targets_{name}.pt", stems, make, clip_seconds=p.clip_seconds, **stamp)
+    return Targets(stems, both[0], both[1])
+
+
+@dataclass
+class SeparatorData:
+    """Everything one split contributes to separator training: mixtures and their targets."""
+    tuples: pd.DataFrame
+    mix: torch.Tensor          # (N, 257, T)
+    targets: dict              # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D)
+
+    def batch(self, idx) -> tuple[torch.Tensor, dict]:
+        return self.mix[idx], {k: (a[idx], b[idx]) for k, (a, b) in self.targets.items()}
+
+
+def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
+    t = tuples[tuples["split"] == split].reset_index(drop=True)
+    mix = data.mix_spectrograms(p, cat, t, split, progress)
+    tg = frozen_targets(p, cat, list(t["fg_stem"]) + list(t["bg_stem"]), split, fa, fv, progress)
+    a_fg, v_fg = tg.rows(t["fg_stem"])
+    a_bg, v_bg = tg.rows(t["bg_stem"])
+    return SeparatorData(t, mix, {"A": (a_fg, a_bg), "V": (v_fg, v_bg)})
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainResult:
+    alignment: str
+    folder: Path
+    history: dict = field(default_factory=dict)   # train_loss, val_loss, seconds per epoch
+    best_epoch: int = -1
+    best_val: float = float("inf")
+    reused: bool = False
+
+    def summary(self) -> dict:
+        return {"alignment": self.alignment, "epochs": len(self.history.get("val_loss", [])),
+                "best_epoch": self.best_epoch + 1, "best_val_loss": round(self.best_val, 4),
+                "seconds_per_epoch": round(float(np.mean(self.history.get("seconds", [0]))), 2)}
+
+
+def separator_folder(p: Params, alignment: str) -> Path:
+    return p.checkpoint_dir / f"separator_{alignment}"
+
+
+def _settings(p: Params, alignment: str, n_train: int) -> str:
+    """What makes two trainings the same (epochs excluded: a resumed run may extend them)."""
+    keys = {k: getattr(p, k) for k in ("seed", "separator_width", "batch_size", "lr", "weight_decay",
+                                        "clip_seconds", "relative_level_db", "train_tuples")}
+    return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train},
+                                   sort_keys=True).encode()).hexdigest()
+
+
+def _save(obj, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None) -> float:
+    """Mean loss over one pass; trains when an optimiser is given."""
+    n = len(d.mix)
+    order = torch.arange(n) if order is None else order
+    total, count = 0.0, 0
+    for i in range(0, n, batch):
+        idx = order[i:i + batch]
+        if len(idx) < 2:  # InfoNCE needs negatives
+            continue
+        spec, targets = d.batch(idx)
+        with torch.set_grad_enabled(opt is not None):
+            h_fg, h_bg = model(spec)
+            loss = losses.separator_loss(h_fg, h_bg, targets, alignment)
+        if opt is not None:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+    return total / max(1, count)
+
+
+def train_separator(p: Params, alignment: str, train: SeparatorData, val: SeparatorData,
+                    progress: bool = True, stop_after: int | None = None) -> TrainResult:
+    """Train (or reuse, or resume) the separator for one alignment. `stop_after` ends after that
+    many epochs of this call, as a kill would (for tests)."""
+    folder = separator_folder(p, alignment)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = _settings(p, alignment, len(train.mix))
+    torch.manual_seed(p.seed)
+    model = models.Separator(width=p.separator_width, dim=train.targets["A"][0].shape[1])
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
+    start = 0
+    last = folder / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, weights_only=False)  # our own file, written below
+        same = ck["settings"] == settings
+        done = ck["epoch"] + 1 >= p.epochs
+        if same and (p.resume or done):
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
+            start = ck["epoch"] + 1
+            result.reused = done
+    bar = tqdm(range(start, p.epochs), desc=f"separator {alignment}", disable=not progress,
+               initial=start, total=p.epochs)
+    for epoch in bar:
+        if stop_after is not None and epoch - start >= stop_after:
+            break
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train.mix), generator=torch.Generator().manual_seed(p.seed * 1000 + epoch))
+        tr = _epoch_loss(model, train, alignment, p.batch_size, order, opt)
+        model.eval()
+        va = _epoch_loss(model, val, alignment, p.batch_size)
+        result.history["train_loss"].append(tr)
+        result.history["val_loss"].append(va)
+        result.history["seconds"].append(time.perf_counter() - t0)
+        if va < result.best_val:
+            result.best_val, result.best_epoch = va, epoch
+            _save({"model": model.state_dict(), "epoch": epoch, "val_loss": va, "alignment": alignment,
+                   "width": p.separator_width}, folder / "best.pt")
+        _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+               "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
+               "settings": settings, "width": p.separator_width}, last)
+        bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
+    return result
+
+
+def load_separator(p: Params, alignment: str, which: str = "best") -> models.Separator:
+    """The trained separator (best epoch by validation loss, or the last one)."""
+    f = separator_folder(p, alignment) / f"{which}.pt"
+    if not f.is_file():
+        raise FileNotFoundError(f"{f}: no trained separator for {alignment}; run notebook 03 "
+                                f"(python -m avgas run <params> --only 03)")
+    ck = torch.load(f, weights_only=False)
+    width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
+    dim = ck["model"]["net.fc.weight"].shape[0] // 2
+    model = models.Separator(width=width, dim=dim)
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h_fg, h_bg) for mixed spectrograms."""
+    model.eval()
+    fg, bg = [], []
+    with torch.no_grad():
+        for i in range(0, len(mix), batch):
+            a, b = model(mix[i:i + batch])
+            fg.append(a)
+            bg.append(b)
+    return torch.cat(fg), torch.cat(bg)
+
+
+def closer_to_own_source(h: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
+    """Share of rows where cos(h, own source's target) > cos(h, other source's target)."""
+    return (F.cosine_similarity(h, own) > F.cosine_similarity(h, other)).float().mean().item()
+
+
+def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: int = 10) -> float:
+    """Seconds of one forward/backward/update on batches gathered beforehand — the floor an
+    epoch's per-batch time is compared with (the data path's overhead is the difference)."""
+    torch.manual_seed(p.seed)
+    model = models.Separator(width=p.separator_width, dim=d.targets["A"][0].shape[1]).train()
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    idx = torch.arange(min(len(d.mix), p.batch_size * (n_batches + 1)))
+    batches = [d.batch(idx[i:i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
+    times = []
+    for spec, targets in batches:
+        t0 = time.perf_counter()
+        loss = losses.separator_loss(*model(spec), targets, alignment)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:] if len(times) > 1 else times))
+
+
+def embed_mix(fa: torch.nn.Module, mix: torch.Tensor) -> torch.Tensor:
+    """The Sound2Scene baseline: f_A of the mixed spectrogram (one embedding for both sources)."""
+    return standins.embed_audio(fa, mix)
+
+
+def separation_scores(h_fg: torch.Tensor, h_bg: torch.Tensor, targets: dict) -> dict:
+    """For each half and each target kind: the share of tuples whose half is closer to its own
+    source's target than to the other source's (the baseline passes f_A(mix) as both halves)."""
+    out = {}
+    for kind, name in (("A", "f_A"), ("V", "f_V")):
+        t_fg, t_bg = targets[kind]
+        out[f"fg closer to own ({name})"] = closer_to_own_source(h_fg, t_fg, t_bg)
+        out[f"bg closer to own ({name})"] = closer_to_own_source(h_bg, t_bg, t_fg)
+    return out

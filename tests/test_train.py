@@ -1,0 +1,64 @@
+import pandas as pd
+import pytest
+import torch
+
+from avgas import params, train
+
+
+def fake_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    return train.SeparatorData(pd.DataFrame({"i": range(n)}), torch.randn(n, 257, 24, generator=g),
+                               {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))})
+
+
+@pytest.fixture
+def setup(tmp_path):
+    p = params.load("params/quick.yaml", {"run_root": str(tmp_path), "epochs": 3, "separator_width": 0.05,
+                                          "batch_size": 8})
+    return p, fake_data(40, 1), fake_data(16, 2)
+
+
+def weights(p, alignment):
+    return torch.load(train.separator_folder(p, alignment) / "last.pt", weights_only=False)["model"]
+
+
+def test_killed_run_resumes_to_the_same_weights(setup):
+    p, tr, va = setup
+    a = p.replace(name="uninterrupted")
+    full = train.train_separator(a, "A2A", tr, va, progress=False)
+    b = p.replace(name="killed")
+    train.train_separator(b, "A2A", tr, va, progress=False, stop_after=1)  # 'killed' after epoch 1
+    assert len(torch.load(train.separator_folder(b, "A2A") / "last.pt", weights_only=False)["history"]["val_loss"]) == 1
+    resumed = train.train_separator(b.replace(resume=True), "A2A", tr, va, progress=False)
+    wa, wb = weights(a, "A2A"), weights(b, "A2A")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert resumed.history["val_loss"] == full.history["val_loss"]
+    assert resumed.best_epoch == full.best_epoch
+
+
+def test_finished_training_is_reused_and_best_epoch_is_kept(setup):
+    p, tr, va = setup
+    first = train.train_separator(p, "A2V", tr, va, progress=False)
+    again = train.train_separator(p, "A2V", tr, va, progress=False)
+    assert again.reused and again.history == first.history
+    best = torch.load(train.separator_folder(p, "A2V") / "best.pt", weights_only=False)
+    assert best["epoch"] == first.best_epoch
+    assert best["val_loss"] == pytest.approx(min(first.history["val_loss"]))
+    model = train.load_separator(p, "A2V")
+    h_fg, h_bg = train.separate(model, va.mix)
+    assert h_fg.shape == h_bg.shape == (16, 16)
+
+
+def test_changed_settings_retrain_from_scratch(setup):
+    p, tr, va = setup
+    train.train_separator(p, "A2A", tr, va, progress=False)
+    other = train.train_separator(p.replace(lr=5e-4), "A2A", tr, va, progress=False)
+    assert not other.reused and len(other.history["val_loss"]) == 3
+
+
+def test_closer_to_own_source():
+    own = torch.eye(4)
+    other = torch.eye(4).roll(1, 0)
+    assert train.closer_to_own_source(own + 0.1, own, other) == 1.0
+    assert train.closer_to_own_source(other, own, other) == 0.0
