@@ -91,6 +91,8 @@ class Params:
     g_lr: float = _f(2e-4, "synthetic G: Adam learning rate of G (D: twice this)", min=1e-6, max=1e-1)
     g_anchor_weight: float = _f(10.0, "synthetic G: weight of the coarse (4x4) L1 anchor to the "
                                       "conditioning image", min=0.0)
+    g_diversity_weight: float = _f(2.0, "synthetic G: weight of the mode-seeking term (different z, "
+                                        "different image)", min=0.0)
     fa_width: float = _f(0.25, "synthetic f_A: ResNet-18 width multiplier (real: 1.0)", min=0.05, max=1.0)
     fa_epochs: int = _f(20, "synthetic f_A: epochs of Sound2Scene's InfoNCE training", min=1)
 

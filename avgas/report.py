@@ -142,9 +142,9 @@ def training_curves(rep: dict):
     axes[0].plot(h["loss"], lw=0.8)
     axes[0].set(title="f_V: multi-label probe loss", xlabel="step")
     h = rep["G"]["history"]
-    for k in ("d_loss", "g_adv", "anchor"):
+    for k in [k for k in ("d_loss", "g_adv", "anchor", "diversity") if k in h]:
         axes[1].plot(pd.Series(h[k]).rolling(20, min_periods=1).mean(), label=k, lw=0.8)
-    axes[1].set(title="G: hinge GAN losses, coarse L1 anchor", xlabel="step")
+    axes[1].set(title="G: hinge GAN, coarse L1 anchor, diversity", xlabel="step")
     axes[1].legend(fontsize=7)
     h = rep["f_A"]["history"]
     axes[2].plot(h["loss"], marker=".")

@@ -12,7 +12,8 @@ Recipe (sizes in params; measured costs in the notebook):
 2. G (IC-GAN's BigGAN at small width) learns to paint an image from (z, f_V(image)), as IC-GAN
    does: a hinge GAN whose discriminator is conditioned on the instance feature (projection),
    plus an L1 anchor on a coarse (8x8) version of the image that pins colours and layout while
-   leaving details and their variation to the noise and the adversarial term. A pixel loss
+   leaving details and their variation to the noise and the adversarial term, and a
+   mode-seeking term (two noises, one feature: different images) so that G does not ignore z. A pixel loss
    alone averages object positions into a blur that no judge can read.
 3. f_A (ResNet-18 on spectrograms) is trained as Sound2Scene trains it: symmetric InfoNCE with
    logits = -L2 distance of unit vectors between f_A(audio) and f_V(image) of the same clip.
@@ -175,9 +176,10 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
     t0 = time.perf_counter()
     b = p.stand_in_batch
     for step in tqdm(range(p.g_steps), desc="G stand-in", disable=not progress):
-        idx = torch.randint(0, len(real_all), (b,), generator=gen)
+        half = torch.randint(0, len(real_all), (b // 2,), generator=gen)
+        idx = torch.cat([half, half])  # each feature twice, with two noises: see the diversity term
         real, h = real_all[idx], feats[idx]
-        z = torch.randn(b, G.dim_z, generator=gen)
+        z = torch.randn(len(idx), G.dim_z, generator=gen)
         G.train()
         D.train()
         # discriminator: hinge loss on (real, h) against (G(z, h), h)
@@ -191,7 +193,13 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
         fake = G(z, None, h)
         adv = -D(fake, h).mean()
         anchor = F.l1_loss(_coarse(fake), _coarse(real))
-        g_loss = adv + p.g_anchor_weight * anchor
+        # diversity (mode seeking): two noises with the same feature should give different
+        # images; without it G ignores z and every sample of a feature is the same picture
+        a, c = fake.split(b // 2)
+        za, zc = z.split(b // 2)
+        ratio = (a - c).abs().mean((1, 2, 3)) / (za - zc).abs().mean(1)
+        diversity = ratio.clamp(max=0.25).mean()
+        g_loss = adv + p.g_anchor_weight * anchor - p.g_diversity_weight * diversity
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
@@ -199,7 +207,8 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
             decay = 0.0 if step < p.g_steps // 10 else 0.995
             for (k, v), ve in zip(G.state_dict().items(), G_ema.state_dict().values()):
                 ve.copy_(v if decay == 0.0 or not v.is_floating_point() else ve * decay + v * (1 - decay))
-        hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item())
+        hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item(),
+                 diversity=diversity.item())
     hist.seconds = time.perf_counter() - t0
     return G_ema.eval(), hist
 
