@@ -28,3 +28,58 @@ def sample(G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = No
     return torch.cat(out)
 
 
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, dim=1)
+
+
+def blend(h_fg: torch.Tensor, h_bg: torch.Tensor, lam: float) -> torch.Tensor:
+    """lambda * h_fg + (1 - lambda) * h_bg of unit embeddings, renormalised (what G expects)."""
+    return unit(lam * unit(h_fg) + (1 - lam) * unit(h_bg))
+
+
+TASKS = ("mixed", "separated_foreground", "separated_background")
+
+
+def embeddings_for(tuples_n: int, baseline: torch.Tensor, separated: dict, oracle: tuple,
+                   lam: float) -> dict:
+    """The conditioning vectors of every (task, method) of Tables 1-3.
+
+    baseline: f_A(mix); separated: alignment -> (h_fg, h_bg); oracle: (f_V(true fg image),
+    f_V(true bg image)). Sound2Scene has one embedding for the mix, so it appears under 'mixed'
+    only (as in the paper's Table 1)."""
+    out = {("mixed", "Sound2Scene"): baseline}
+    for name, (h_fg, h_bg) in {**separated, "oracle": oracle}.items():
+        out[("mixed", name)] = blend(h_fg, h_bg, lam)
+        out[("separated_foreground", name)] = h_fg
+        out[("separated_background", name)] = h_bg
+    assert all(len(v) == tuples_n for v in out.values())
+    return out
+
+
+def images_for(G, embeddings: dict, seed: int) -> dict:
+    """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
+    method, so the methods are compared on the same draws."""
+    from avgas.standins import from_unit
+    n = len(next(iter(embeddings.values())))
+    z = noise(n, G.dim_z, seed)
+    return {key: from_unit(sample(G, h, z)) for key, h in embeddings.items()}
+
+
+def save(path, images: dict, tuple_ids: list) -> None:
+    """All generated images of a run in one file: {'tuple_id': [...], 'images': {'task/method': uint8}}."""
+    from avgas.train import _save
+    _save({"tuple_id": list(tuple_ids), "images": {f"{t}/{m}": v for (t, m), v in images.items()}}, path)
+
+
+def load(path) -> tuple[dict, list]:
+    d = torch.load(path, weights_only=True)
+    return {tuple(k.split("/", 1)): v for k, v in d["images"].items()}, d["tuple_id"]
+
+
+def lambda_sweep(G, h_fg: torch.Tensor, h_bg: torch.Tensor, lambdas, seed: int) -> torch.Tensor:
+    """(len(lambdas), N, R, R, 3) images of G(z, lambda h_fg + (1 - lambda) h_bg), same z throughout."""
+    from avgas.standins import from_unit
+    z = noise(len(h_fg), G.dim_z, seed)
+    return torch.stack([from_unit(sample(G, blend(h_fg, h_bg, lam), z)) for lam in lambdas])

@@ -218,3 +218,37 @@ def generation_grid(G, feats: torch.Tensor, reals: torch.Tensor | None, names: l
         row_names.append(f"G(z{k + 1}, h)")
     short = [n if len(n) < 16 else n[:14] + "…" for n in names]
     return image_grid([list(r) for r in rows], row_names, short, title)
+
+
+def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, per_figure: int = 10):
+    """The first test tuple of every combination: the true images, then each method's mixed image,
+    then the separated images (cf. the paper's Figures 4 and 5). One figure per `per_figure` rows."""
+    res = next(iter(images.values())).shape[1]
+    first = tuples.groupby("combination").head(1)
+    methods = [m for t, m in images if t == "mixed"]
+    seps = [m for t, m in images if t == "separated_foreground"]
+    cols = (["true fg", "true bg"] + [f"mixed: {m}" for m in methods]
+            + [f"{m}: fg" for m in seps] + [f"{m}: bg" for m in seps])
+    truth = load_images_for(cat, first, res)
+    figs = []
+    for start in range(0, len(first), per_figure):
+        rows, names = [], []
+        for i in first.index[start:start + per_figure]:
+            row = [truth[("fg", i)], truth[("bg", i)]]
+            row += [images[("mixed", m)][i] for m in methods]
+            row += [images[("separated_foreground", m)][i] for m in seps]
+            row += [images[("separated_background", m)][i] for m in seps]
+            rows.append(row)
+            names.append(tuples.loc[i, "combination"].replace(" + ", "\n+ "))
+        figs.append(image_grid(rows, names, cols, cell=1.0))
+    return figs
+
+
+def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
+    """True foreground/background images of tuples, resized to the generator's size."""
+    out = {}
+    for i, row in tuples.iterrows():
+        for k, stem in (("fg", row["fg_stem"]), ("bg", row["bg_stem"])):
+            img = torch.from_numpy(data.load_image(cat.set_index("stem").loc[stem, "image"])).permute(2, 0, 1)[None].float()
+            out[(k, i)] = torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
+    return out

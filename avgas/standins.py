@@ -251,9 +251,17 @@ def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.T
 
 # ------------------------------------------------------------------ train if missing, then save
 
+# Settings that define the stand-ins: saved ones are reused only when all of these match.
+STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combinations", "val_fraction",
+                 "test_fraction", "fv_image_size", "stand_in_batch", "scenes_per_combination",
+                 "fv_width_per_group", "fv_steps", "g_resolution", "g_channels", "g_dim_z",
+                 "g_feature_proj", "g_steps", "g_lr", "g_anchor_weight", "g_diversity_weight",
+                 "fa_width", "fa_epochs")
+
 
 def ensure(p: Params, cat, progress: bool = True) -> dict:
-    """Synthetic world: train the three stand-ins unless saved ones exist (or retrain_stand_ins),
+    """Synthetic world: train the three stand-ins unless saved ones made with the same settings
+    exist (or retrain_stand_ins is set),
     and save them in the real formats at the params' weight paths. Returns the training report
     (sizes, seconds, loss histories), also kept as checkpoints/stand_ins.json."""
     import json
@@ -264,10 +272,13 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     report_file = p.checkpoint_dir / "stand_ins.json"
     if p.world != "synthetic":  # the real run loads the user's files; nothing to train
         return {}
+    settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
     have = paths["swav_checkpoint"].is_file() and (paths["icgan_folder"] / "G_ema_best0.pth").is_file() \
         and paths["sound2scene_checkpoint"].is_file() and report_file.is_file()
     if have and not p.retrain_stand_ins:
-        return {**json.loads(report_file.read_text()), "reused": True}
+        saved = json.loads(report_file.read_text())
+        if saved.get("settings") == settings:
+            return {**saved, "reused": True}
 
     pool = image_pool(p, cat, lambda stems: data.load_images(cat, stems, p.image_size))
     fv, probe, h_fv = train_image_encoder(p, pool, progress)
@@ -286,6 +297,7 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     def size(m):
         return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
     report = {
+        "settings": settings,
         "f_V": {"params_M": size(fv), "seconds": round(h_fv.seconds, 1), "images": len(pool.images),
                 "history": h_fv.values},
         "G": {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,

@@ -107,9 +107,11 @@ def separator_folder(p: Params, alignment: str) -> Path:
 
 
 def _settings(p: Params, alignment: str, n_train: int) -> str:
-    """What makes two trainings the same (epochs excluded: a resumed run may extend them)."""
+    """What makes two trainings the same (epochs excluded: a resumed run may extend them); the
+    frozen parts' files are part of it, so retrained stand-ins retrain the separator."""
     keys = {k: getattr(p, k) for k in ("seed", "separator_width", "batch_size", "lr", "weight_decay",
                                         "clip_seconds", "relative_level_db", "train_tuples")}
+    keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train},
                                    sort_keys=True).encode()).hexdigest()
 

@@ -4,6 +4,7 @@ import sys
 
 import nbformat
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03",
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04",
                         "-p", f"run_root={root}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "quick"
@@ -65,3 +66,14 @@ def test_03_trains_every_alignment_and_plots_losses(quick_run):
     assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V"}
     for a in ("A2A", "A2V", "A2A+A2V"):
         assert (quick_run / "checkpoints" / f"separator_{a}" / "best.pt").is_file()
+
+
+def test_04_generates_every_task_and_method(quick_run):
+    from avgas import generate
+    nb = nbformat.read(quick_run / "04_generation.ipynb", as_version=4)
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
+    images, ids = generate.load(quick_run / "generated.pt")
+    assert ("mixed", "Sound2Scene") in images and ("separated_background", "oracle") in images
+    for a in ("A2A", "A2V", "A2A+A2V", "oracle"):
+        for task in generate.TASKS:
+            assert images[(task, a)].shape[0] == len(ids) and images[(task, a)].dtype == torch.uint8
