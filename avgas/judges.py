@@ -124,3 +124,61 @@ class LogitsExtractor(nn.Module):
 
     def forward(self, x):
         return self.model(to_float(x, self.model.size))
+
+
+# ------------------------------------------------------------------ the synthetic world's judges
+
+
+def judge_pool(p, cat, split: str, scenes_per_combination: int):
+    """True images of a split and their classes: the single-class images and two-class scenes.
+    Returns (uint8 images, multi-hot labels, list of label sets, classes)."""
+    from avgas import data, world
+    classes = world.classes(p)
+    idx = {c: i for i, c in enumerate(classes)}
+    rows = cat[cat["split"] == split]
+    singles = data.load_images(cat, rows["stem"], p.image_size)
+    scenes, scene_labels = world.composites(p, split, scenes_per_combination)
+    sets = [{idx[lab]} for lab in rows["label"]] + [{idx[a], idx[b]} for a, b in scene_labels]
+    labels = torch.zeros(len(sets), len(classes))
+    for i, s in enumerate(sets):
+        labels[i, list(s)] = 1
+    return torch.cat([singles, torch.from_numpy(scenes)]), labels, sets, classes
+
+
+def validate_classifier(model: SceneClassifier, images, sets) -> dict:
+    """On held-out true images: top-1 accuracy on single-class images, and the share of two-class
+    scenes whose two classes are the top 2."""
+    logits = scores(model, images)
+    single = np.array([len(s) == 1 for s in sets])
+    hits1 = topk_hits(logits, sets, 1)
+    hits2 = topk_hits(logits, sets, 2)
+    return {"single-class top-1": float(hits1[single].mean()),
+            "two-class scenes: both in top 2": float(hits2[~single].mean()),
+            "images": int(len(sets))}
+
+
+def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
+    """Train the scene classifier on the world's true train images (unless saved with the same
+    settings), validate it on held-out true test images, save both in checkpoints/judges/."""
+    import json
+    folder = p.checkpoint_dir / "judges"
+    f = folder / "scene_classifier.pt"
+    settings = {"seed": p.seed, "steps": p.classifier_steps, "size": size,
+                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+    if f.is_file():
+        ck = torch.load(f, weights_only=False)
+        if ck["settings"] == settings:
+            model = SceneClassifier(len(ck["classes"]), ck["size"])
+            model.load_state_dict(ck["model"])
+            return model.eval(), ck["report"]
+    images, labels, _, classes = judge_pool(p, cat, "train", p.scenes_per_combination)
+    model, hist = train_classifier(images, labels, size, p.classifier_steps, p.seed, progress=progress)
+    v_images, _, v_sets, _ = judge_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    report = {"validation": validate_classifier(model, v_images, v_sets), "seconds": round(hist["seconds"], 1),
+              "train_images": len(images), "history": hist["loss"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    from avgas.train import _save
+    _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings,
+           "report": report}, f)
+    (folder / "scene_classifier.json").write_text(json.dumps(report["validation"], indent=1))
+    return model, report

@@ -106,6 +106,9 @@ class Params:
     weight_decay: float = _f(1e-5, "separator Adam weight decay (paper: 1e-5)", min=0.0, max=1.0)
     resume: bool = _f(False, "continue a killed separator training from its last checkpoint")
 
+    # --- judges (synthetic world) -------------------------------------------------------------------
+    classifier_steps: int = _f(800, "synthetic judges: training steps of the scene classifier (FID/IS features)", min=1)
+
     # --- generation (Section 3.3) ------------------------------------------------------------------
     mix_lambda: float = _f(0.5, "lambda of the mixed image G(z, lambda h_fg + (1 - lambda) h_bg)",
                            min=0.0, max=1.0)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04",
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05",
                         "-p", f"run_root={root}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "quick"
@@ -77,3 +77,13 @@ def test_04_generates_every_task_and_method(quick_run):
     for a in ("A2A", "A2V", "A2A+A2V", "oracle"):
         for task in generate.TASKS:
             assert images[(task, a)].shape[0] == len(ids) and images[(task, a)].dtype == torch.uint8
+
+
+def test_05_scores_every_set_with_a_validated_judge(quick_run):
+    import json
+    nb = nbformat.read(quick_run / "05_fid_is.ipynb", as_version=4)
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
+    m = json.loads((quick_run / "metrics_fid_is.json").read_text())
+    assert set(m["judge"]) >= {"single-class top-1", "two-class scenes: both in top 2"}
+    assert "FID" in m["scores"]["separated_foreground/A2A"] and "FID" not in m["scores"]["mixed/A2A"]
+    assert len(m["scores"]["mixed/Sound2Scene"]["IS"]["per_combination"]) == 20

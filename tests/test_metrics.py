@@ -1,0 +1,58 @@
+import numpy as np
+import pandas as pd
+import torch
+
+from avgas import judges, metrics
+
+
+class Colour(torch.nn.Module):
+    """A toy feature extractor: mean colour and its square (uint8 in, floats out)."""
+    num_features = 6
+
+    def forward(self, x):
+        m = x.float().mean((2, 3)) / 255
+        return torch.cat([m, m ** 2], 1)
+
+
+def images(seed, shift=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(40, 8, 8, 3, generator=g) * 120 + shift).byte()
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_grows_with_a_shift():
+    a = images(0)
+    assert abs(metrics.fid(a, a, Colour())) < 1e-3
+    assert metrics.fid(a, images(1, shift=60), Colour()) > metrics.fid(a, images(1), Colour())
+
+
+class Fixed(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        return self.logits[: len(x)]
+
+
+def test_inception_score_known_values():
+    n, c = 8, 4
+    confident_diverse = torch.full((n, c), -30.0)
+    confident_diverse[torch.arange(n), torch.arange(n) % c] = 30.0
+    assert metrics.inception_score(images(0)[:n], Fixed(confident_diverse)) == __import__("pytest").approx(c, rel=1e-3)
+    uniform = torch.zeros(n, c)
+    assert metrics.inception_score(images(0)[:n], Fixed(uniform)) == __import__("pytest").approx(1.0, abs=1e-4)
+
+
+def test_summary_and_bootstrap():
+    vals = {"a": 1.0, "b": 3.0, "c": float("nan")}
+    assert metrics.summary(vals) == [2.0, 1.0]
+    lo, hi = metrics.bootstrap_ci(vals)
+    assert 1.0 <= lo <= 2.0 <= hi <= 3.0
+    t = pd.DataFrame({"combination": ["x", "y", "x"]})
+    assert metrics.per_combination(t, lambda idx: len(idx)) == {"x": 2, "y": 1}
+
+
+def test_topk_hits():
+    logits = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
+    assert judges.topk_hits(logits, [{0, 1}, {0, 1}], 2).tolist() == [True, False]
+    assert judges.topk_hits(logits, [{0}, {2}], 1).tolist() == [True, True]
