@@ -182,3 +182,142 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
            "report": report}, f)
     (folder / "scene_classifier.json").write_text(json.dumps(report["validation"], indent=1))
     return model, report
+
+
+# ---------------------------------------------------------------------- the detector (CRS judge)
+
+
+def _ultralytics(config_dir):
+    """Import Ultralytics offline: YOLO_OFFLINE stops its network probes, and a font file in its
+    config folder stops it fetching Arial.ttf (any TTF will do: matplotlib's DejaVuSans)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+    config_dir = Path(config_dir)
+    font = config_dir / "Ultralytics" / "Arial.ttf"
+    if not font.is_file():
+        font.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", font)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    import ultralytics
+    return ultralytics
+
+
+def vocabulary(p) -> list[str]:
+    """The detector's and CLIP's candidate labels: the Table 5 prompts of the run's classes."""
+    from avgas import paper, world
+    prompts = paper.prompts()
+    return sorted({prompts[c] for c in world.classes(p)})
+
+
+def judge_view(images: torch.Tensor, size: int, view: int) -> torch.Tensor:
+    """What a judge sees: uint8 (N, H, W, 3) brought to the generator's resolution `size`, then to
+    the judge's input `view` — true images take the same path as generated ones."""
+    x = to_float(to_float(images, size), view)
+    return (x * 255).round().byte().permute(0, 2, 3, 1)
+
+
+def _write_yolo_set(folder, images, boxes_per_image, names, gen):
+    """Ultralytics layout: images/*.png and labels/*.txt (class cx cy w h, normalised)."""
+    from PIL import Image
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    for i, (img, boxes) in enumerate(zip(images, boxes_per_image)):
+        x = to_float(img[None], img.shape[0])
+        if torch.rand(1, generator=gen).item() < 0.5:  # half the images soft, like a small G's
+            x = degrade(x, gen)
+        Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy()).save(folder / "images" / f"{i:05d}.png")
+        lines = [f"{names.index(n)} {(x0 + x1) / 2:.4f} {(y0 + y1) / 2:.4f} {x1 - x0:.4f} {y1 - y0:.4f}"
+                 for n, (x0, y0, x1, y1) in boxes]
+        (folder / "labels" / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
+
+
+def detector_scenes(p, cat, split: str, per_combination: int):
+    """True images with boxes: two-class scenes (object box + the whole frame for the background)
+    and single-class images (the object's box, or the whole frame for a background)."""
+    from avgas import data, paper, pictures
+    prompts = paper.prompts()
+    imgs, boxes, wanted = [], [], []
+    stream = {"train": 201, "val": 202, "test": 203}[split]
+    for ci, (fg, bg) in enumerate(p.combination_list()):
+        for j in range(per_combination):
+            img, box = pictures.composite(fg, bg, np.random.default_rng([p.seed, stream, ci, j]), p.image_size, True)
+            imgs.append(torch.from_numpy(np.asarray(img)))
+            boxes.append([(prompts[fg], box), (prompts[bg], (0.0, 0.0, 1.0, 1.0))])
+            wanted.append({prompts[fg], prompts[bg]})
+    rows = cat[cat["split"] == split]
+    bgs = {bg for _, bg in p.combination_list()}
+    singles = data.load_images(cat, rows["stem"], p.image_size)
+    for img, label in zip(singles, rows["label"]):
+        imgs.append(img)
+        # a single object's box is only known up to the per-clip jitter: use the class's widest extent
+        box = (0.0, 0.0, 1.0, 1.0) if label in bgs else _loose_box(label)
+        boxes.append([(prompts[label], box)])
+        wanted.append({prompts[label]})
+    return torch.stack(imgs), boxes, wanted
+
+
+def _loose_box(label: str) -> tuple:
+    from avgas import pictures
+    x0, y0, x1, y1 = pictures.shape_extent(label)
+    s = 0.40  # the middle of the drawn half-size range (0.36-0.44 of the frame)
+    return tuple(float(np.clip(0.5 + v * s, 0, 1)) for v in (x0, y0, x1, y1))
+
+
+def detect(model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64) -> list[set]:
+    """The set of vocabulary words found (confidence >= conf) in each uint8 image."""
+    found = []
+    for i in range(0, len(images), batch):
+        chunk = [im.numpy()[:, :, ::-1].copy() for im in images[i:i + batch]]  # Ultralytics takes BGR arrays
+        for r in model.predict(chunk, imgsz=view, conf=conf, verbose=False, device="cpu"):
+            found.append({r.names[int(c)] for c in r.boxes.cls.tolist()})
+    return found
+
+
+def ensure_detector(p, cat, size: int, progress: bool = True):
+    """Train an Ultralytics YOLOv8n from its yaml (no weights) on the world's true scenes with
+    known boxes, unless one with the same settings is saved; validate it on held-out true scenes
+    seen through the generator's resolution. Returns (YOLO model, report)."""
+    import json
+    import shutil
+    import time as _time
+    ul = _ultralytics(p.cache_dir / "ultralytics")
+    folder = p.checkpoint_dir / "judges"
+    weights = folder / "detector.pt"
+    names = vocabulary(p)
+    view = p.detector_imgsz
+    settings = {"seed": p.seed, "epochs": p.detector_epochs, "size": size, "view": view, "names": names,
+                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+    meta = folder / "detector.json"
+    if weights.is_file() and meta.is_file() and json.loads(meta.read_text()).get("settings") == settings:
+        return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
+    work = p.cache_dir / "detector_data"
+    shutil.rmtree(work, ignore_errors=True)
+    gen = torch.Generator().manual_seed(p.seed)
+    for split, n in (("train", p.scenes_per_combination), ("val", max(2, p.scenes_per_combination // 8))):
+        imgs, boxes, _ = detector_scenes(p, cat, split, n)
+        _write_yolo_set(work / split, judge_view(imgs, size, view), boxes, names, gen)
+    (work / "data.yaml").write_text(f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n"
+                                    + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)))
+    model = ul.YOLO("yolov8n.yaml")
+    t0 = _time.perf_counter()
+    model.train(data=str(work / "data.yaml"), epochs=p.detector_epochs, imgsz=view, batch=32, device="cpu",
+                workers=0, amp=False, plots=False, project=str(work / "runs"), name="detector", exist_ok=True,
+                verbose=False, pretrained=False, seed=p.seed, deterministic=True, fliplr=0.0, mosaic=0.0)
+    seconds = _time.perf_counter() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model.trainer.best, weights)
+    model = ul.YOLO(str(weights))
+    v_imgs, _, v_wanted = detector_scenes(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    found = detect(model, judge_view(v_imgs, size, view), names, p.detector_conf, view)
+    hits = np.array([w <= f for w, f in zip(v_wanted, found)])
+    two = np.array([len(w) == 2 for w in v_wanted])
+    report = {"validation": {"two-class scenes: both found": float(hits[two].mean()),
+                             "single-class images: found": float(hits[~two].mean()),
+                             "images": int(len(v_wanted))},
+              "seconds": round(seconds, 1), "vocabulary": names}
+    meta.write_text(json.dumps({"settings": settings, "report": report}, indent=1))
+    return model, report

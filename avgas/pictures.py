@@ -267,14 +267,35 @@ def _scene(label: str, size: int, rng) -> Image.Image:
     return img
 
 
-def _object_on(img: Image.Image, label: str, rng) -> Image.Image:
+def shape_extent(label: str) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a foreground shape in unit coordinates."""
+    xs, ys = [], []
+    for kind, geo, _ in SHAPES[label]:
+        if kind == "ellipse":
+            x, y, rx, ry = geo
+            xs += [x - rx, x + rx]
+            ys += [y - ry, y + ry]
+        elif kind == "rect":
+            xs += [geo[0], geo[2]]
+            ys += [geo[1], geo[3]]
+        else:
+            pts, pad = (geo, 0.0) if kind == "poly" else (geo[0], geo[1] / 2)
+            xs += [x + d for x, _ in pts for d in (-pad, pad)]
+            ys += [y + d for _, y in pts for d in (-pad, pad)]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _object_on(img: Image.Image, label: str, rng) -> tuple[Image.Image, tuple]:
     s = img.size[0]
     scale = rng.uniform(0.36, 0.44) * s  # half-size: the object spans ~75-90% of the frame
     cx, cy = (0.5 + rng.uniform(-0.05, 0.05, 2)) * s
     # Objects always face the same way: a flip is a layout change that an embedding of the
     # sound cannot know, and a generator would paint the average of both (a blur).
     _draw_shape(ImageDraw.Draw(img), SHAPES[label], cx, cy, scale, False, rng)
-    return img
+    x0, y0, x1, y1 = shape_extent(label)
+    box = tuple(float(np.clip(v, 0, 1)) for v in ((cx + x0 * scale) / s, (cy + y0 * scale) / s,
+                                                   (cx + x1 * scale) / s, (cy + y1 * scale) / s))
+    return img, box
 
 
 def _finish(img: Image.Image, size: int) -> Image.Image:
@@ -287,10 +308,13 @@ def draw(label: str, rng: np.random.Generator, size: int) -> Image.Image:
     if label in SCENES:
         return _finish(_scene(label, size, rng), size)
     back = Image.fromarray(_backdrop(size * SS, rng).clip(0, 255).astype(np.uint8))
-    return _finish(_object_on(back, label, rng), size)
+    return _finish(_object_on(back, label, rng)[0], size)
 
 
-def composite(foreground: str, background: str, rng: np.random.Generator, size: int) -> Image.Image:
-    """A scene holding both classes: the foreground object on the background scene."""
-    return _finish(_object_on(_scene(background, size, rng), foreground, rng), size)
+def composite(foreground: str, background: str, rng: np.random.Generator, size: int,
+              with_box: bool = False):
+    """A scene holding both classes: the foreground object on the background scene. With
+    with_box, also the object's box (x0, y0, x1, y1), normalised to [0, 1]."""
+    img, box = _object_on(_scene(background, size, rng), foreground, rng)
+    return (_finish(img, size), box) if with_box else _finish(img, size)
 
