@@ -51,3 +51,9 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
     rng = np.random.default_rng(seed)
     means = rng.choice(v, size=(n, len(v)), replace=True).mean(axis=1)
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def crs(found: list[set], wanted: list[set]) -> float:
+    """Class Recognition Score (paper Eq. 5): the share of images in which the detector finds
+    every class it should (both for a mixed image, the one source for a separated image)."""
+    return float(np.mean([w <= f for f, w in zip(found, wanted)])) if wanted else float("nan")

@@ -56,3 +56,10 @@ def test_topk_hits():
     logits = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
     assert judges.topk_hits(logits, [{0, 1}, {0, 1}], 2).tolist() == [True, False]
     assert judges.topk_hits(logits, [{0}, {2}], 1).tolist() == [True, True]
+
+
+def test_crs_counts_images_where_every_class_is_found():
+    found = [{"dog", "rain"}, {"dog"}, {"rain", "dog", "sea"}, set()]
+    wanted = [{"dog", "rain"}] * 4
+    assert metrics.crs(found, wanted) == 0.5
+    assert metrics.crs([{"dog"}], [{"dog"}]) == 1.0

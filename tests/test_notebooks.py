@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05",
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05,06",
                         "-p", f"run_root={root}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "quick"
@@ -87,3 +87,13 @@ def test_05_scores_every_set_with_a_validated_judge(quick_run):
     assert set(m["judge"]) >= {"single-class top-1", "two-class scenes: both in top 2"}
     assert "FID" in m["scores"]["separated_foreground/A2A"] and "FID" not in m["scores"]["mixed/A2A"]
     assert len(m["scores"]["mixed/Sound2Scene"]["IS"]["per_combination"]) == 20
+
+
+def test_06_crs_with_a_detector_in_ultralytics_format(quick_run):
+    import json
+    nb = nbformat.read(quick_run / "06_crs.ipynb", as_version=4)
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
+    m = json.loads((quick_run / "metrics_crs.json").read_text())
+    assert set(m["judge"]) >= {"two-class scenes: both found", "single-class images: found"}
+    assert len(m["scores"]["mixed/A2A"]["per_combination"]) == 20
+    assert (quick_run / "checkpoints" / "judges" / "detector.pt").is_file()
