@@ -321,3 +321,104 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
               "seconds": round(seconds, 1), "vocabulary": names}
     meta.write_text(json.dumps({"settings": settings, "report": report}, indent=1))
     return model, report
+
+
+# ------------------------------------------------------------------------------ CLIP (R@K judge)
+
+CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
+
+
+def prompt_text(word: str) -> str:
+    return f"a photo of a {word}"
+
+
+def _open_clip():
+    import open_clip
+
+    from avgas.paths import PACKAGE_DIR
+    if CLIP_CONFIG not in open_clip.list_models():
+        open_clip.add_model_config(PACKAGE_DIR / "resources" / f"{CLIP_CONFIG}.json")
+    return open_clip
+
+
+def clip_similarity(model, tokenizer, images: torch.Tensor, words: list[str], batch: int = 256) -> torch.Tensor:
+    """(N, len(words)) cosine similarities between uint8 images and the words' prompts."""
+    model.eval()
+    size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
+    mean = torch.tensor(model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std or (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+    with torch.no_grad():
+        t = F.normalize(model.encode_text(tokenizer([prompt_text(w) for w in words])), dim=-1)
+        out = []
+        for i in range(0, len(images), batch):
+            x = (to_float(images[i:i + batch], size) - mean) / std
+            out.append(F.normalize(model.encode_image(x), dim=-1) @ t.T)
+    return torch.cat(out)
+
+
+def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) -> np.ndarray:
+    """Per image: are all wanted words among the k most similar prompts? (R@2* for mixed images
+    with k = 2 and both classes wanted; R@1 for separated images)."""
+    idx = {w: i for i, w in enumerate(words)}
+    return topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
+
+
+def ensure_clip(p, cat, size: int, progress: bool = True):
+    """Train a small OpenCLIP model (custom config, no pretrained weights) on the world's true
+    images and their prompts, unless one with the same settings is saved; validate R@1 on
+    held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
+    import json
+    oc = _open_clip()
+    folder = p.checkpoint_dir / "judges"
+    f = folder / "clip.pt"
+    words = vocabulary(p)
+    settings = {"seed": p.seed, "steps": p.clip_steps, "size": size, "words": words,
+                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+    tokenizer = oc.get_tokenizer(CLIP_CONFIG)
+    torch.manual_seed(p.seed)
+    model = oc.create_model(CLIP_CONFIG, pretrained=None)
+    if f.is_file():
+        ck = torch.load(f, weights_only=False)
+        if ck["settings"] == settings:
+            model.load_state_dict(ck["state_dict"])
+            return model.eval(), tokenizer, ck["report"]
+    from avgas import paper
+    prompts = paper.prompts()
+    images, _, sets, classes = judge_pool(p, cat, "train", p.scenes_per_combination)
+    w_idx = {w: i for i, w in enumerate(words)}
+    target = torch.zeros(len(sets), len(words))
+    for i, s in enumerate(sets):  # a scene's probability split between its two words
+        ws = {w_idx[prompts[classes[c]]] for c in s}
+        target[i, list(ws)] = 1 / len(ws)
+    x_all = to_float(judge_view(images, size, model.visual.image_size[0]), model.visual.image_size[0])
+    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
+    tokens = tokenizer([prompt_text(w) for w in words])
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
+    gen = torch.Generator().manual_seed(p.seed)
+    t0, hist = time.perf_counter(), []
+    for _ in tqdm(range(p.clip_steps), desc="CLIP judge", disable=not progress):
+        model.train()
+        idx = torch.randint(0, len(x_all), (64,), generator=gen)
+        img = F.normalize(model.encode_image((degrade(x_all[idx], gen) - mean) / std), dim=-1)
+        txt = F.normalize(model.encode_text(tokens), dim=-1)
+        logits = model.logit_scale.exp() * img @ txt.T
+        loss = -(target[idx] * F.log_softmax(logits, dim=1)).sum(1).mean()  # image -> prompt
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
+    seconds = time.perf_counter() - t0
+    v_images, _, v_sets, _ = judge_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    sim = clip_similarity(model, tokenizer, judge_view(v_images, size, model.visual.image_size[0]), words)
+    v_words = [{prompts[classes[c]] for c in s} for s in v_sets]
+    single = np.array([len(s) == 1 for s in v_sets])
+    report = {"validation": {"single images: R@1": float(recall_at_k(sim, words, v_words, 1)[single].mean()),
+                             "two-class scenes: R@2*": float(recall_at_k(sim, words, v_words, 2)[~single].mean()),
+                             "images": int(len(v_sets))},
+              "seconds": round(seconds, 1), "history": hist}
+    folder.mkdir(parents=True, exist_ok=True)
+    from avgas.train import _save
+    _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
+    (folder / "clip.json").write_text(json.dumps(report["validation"], indent=1))
+    return model.eval(), tokenizer, report

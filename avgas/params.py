@@ -110,6 +110,7 @@ class Params:
     detector_epochs: int = _f(20, "synthetic judges: epochs of the YOLOv8n detector (CRS)", min=1)
     detector_imgsz: int = _f(64, "detector input size (Ultralytics imgsz, a multiple of 32)", choices=[32, 64, 96, 128, 640])
     detector_conf: float = _f(0.25, "detector confidence threshold for CRS", min=0.0, max=1.0)
+    clip_steps: int = _f(600, "synthetic judges: training steps of the small OpenCLIP model (R@K)", min=1)
     classifier_steps: int = _f(800, "synthetic judges: training steps of the scene classifier (FID/IS features)", min=1)
 
     # --- generation (Section 3.3) ------------------------------------------------------------------

@@ -63,3 +63,13 @@ def test_crs_counts_images_where_every_class_is_found():
     wanted = [{"dog", "rain"}] * 4
     assert metrics.crs(found, wanted) == 0.5
     assert metrics.crs([{"dog"}], [{"dog"}]) == 1.0
+
+
+def test_recall_at_k_on_a_constructed_similarity_matrix():
+    words = ["dog", "rain", "sea"]
+    sim = torch.tensor([[0.9, 0.8, 0.1],    # dog, rain on top
+                        [0.9, 0.1, 0.8],    # dog, sea
+                        [0.1, 0.2, 0.9]])   # sea first
+    both = [{"dog", "rain"}] * 3
+    assert judges.recall_at_k(sim, words, both, 2).tolist() == [True, False, False]   # R@2*
+    assert judges.recall_at_k(sim, words, [{"dog"}, {"dog"}, {"sea"}], 1).tolist() == [True, True, True]  # R@1

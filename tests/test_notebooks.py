@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05,06",
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05,06,07,08",
                         "-p", f"run_root={root}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return root / "quick"
@@ -95,5 +95,21 @@ def test_06_crs_with_a_detector_in_ultralytics_format(quick_run):
     assert not [o for o in outputs(nb) if o.output_type == "error"]
     m = json.loads((quick_run / "metrics_crs.json").read_text())
     assert set(m["judge"]) >= {"two-class scenes: both found", "single-class images: found"}
-    assert len(m["scores"]["mixed/A2A"]["per_combination"]) == 20
+    assert len(m["scores"]["mixed/A2A"]["CRS"]["per_combination"]) == 20
     assert (quick_run / "checkpoints" / "judges" / "detector.pt").is_file()
+
+
+def test_07_and_08_tables_and_results_json(quick_run):
+    import json
+    for name in ("07_recall", "08_results"):
+        nb = nbformat.read(quick_run / f"{name}.ipynb", as_version=4)
+        assert not [o for o in outputs(nb) if o.output_type == "error"], name
+    r = json.loads((quick_run / "results.json").read_text())
+    assert set(r) == {"results", "ci95", "judges"}
+    assert set(r["results"]) == {"mixed", "separated_foreground", "separated_background"}
+    mixed, sep = r["results"]["mixed"], r["results"]["separated_foreground"]
+    assert set(mixed) == {"Sound2Scene", "A2A", "A2V", "A2A+A2V", "oracle"}
+    assert {"IS", "CRS", "R@2*"} <= set(mixed["A2A"]) and {"FID", "IS", "CRS", "R@1"} <= set(sep["A2A"])
+    assert all(len(v) == 2 for v in mixed["A2A"].values())
+    assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
+    assert len(r["judges"]) == 3
