@@ -68,12 +68,10 @@ def table(collected: dict, task: str) -> pd.DataFrame:
 
 
 def judge_table(collected: dict) -> pd.DataFrame:
-    rows = {}
-    for judge, v in collected["judges"].items():
-        scores = {k: x for k, x in v.items() if k != "images"}
-        rows[judge] = {**{k: round(x, 3) for k, x in scores.items()},
-                       "flag": "below 0.9!" if min(scores.values()) < 0.9 else "ok"}
-    return pd.DataFrame(rows).T
+    """Each judge's checks on held-out true scenes, flagged below 0.9."""
+    rows = [{"judge": judge, "check": k, "score": round(x, 3), "flag": "below 0.9!" if x < 0.9 else "ok"}
+            for judge, v in collected["judges"].items() for k, x in v.items() if k != "images"]
+    return pd.DataFrame(rows, columns=["judge", "check", "score", "flag"]).set_index(["judge", "check"])
 
 
 def _get(collected, task, method, metric):
