@@ -83,3 +83,19 @@ def lambda_sweep(G, h_fg: torch.Tensor, h_bg: torch.Tensor, lambdas, seed: int) 
     from avgas.standins import from_unit
     z = noise(len(h_fg), G.dim_z, seed)
     return torch.stack([from_unit(sample(G, blend(h_fg, h_bg, lam), z)) for lam in lambdas])
+
+
+def load_run(p, cat):
+    """The run's held-out tuples and the images notebook 04 generated for them:
+    (test tuples, {(task, method): uint8 images}, image size)."""
+    from avgas import data
+    f = p.run_dir / "generated.pt"
+    if not f.is_file():
+        raise FileNotFoundError(f"{f}: no generated images; run notebook 04 first "
+                                f"(python -m avgas run <params> --only 04)")
+    tuples = data.make_tuples(cat, p)
+    test = tuples[tuples["split"] == "test"].reset_index(drop=True)
+    images, ids = load(f)
+    if ids != list(test["tuple_id"]):
+        raise ValueError(f"{f} was generated for other test tuples; run notebook 04 again")
+    return test, images, next(iter(images.values())).shape[1]
