@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from avgas import models
-from avgas.paths import atomic_write_bytes
+from avgas.paths import torch_save_atomic as _save
 
 # params key -> (what it is, where users get it)
 SOURCES = {
@@ -93,13 +93,6 @@ def _load_strict(model: nn.Module, state: dict, path: Path, key: str) -> None:
             parts.append(f"wrong shapes: {wrong[:3]}")
         raise CheckpointError(f"{path}: does not match the architecture: {'; '.join(parts)} {_where(key)}")
     model.load_state_dict(state, strict=True)
-
-
-def _save(obj, path: Path) -> None:
-    import io
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 # -------------------------------------------------------------------------------- f_A (audio)

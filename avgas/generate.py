@@ -69,7 +69,7 @@ def images_for(G, embeddings: dict, seed: int) -> dict:
 
 def save(path, images: dict, tuple_ids: list) -> None:
     """All generated images of a run in one file: {'tuple_id': [...], 'images': {'task/method': uint8}}."""
-    from avgas.train import _save
+    from avgas.paths import torch_save_atomic as _save
     _save({"tuple_id": list(tuple_ids), "images": {f"{t}/{m}": v for (t, m), v in images.items()}}, path)
 
 

@@ -177,7 +177,7 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
     report = {"validation": validate_classifier(model, v_images, v_sets), "seconds": round(hist["seconds"], 1),
               "train_images": len(images), "history": hist["loss"]}
     folder.mkdir(parents=True, exist_ok=True)
-    from avgas.train import _save
+    from avgas.paths import torch_save_atomic as _save
     _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings,
            "report": report}, f)
     (folder / "scene_classifier.json").write_text(json.dumps(report["validation"], indent=1))
@@ -418,7 +418,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
                              "images": int(len(v_sets))},
               "seconds": round(seconds, 1), "history": hist}
     folder.mkdir(parents=True, exist_ok=True)
-    from avgas.train import _save
+    from avgas.paths import torch_save_atomic as _save
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
     (folder / "clip.json").write_text(json.dumps(report["validation"], indent=1))
     return model.eval(), tokenizer, report

@@ -247,8 +247,9 @@ def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images
 def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
     """True foreground/background images of tuples, resized to the generator's size."""
     out = {}
+    path = dict(zip(cat["stem"], cat["image"]))
     for i, row in tuples.iterrows():
         for k, stem in (("fg", row["fg_stem"]), ("bg", row["bg_stem"])):
-            img = torch.from_numpy(data.load_image(cat.set_index("stem").loc[stem, "image"])).permute(2, 0, 1)[None].float()
+            img = torch.from_numpy(data.load_image(path[stem])).permute(2, 0, 1)[None].float()
             out[(k, i)] = torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
     return out

@@ -18,6 +18,8 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
+from avgas.paths import torch_save_atomic
+
 SR = 16000
 NPERSEG = 512
 HOP = 159  # noverlap = 353
@@ -122,8 +124,5 @@ def cached(path: Path, keys: Sequence[str], make: Callable[[], torch.Tensor], **
         if saved.get("tag") == tag:
             return saved["data"]
     data = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"tag": tag, "keys": list(keys), "data": data}, tmp)
-    tmp.replace(path)
+    torch_save_atomic({"tag": tag, "keys": list(keys), "data": data}, path)
     return data

@@ -10,7 +10,6 @@ and history are all in the checkpoint.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from avgas import data, losses, models, standins
+from avgas import spectrogram as spec
 from avgas.params import Params
-from avgas.paths import atomic_write_bytes
+from avgas.paths import torch_save_atomic as _save
 
 # ------------------------------------------------------------------------------ frozen targets
 
@@ -60,7 +60,7 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
         v = standins.encode_images(fv, data.load_images(cat, stems), p.fv_image_size)
         return torch.stack([a, v])
 
-    both = data.spec.cached(p.cache_dir / f"targets_{name}.pt", stems, make, clip_seconds=p.clip_seconds, **stamp)
+    both = spec.cached(p.cache_dir / f"targets_{name}.pt", stems, make, clip_seconds=p.clip_seconds, **stamp)
     return Targets(stems, both[0], both[1])
 
 
@@ -114,12 +114,6 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
     keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train},
                                    sort_keys=True).encode()).hexdigest()
-
-
-def _save(obj, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None) -> float:
