@@ -30,8 +30,14 @@ from avgas.paths import torch_save_atomic as _save
 
 
 def _file_stamp(path: Path) -> str:
+    """A content hash of a weight file (or folder): re-saving identical weights changes nothing."""
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+    h = hashlib.sha1()
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 @dataclass
