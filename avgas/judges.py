@@ -20,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from avgas import data
+
 
 def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random blur, noise and contrast on (N, 3, H, W) images in [0, 1]."""
@@ -129,20 +131,9 @@ class LogitsExtractor(nn.Module):
 # ------------------------------------------------------------------ the synthetic world's judges
 
 
-def judge_pool(p, cat, split: str, scenes_per_combination: int):
-    """True images of a split and their classes: the single-class images and two-class scenes.
-    Returns (uint8 images, multi-hot labels, list of label sets, classes)."""
-    from avgas import data, world
-    classes = world.classes(p)
-    idx = {c: i for i, c in enumerate(classes)}
-    rows = cat[cat["split"] == split]
-    singles = data.load_images(cat, rows["stem"], p.image_size)
-    scenes, scene_labels = world.composites(p, split, scenes_per_combination)
-    sets = [{idx[lab]} for lab in rows["label"]] + [{idx[a], idx[b]} for a, b in scene_labels]
-    labels = torch.zeros(len(sets), len(classes))
-    for i, s in enumerate(sets):
-        labels[i, list(s)] = 1
-    return torch.cat([singles, torch.from_numpy(scenes)]), labels, sets, classes
+def _world_stamp(p) -> str:
+    """What generated the run's world: a judge trained on another world is retrained."""
+    return (p.data_dir / "world.json").read_text()
 
 
 def validate_classifier(model: SceneClassifier, images, sets) -> dict:
@@ -164,17 +155,18 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
     folder = p.checkpoint_dir / "judges"
     f = folder / "scene_classifier.pt"
     settings = {"seed": p.seed, "steps": p.classifier_steps, "size": size,
-                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+                "scenes": p.scenes_per_combination, "world": _world_stamp(p)}
     if f.is_file():
         ck = torch.load(f, weights_only=False)
         if ck["settings"] == settings:
             model = SceneClassifier(len(ck["classes"]), ck["size"])
             model.load_state_dict(ck["model"])
             return model.eval(), ck["report"]
-    images, labels, _, classes = judge_pool(p, cat, "train", p.scenes_per_combination)
-    model, hist = train_classifier(images, labels, size, p.classifier_steps, p.seed, progress=progress)
-    v_images, _, v_sets, _ = judge_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
-    report = {"validation": validate_classifier(model, v_images, v_sets), "seconds": round(hist["seconds"], 1),
+    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
+    images, classes = pool.images, pool.classes
+    model, hist = train_classifier(images, pool.labels, size, p.classifier_steps, p.seed, progress=progress)
+    held_out = data.image_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    report = {"validation": validate_classifier(model, held_out.images, held_out.sets), "seconds": round(hist["seconds"], 1),
               "train_images": len(images), "history": hist["loss"]}
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
@@ -238,7 +230,7 @@ def _write_yolo_set(folder, images, boxes_per_image, names, gen):
 def detector_scenes(p, cat, split: str, per_combination: int):
     """True images with boxes: two-class scenes (object box + the whole frame for the background)
     and single-class images (the object's box, or the whole frame for a background)."""
-    from avgas import data, paper, pictures
+    from avgas import paper, pictures
     prompts = paper.prompts()
     imgs, boxes, wanted = [], [], []
     stream = {"train": 201, "val": 202, "test": 203}[split]
@@ -290,7 +282,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     names = vocabulary(p)
     view = p.detector_imgsz
     settings = {"seed": p.seed, "epochs": p.detector_epochs, "size": size, "view": view, "names": names,
-                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+                "scenes": p.scenes_per_combination, "world": _world_stamp(p)}
     meta = folder / "detector.json"
     if weights.is_file() and meta.is_file() and json.loads(meta.read_text()).get("settings") == settings:
         return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
@@ -373,7 +365,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     f = folder / "clip.pt"
     words = vocabulary(p)
     settings = {"seed": p.seed, "steps": p.clip_steps, "size": size, "words": words,
-                "scenes": p.scenes_per_combination, "world": (p.data_dir / "world.json").read_text()}
+                "scenes": p.scenes_per_combination, "world": _world_stamp(p)}
     tokenizer = oc.get_tokenizer(CLIP_CONFIG)
     torch.manual_seed(p.seed)
     model = oc.create_model(CLIP_CONFIG, pretrained=None)
@@ -384,7 +376,8 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
             return model.eval(), tokenizer, ck["report"]
     from avgas import paper
     prompts = paper.prompts()
-    images, _, sets, classes = judge_pool(p, cat, "train", p.scenes_per_combination)
+    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
+    images, sets, classes = pool.images, pool.sets, pool.classes
     w_idx = {w: i for i, w in enumerate(words)}
     target = torch.zeros(len(sets), len(words))
     for i, s in enumerate(sets):  # a scene's probability split between its two words
@@ -409,7 +402,8 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         opt.step()
         hist.append(loss.item())
     seconds = time.perf_counter() - t0
-    v_images, _, v_sets, _ = judge_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    held_out = data.image_pool(p, cat, "test", max(5, p.scenes_per_combination // 4))
+    v_images, v_sets = held_out.images, held_out.sets
     sim = clip_similarity(model, tokenizer, judge_view(v_images, size, model.visual.image_size[0]), words)
     v_words = [{prompts[classes[c]] for c in s} for s in v_sets]
     single = np.array([len(s) == 1 for s in v_sets])

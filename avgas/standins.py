@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from avgas import losses, models, world
+from avgas import losses, models
 from avgas.params import Params
 
 
@@ -55,33 +55,6 @@ def from_unit(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
 
 
-# ------------------------------------------------------------------------------------------ data
-
-
-@dataclass
-class ImagePool:
-    """Training images of the image stand-ins: single-class images and two-class scenes."""
-    images: torch.Tensor        # (N, S, S, 3) uint8
-    labels: torch.Tensor        # (N, C) multi-hot over `classes`
-    parts: list                 # per image: (label,) or (fg, bg)
-    classes: list
-
-
-def image_pool(p: Params, cat, images_of) -> ImagePool:
-    """Train-split single-class images plus `scenes_per_combination` composites per combination."""
-    classes = world.classes(p)
-    idx = {c: i for i, c in enumerate(classes)}
-    train = cat[cat["split"] == "train"]
-    singles = images_of(list(train["stem"]))
-    scenes, scene_labels = world.composites(p, "train", p.scenes_per_combination)
-    parts = [(lab,) for lab in train["label"]] + scene_labels
-    labels = torch.zeros(len(parts), len(classes))
-    for i, ps in enumerate(parts):
-        for c in ps:
-            labels[i, idx[c]] = 1
-    return ImagePool(torch.cat([singles, torch.from_numpy(scenes)]), labels, parts, classes)
-
-
 # ----------------------------------------------------------------------------------------- f_V
 
 
@@ -102,7 +75,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.roll(x, (dy, dx), dims=(-2, -1))
 
 
-def train_image_encoder(p: Params, pool: ImagePool, progress: bool = True):
+def train_image_encoder(p: Params, pool, progress: bool = True):
     """f_V stand-in: a multi-label linear probe over the classes, on unit features of shifted
     images. Returns (f_V, probe, History)."""
     torch.manual_seed(p.seed)
@@ -280,7 +253,7 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
         if saved.get("settings") == settings:
             return {**saved, "reused": True}
 
-    pool = image_pool(p, cat, lambda stems: data.load_images(cat, stems, p.image_size))
+    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
     fv, probe, h_fv = train_image_encoder(p, pool, progress)
     checkpoints.save_image_encoder(fv, paths["swav_checkpoint"],
                                    heads={"prototypes.weight": probe.weight.detach()})
