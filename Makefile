@@ -8,8 +8,12 @@ STAMP := $(VENV)/.avgas-installed
 # pip prints a warning per package for the machine's local indexes; keep the log readable
 QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup test test-fast book clean
-setup: $(STAMP)
+.PHONY: setup system test test-fast book clean
+setup: $(STAMP) system
+
+# Chromium, npm and ffmpeg from apt when missing (a second run does nothing).
+system:
+	bash scripts/install-system.sh
 
 # Re-installs only when requirements.txt or pyproject.toml change (a second run is instant).
 $(STAMP): requirements.txt pyproject.toml
@@ -26,11 +30,10 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 # The main job: every notebook on the embedded default, then the book (HTML in _build/html).
+# A finished run is reused (finished notebooks are skipped); the book is built from runs/default/.
 book: setup
 	$(PY) -m avgas run params/default.yaml
-	rm -rf book/generated && mkdir -p book/generated
-	cp runs/default/[0-9][0-9]_*.ipynb book/generated/
-	$(VENV)/bin/jupyter-book build book/
+	$(PY) -m avgas book runs/default
 
 clean:
-	rm -rf runs _build book/generated .pytest_cache
+	rm -rf runs _build .pytest_cache

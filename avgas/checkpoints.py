@@ -37,6 +37,18 @@ SOURCES = {
         "IC-GAN generator folder icgan_biggan_imagenet_res128/ (state_dict_best0.pth, G_ema_best0.pth)",
         "facebookresearch/ic_gan README, 'Pretrained models': icgan_biggan_imagenet_res128.tar.gz, "
         "unpacked"),
+    "inception_weights": (
+        "torch-fidelity's Inception-v3 (the TF FID network in PyTorch), "
+        "weights-inception-2015-12-05-6726825d.pth",
+        "github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth "
+        "(or $TORCH_HOME/hub/checkpoints/ of a machine where TorchMetrics' FID ran once)"),
+    "detector_weights": (
+        "Ultralytics YOLO-World v2 X, yolov8x-worldv2.pt",
+        "github.com/ultralytics/assets/releases (yolov8x-worldv2.pt), or any machine where "
+        "ultralytics.YOLOWorld('yolov8x-worldv2.pt') ran once"),
+    "clip_checkpoint": (
+        "OpenCLIP ViT-B-32 weights (laion2b_s34b_b79k), open_clip_pytorch_model.bin or .safetensors",
+        "huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip_pytorch_model.bin)"),
 }
 
 # What IC-GAN's pickled training config needs beyond tensors and containers.
@@ -111,8 +123,13 @@ def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> model
     return model.eval()
 
 
+def _cpu(state: dict) -> dict:
+    """Saved on the CPU (as the released files are), whatever device trained the model."""
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
 def save_audio_encoder(model: models.AudioEncoder, path: Path) -> None:
-    _save(model.state_dict(), path)
+    _save(_cpu(model.state_dict()), path)
 
 
 # -------------------------------------------------------------------------------- f_V (image)
@@ -141,8 +158,8 @@ def load_image_encoder(path: Path, key: str = "swav_checkpoint") -> nn.Module:
 def save_image_encoder(model: nn.Module, path: Path, heads: dict | None = None) -> None:
     """Save in SwAV's layout: `module.` + trunk keys, plus any head tensors (projection_head.*,
     prototypes.*), which loaders drop."""
-    state = {f"module.{k}": v for k, v in model.state_dict().items()}
-    state.update({f"module.{k}": v for k, v in (heads or {}).items()})
+    state = {f"module.{k}": v for k, v in _cpu(model.state_dict()).items()}
+    state.update({f"module.{k}": v for k, v in _cpu(heads or {}).items()})
     _save(state, path)
 
 
@@ -207,11 +224,30 @@ def save_generator(G: models.Generator, folder: Path, best_fid: float, itr: int 
     _save({"itr": itr, "epoch": epoch, "save_num": 0, "save_best_num": 0, "best_IS": 0.0,
            "best_FID": float(best_fid), "es_epoch": 0, "config": icgan_config(**G.config)},
           folder / f"state_dict_{suffix}.pth")
-    _save(G.state_dict(), folder / f"G_ema_{suffix}.pth")
+    _save(_cpu(G.state_dict()), folder / f"G_ema_{suffix}.pth")
 
 
 def load_parts(p) -> tuple:
     """(f_A, f_V, G) from the params' weight paths, through the loaders above."""
-    return (load_audio_encoder(p.weight_path("sound2scene_checkpoint")),
-            load_image_encoder(p.weight_path("swav_checkpoint")),
-            load_generator(p.weight_path("icgan_folder")))
+    dev = p.torch_device
+    return (load_audio_encoder(p.weight_path("sound2scene_checkpoint")).to(dev),
+            load_image_encoder(p.weight_path("swav_checkpoint")).to(dev),
+            load_generator(p.weight_path("icgan_folder")).to(dev))
+
+
+# --------------------------------------------------------------------- Inception (FID and IS)
+
+
+def inception_weights(p) -> str:
+    """The real run's Inception file for TorchMetrics (through torch-fidelity), checked before
+    use: a missing or wrong file is named here, not deep inside TorchMetrics."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # noqa: F401
+    key = "inception_weights"
+    path = p.weight_path(key)
+    state = _unwrap(_load(path, key), path, key)
+    need = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
+    for k, shape in need.items():
+        if k not in state or tuple(state[k].shape) != shape:
+            got = tuple(state[k].shape) if k in state else "missing"
+            raise CheckpointError(f"{path}: not the FID Inception ({k}: {got}, expected {shape}) {_where(key)}")
+    return str(path)

@@ -19,11 +19,31 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("params", help="params file, e.g. params/quick.yaml")
     r.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     r.add_argument("-p", action="append", metavar="KEY=VALUE", help="override a params key (repeatable)")
+    r.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                   help="one run per value (e.g. seed=0,1,2), each in its own folder <name>-<key><value>")
+    r.add_argument("--overwrite", action="store_true",
+                   help="reuse a run folder made with other params (its old notebooks go to previous/)")
+    r.add_argument("--force", action="store_true", help="rerun notebooks even if finished and unchanged")
+    r.add_argument("--print-run-dir", action="store_true",
+                   help="validate, print the run folder(s) and stop (for job scripts)")
 
     v = sub.add_parser("params", help="validate a params file and print the resolved settings; "
                                       "without a file, list every key")
     v.add_argument("params", nargs="?")
     v.add_argument("-p", action="append", metavar="KEY=VALUE")
+
+    b = sub.add_parser("book", help="build the Jupyter Book (HTML in _build/html) from a finished run folder")
+    b.add_argument("run_dir", help="a run folder, e.g. runs/default")
+    b.add_argument("--out", help="folder to hold _build/ (default: the project root)")
+
+    g = sub.add_parser("prepare-vggsound", help="ingest VGGSound videos into the data layout (resumable)")
+    g.add_argument("params")
+    g.add_argument("-p", action="append", metavar="KEY=VALUE")
+    g.add_argument("--workers", type=int, help="worker processes (default: params ingest_workers)")
+
+    c = sub.add_parser("check", help="check every data path and weight file of a params file, before any work")
+    c.add_argument("params")
+    c.add_argument("-p", action="append", metavar="KEY=VALUE")
 
     w = sub.add_parser("world", help="generate the synthetic world of a params file")
     w.add_argument("params")
@@ -39,6 +59,27 @@ def main(argv: list[str] | None = None) -> int:
             for k, val in p.to_dict().items():
                 print(f"{k}: {val!r}")
             return 0
+        if args.cmd == "prepare-vggsound":
+            from avgas import vggsound
+            r = vggsound.prepare(_load(args), workers=args.workers)
+            print(f"{r.ok} of {r.clips} clips in the layout ({r.reused} from before), {r.skipped} skipped "
+                  f"{r.reasons or ''}, {r.fallbacks} middle-frame fallbacks; "
+                  f"{r.clips_per_second:.1f} clips/s; skip-list: {r.skip_list}")
+            return 0
+        if args.cmd == "check":
+            from avgas import check
+            table = check.check(_load(args))
+            for item, row in table.iterrows():
+                print(f"[{row['status']:>7}] {item} ({row['params key']}): {row['path']}"
+                      + (f"\n          {row['detail']}" if row["detail"] else ""))
+            bad = table[table["status"] != "ok"]
+            print(f"\n{len(bad)} problem(s)" if len(bad) else "\neverything is in place")
+            return 1 if len(bad) else 0
+        if args.cmd == "book":
+            from avgas import book
+            html = book.build(args.run_dir, args.out)
+            print(f"book: {html / 'index.html'}")
+            return 0
         if args.cmd == "world":
             from avgas import world
             info = world.generate(_load(args))
@@ -47,21 +88,30 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "run":
             from avgas import runner
-            p = _load(args)  # validated before anything runs
+            runs = [_load(args)]  # validated before anything runs
+            if args.sweep:
+                runs = params_mod.sweep(runs[0], args.sweep)
             only = [s.strip() for s in args.only.split(",")] if args.only else None
-            times = runner.run(p, only)
-            for name, sec in times.items():
-                print(f"{name}: {sec:.1f} s")
-            print(f"done: {p.run_dir}")
+            runner.notebooks(only)  # a wrong --only fails before any work too
+            if args.print_run_dir:
+                print("\n".join(str(p.run_dir) for p in runs))
+                return 0
+            for p in runs:
+                times = runner.run(p, only, overwrite=args.overwrite, force=args.force)
+                for name, sec in times.items():
+                    print(f"{name}: {sec if isinstance(sec, str) else f'{sec:.1f} s'}")
+                print(f"done: {p.run_dir}")
             return 0
     except params_mod.ParamsError as e:
         print(f"avgas: params error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a clear one-line message for our own errors, full trace otherwise
+        from avgas.book import BookError
+        from avgas.checkpoints import CheckpointError
         from avgas.data import DataError
         from avgas.runner import RunError
         from avgas.spectrogram import AudioError
-        if isinstance(e, (RunError, DataError, AudioError)):
+        if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError)):
             print(f"avgas: {e}", file=sys.stderr)
             return 1
         raise

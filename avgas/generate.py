@@ -19,12 +19,14 @@ def sample(G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = No
            seed: int = 0, batch: int = 128) -> torch.Tensor:
     """Images (N, 3, R, R) in [-1, 1] from unit features, z ~ N(0, 1) as Sound2Scene samples."""
     G.eval()
+    device = next(G.parameters()).device
     if z is None:
-        z = noise(len(feats), G.dim_z, seed)
+        z = noise(len(feats), G.dim_z, seed)  # drawn on the CPU: the same images on any device
     out = []
     with torch.no_grad():
         for i in range(0, len(feats), batch):
-            out.append(G(z[i:i + batch], None, F.normalize(feats[i:i + batch], dim=1)).clamp(-1, 1))
+            h = F.normalize(feats[i:i + batch].to(device), dim=1)
+            out.append(G(z[i:i + batch].to(device), None, h).clamp(-1, 1).cpu())
     return torch.cat(out)
 
 

@@ -13,6 +13,7 @@ FID, its logits IS).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -126,6 +127,33 @@ class LogitsExtractor(nn.Module):
 
     def forward(self, x):
         return self.model(to_float(x, self.model.size))
+
+
+@dataclass
+class FidIsJudge:
+    """What FID and IS are computed with: the synthetic world's classifier (features / logits
+    modules), or, for the real run, TorchMetrics' Inception from a local weights file."""
+    fid_feature: object
+    is_feature: object
+    weights_path: str | None
+    report: dict
+
+    def fid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        from avgas import metrics
+        return metrics.fid(real, fake, self.fid_feature, weights_path=self.weights_path)
+
+    def inception_score(self, fake: torch.Tensor) -> float:
+        from avgas import metrics
+        return metrics.inception_score(fake, self.is_feature, weights_path=self.weights_path)
+
+
+def fid_is_judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
+    if p.world == "synthetic":
+        model, rep = ensure_classifier(p, cat, size, progress)
+        return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), None, rep)
+    from avgas import checkpoints
+    path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
+    return FidIsJudge(2048, "logits_unbiased", path, {"validation": {}, "weights": path})
 
 
 # ------------------------------------------------------------------ the synthetic world's judges
@@ -259,12 +287,18 @@ def _loose_box(label: str) -> tuple:
     return tuple(float(np.clip(0.5 + v * s, 0, 1)) for v in (x0, y0, x1, y1))
 
 
-def detect(model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64) -> list[set]:
+def ultralytics_device(p) -> str:
+    """Ultralytics spells devices its own way: '0' for the first GPU, 'cpu'."""
+    return "0" if p.torch_device.type == "cuda" else "cpu"
+
+
+def detect(model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64,
+           device: str = "cpu") -> list[set]:
     """The set of vocabulary words found (confidence >= conf) in each uint8 image."""
     found = []
     for i in range(0, len(images), batch):
         chunk = [im.numpy()[:, :, ::-1].copy() for im in images[i:i + batch]]  # Ultralytics takes BGR arrays
-        for r in model.predict(chunk, imgsz=view, conf=conf, verbose=False, device="cpu"):
+        for r in model.predict(chunk, imgsz=view, conf=conf, verbose=False, device=device):
             found.append({r.names[int(c)] for c in r.boxes.cls.tolist()})
     return found
 
@@ -296,7 +330,8 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
                                     + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)))
     model = ul.YOLO("yolov8n.yaml")
     t0 = _time.perf_counter()
-    model.train(data=str(work / "data.yaml"), epochs=p.detector_epochs, imgsz=view, batch=32, device="cpu",
+    model.train(data=str(work / "data.yaml"), epochs=p.detector_epochs, imgsz=view, batch=32,
+                device=ultralytics_device(p),
                 workers=0, amp=False, plots=False, project=str(work / "runs"), name="detector", exist_ok=True,
                 verbose=False, pretrained=False, seed=p.seed, deterministic=True, fliplr=0.0, mosaic=0.0)
     seconds = _time.perf_counter() - t0
@@ -304,7 +339,8 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     shutil.copy(model.trainer.best, weights)
     model = ul.YOLO(str(weights))
     v_imgs, _, v_wanted = detector_scenes(p, cat, "test", max(5, p.scenes_per_combination // 4))
-    found = detect(model, judge_view(v_imgs, size, view), names, p.detector_conf, view)
+    found = detect(model, judge_view(v_imgs, size, view), names, p.detector_conf, view,
+                   device=ultralytics_device(p))
     hits = np.array([w <= f for w, f in zip(v_wanted, found)])
     two = np.array([len(w) == 2 for w in v_wanted])
     report = {"validation": {"two-class scenes: both found": float(hits[two].mean()),
@@ -416,3 +452,126 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
     (folder / "clip.json").write_text(json.dumps(report["validation"], indent=1))
     return model.eval(), tokenizer, report
+
+
+# ------------------------------------------------------------- the real run's judge files
+
+def detector_file_info(path) -> str:
+    """Check an Ultralytics weights file (YOLO-World for the real run) loads; describe it."""
+    from pathlib import Path
+
+    from avgas import checkpoints
+    path = Path(path)
+    if not path.is_file():
+        raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where('detector_weights')}")
+    ul = _ultralytics(Path.home() / ".cache" / "avgas-ultralytics")
+    try:
+        model = ul.YOLO(str(path))
+    except Exception as e:  # not an Ultralytics checkpoint
+        raise checkpoints.CheckpointError(f"{path}: not an Ultralytics weights file ({type(e).__name__}: "
+                                          f"{str(e).splitlines()[0][:200]}) "
+                                          f"{checkpoints._where('detector_weights')}") from None
+    return f"{type(model.model).__name__}, task {model.task}, {len(model.names)} class names"
+
+
+CLIP_B32 = {"visual.conv1.weight": (768, 3, 32, 32), "text_projection": (512, 512)}
+
+
+def clip_file_info(path) -> str:
+    """Check an OpenCLIP ViT-B-32 state dict (open_clip_pytorch_model.bin / .safetensors)."""
+    from pathlib import Path
+
+    from avgas import checkpoints
+    path = Path(path)
+    key = "clip_checkpoint"
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where(key)}")
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    for k, shape in CLIP_B32.items():
+        if k not in state or tuple(state[k].shape) != shape:
+            got = tuple(state[k].shape) if k in state else "missing"
+            raise checkpoints.CheckpointError(f"{path}: not OpenCLIP ViT-B-32 ({k}: {got}, expected {shape}) "
+                                              f"{checkpoints._where(key)}")
+    return f"OpenCLIP ViT-B-32, {sum(v.numel() for v in state.values()) / 1e6:.0f} M parameters"
+
+
+def load_real_clip(p):
+    """OpenCLIP ViT-B-32 from the local file of `clip_checkpoint` (checked first). (model, tokenizer)"""
+    oc = _open_clip()
+    path = p.weight_path("clip_checkpoint")
+    clip_file_info(path)
+    model = oc.create_model("ViT-B-32", pretrained=str(path))
+    return model.eval(), oc.get_tokenizer("ViT-B-32")
+
+
+def load_real_detector(p, clip, tokenizer, words: list[str]):
+    """YOLO-World from the local `detector_weights`, its vocabulary set to the prompts of Table 5.
+
+    `set_classes` would fetch OpenAI's CLIP package and weights; instead the prompt embeddings are
+    computed with the local CLIP text tower and written where YOLO-World reads them."""
+    from avgas import checkpoints
+    path = p.weight_path("detector_weights")
+    detector_file_info(path)
+    ul = _ultralytics(p.cache_dir / "ultralytics")
+    model = ul.YOLO(str(path))
+    if not hasattr(model.model, "txt_feats"):
+        raise checkpoints.CheckpointError(f"{path}: an Ultralytics model, but not YOLO-World (no text "
+                                          f"embeddings) {checkpoints._where('detector_weights')}")
+    with torch.no_grad():
+        txt = F.normalize(clip.encode_text(tokenizer(list(words))).float(), dim=-1)
+    model.model.txt_feats = txt[None]
+    model.model.model[-1].nc = len(words)
+    model.model.names = dict(enumerate(words))
+    return model
+
+
+def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
+    """The real run's judges on held-out true single-class images (the world has no composites
+    with known classes): the share whose class the judge finds."""
+    test = cat[cat["split"] == "test"].groupby("label").head(10)
+    from avgas import paper
+    prompts = paper.prompts()
+    images = data.load_images(cat, test["stem"], size)
+    wanted = [{prompts[lab]} for lab in test["label"]]
+    return judge(images, wanted)
+
+
+def detector_for(p, cat, size: int, progress: bool = True):
+    """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real)."""
+    if p.world == "synthetic":
+        return ensure_detector(p, cat, size, progress)
+    clip, tok = load_real_clip(p)
+    names = vocabulary(p)
+    model = load_real_detector(p, clip, tok, names)
+
+    def judge(images, wanted):
+        found = detect(model, judge_view(images, size, p.detector_imgsz), names, p.detector_conf,
+                       p.detector_imgsz, device=ultralytics_device(p))
+        return {"single-class images: found": float(np.mean([w <= f for w, f in zip(wanted, found)])),
+                "images": len(wanted)}
+    return model, {"validation": _validate_on_true_singles(p, cat, size, judge), "vocabulary": names}
+
+
+def clip_for(p, cat, size: int, progress: bool = True):
+    """The R@K judge of this run: the trained small OpenCLIP (synthetic) or ViT-B-32 (real)."""
+    if p.world == "synthetic":
+        return ensure_clip(p, cat, size, progress)
+    model, tok = load_real_clip(p)
+    words = vocabulary(p)
+
+    def judge(images, wanted):
+        view = model.visual.image_size[0]
+        sim = clip_similarity(model, tok, judge_view(images, size, view), words)
+        return {"single images: R@1": float(recall_at_k(sim, words, wanted, 1).mean()), "images": len(wanted)}
+    return model, tok, {"validation": _validate_on_true_singles(p, cat, size, judge)}
+
+
+def flag(validation: dict) -> str:
+    """'below 0.9!' when any of a judge's checks on true images is under 0.9, else 'ok'."""
+    scores = [v for k, v in validation.items() if k != "images"]
+    return "below 0.9!" if scores and min(scores) < 0.9 else "ok"

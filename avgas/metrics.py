@@ -17,16 +17,23 @@ def _nchw(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 3, 1, 2).contiguous() if images.shape[-1] == 3 else images
 
 
-def fid(real: torch.Tensor, fake: torch.Tensor, feature) -> float:
-    """Fréchet distance between the feature statistics of two uint8 image sets."""
-    m = FrechetInceptionDistance(feature=feature, reset_real_features=True)
+def fid(real: torch.Tensor, fake: torch.Tensor, feature, weights_path: str | None = None) -> float:
+    """Fréchet distance between the feature statistics of two uint8 image sets. `feature`: a
+    module (uint8 images -> features), or 2048 for Inception with its file at `weights_path`."""
+    extra = {"feature_extractor_weights_path": weights_path} if weights_path else {}
+    m = FrechetInceptionDistance(feature=feature, reset_real_features=True, **extra)
     m.update(_nchw(real), real=True)
     m.update(_nchw(fake), real=False)
     return float(m.compute())
 
 
-def inception_score(fake: torch.Tensor, feature, splits: int = 1) -> float:
-    """IS = exp(E KL(p(y|x) || p(y))) of a uint8 image set (one split: the whole set)."""
+def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: str | None = None) -> float:
+    """IS = exp(E KL(p(y|x) || p(y))) of a uint8 image set (one split: the whole set). `feature`:
+    a module (uint8 images -> logits), or 'logits_unbiased' for Inception at `weights_path`."""
+    if weights_path:  # TorchMetrics' IS takes no weights path: build its Inception ourselves
+        from torchmetrics.image.fid import NoTrainInceptionV3
+        feature = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(feature)],
+                                     feature_extractor_weights_path=weights_path)
     m = InceptionScore(feature=feature, splits=splits)
     m.update(_nchw(fake))
     return float(m.compute()[0])

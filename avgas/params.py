@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -74,6 +75,21 @@ class Params:
         None, "SwAV ResNet-50 swav.pth.tar; null = <run>/checkpoints/swav.pth.tar")
     icgan_folder: Optional[str] = _f(
         None, "IC-GAN folder (state_dict_best*.pth, G_ema_best*.pth); null = <run>/checkpoints/icgan/")
+    # VGGSound ingestion (python -m avgas prepare-vggsound): from the videos to data_root
+    vggsound_csv: Optional[str] = _f(None, "VGGSound's vggsound.csv (ytid,start_seconds,label,split; no header)")
+    video_dir: Optional[str] = _f(None, "folder of VGGSound videos, <ytid>_<start:06d>.mp4 or <ytid>_<ms>_<ms>.mp4")
+    frames_json: Optional[str] = _f(None, "Sound2Scene's top1_boxes_top10_moments.json (stem -> frame numbers at "
+                                          "10 fps, best first); null = the middle frame of every clip")
+    frame_index_base: int = _f(0, "what the frame json counts from: 0 or 1", choices=[0, 1])
+    min_clip_seconds: float = _f(5.0, "ingestion: clips with less audio than this are skipped", min=0.0)
+    ingest_workers: int = _f(0, "ingestion: worker processes; 0 = one per CPU core", min=0, max=256)
+    # the judges of the real run (the synthetic world trains its own into <run>/checkpoints/judges/)
+    inception_weights: Optional[str] = _f(
+        None, "real run: torch-fidelity's Inception weights-inception-2015-12-05-6726825d.pth (FID/IS)")
+    detector_weights: Optional[str] = _f(
+        None, "real run: Ultralytics YOLO-World yolov8x-worldv2.pt (CRS)")
+    clip_checkpoint: Optional[str] = _f(
+        None, "real run: OpenCLIP ViT-B-32 weights, e.g. open_clip_pytorch_model.bin (R@K)")
     fv_image_size: int = _f(32, "side of the images fed to f_V (Sound2Scene/IC-GAN: 224)", min=16, max=512)
     retrain_stand_ins: bool = _f(False, "synthetic world: train the stand-ins again even if saved ones exist")
     stand_in_batch: int = _f(64, "synthetic stand-ins: batch size", min=4, max=1024)
@@ -89,10 +105,12 @@ class Params:
                              min=8, max=1024)
     g_steps: int = _f(1000, "synthetic G: GAN training steps", min=1)
     g_lr: float = _f(2e-4, "synthetic G: Adam learning rate of G (D: twice this)", min=1e-6, max=1e-1)
-    g_anchor_weight: float = _f(10.0, "synthetic G: weight of the coarse (4x4) L1 anchor to the "
+    g_anchor_weight: float = _f(10.0, "synthetic G: weight of the coarse (8x8) L1 anchor to the "
                                       "conditioning image", min=0.0)
     g_diversity_weight: float = _f(2.0, "synthetic G: weight of the mode-seeking term (different z, "
                                         "different image)", min=0.0)
+    g_blend_share: float = _f(0.5, "synthetic G: share of two-class scenes conditioned on the blend "
+                                   "of their parts' features instead of their own (0: off)", min=0.0, max=1.0)
     fa_width: float = _f(0.25, "synthetic f_A: ResNet-18 width multiplier (real: 1.0)", min=0.05, max=1.0)
     fa_epochs: int = _f(20, "synthetic f_A: epochs of Sound2Scene's InfoNCE training", min=1)
 
@@ -138,11 +156,21 @@ class Params:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
+    @property
+    def torch_device(self):
+        """The torch device of this run: 'auto' is CUDA when torch sees a GPU, else the CPU."""
+        import torch
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ParamsError("device: cuda, but torch sees no GPU (a CPU-only torch, or no GPU visible "
+                              "to this job); use device: auto or cpu")
+        return torch.device("cuda" if self.device != "cpu" and torch.cuda.is_available() else "cpu")
+
     def weight_path(self, key: str) -> Path:
         """Where a pretrained part is read from: the params key if set, else the run folder
         (where the synthetic stand-ins are saved)."""
         default = {"sound2scene_checkpoint": "sound2scene.pth", "swav_checkpoint": "swav.pth.tar",
-                   "icgan_folder": "icgan"}[key]
+                   "icgan_folder": "icgan", "inception_weights": "judges/inception.pth",
+                   "detector_weights": "judges/detector.pt", "clip_checkpoint": "judges/clip.pt"}[key]
         value = getattr(self, key)
         return paths.resolve(value) if value else self.checkpoint_dir / default
 
@@ -315,10 +343,33 @@ def from_notebook(namespace: dict) -> Params:
     """Params inside a notebook: the file named by ``params_file``, overridden by every params
     key that papermill injected (or the parameters cell set to something other than None)."""
     overrides = {k: namespace[k] for k in FIELDS if namespace.get(k) is not None}
-    return load(namespace.get("params_file"), overrides)
+    p = load(namespace.get("params_file"), overrides)
+    if p.threads:  # set deliberately: 2 busy threads can be far slower than 1 on tiny ops
+        import torch
+        torch.set_num_threads(p.threads)
+    return p
 
 
 def save(p: Params, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# resolved params of this run (what actually ran)\n"
                     + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+def sweep(p: Params, spec: str) -> list[Params]:
+    """'key=v1,v2,...' -> one validated Params per value, each named <name>-<key><value> so
+    that every run has its own folder (seeds, or any other key, as one list instead of copied
+    files; the ablations are already one list: `alignments`)."""
+    key, _, values = spec.partition("=")
+    key = key.strip()
+    if key not in FIELDS:
+        raise _unknown_key(key, "--sweep")
+    if not values:
+        raise ParamsError(f"--sweep {spec!r} must look like key=v1,v2,...")
+    out = []
+    for text in values.split(","):
+        value = yaml.safe_load(text)
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(text).strip())
+        out.append(_validate({**p.to_dict(), key: value, "name": f"{p.name}-{key}{safe}"},
+                             f"--sweep {key}={text}"))
+    return out

@@ -253,3 +253,25 @@ def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
             img = torch.from_numpy(data.load_image(path[stem])).permute(2, 0, 1)[None].float()
             out[(k, i)] = torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
     return out
+
+
+def two_tasks_figure(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, n: int = 4,
+                     method: str | None = None):
+    """The paper's two tasks on held-out mixtures of this run, one combination per row: the true
+    images, the separated images, the mixed image, and the baseline's image. Also saved as
+    <run>/figures/two_tasks.png for the book's results page."""
+    method = method or next(m for t, m in images if t == "separated_foreground")
+    res = next(iter(images.values())).shape[1]
+    picks = tuples.groupby("combination").head(1).index[:n]
+    truth = load_images_for(cat, tuples.loc[picks], res)
+    rows = [[truth[("fg", i)], truth[("bg", i)], images[("separated_foreground", method)][i],
+             images[("separated_background", method)][i], images[("mixed", method)][i],
+             images[("mixed", "Sound2Scene")][i]] for i in picks]
+    cols = ["true fg", "true bg", f"separated fg\n({method})", f"separated bg\n({method})",
+            f"mixed, λ={p.mix_lambda}\n({method})", "Sound2Scene\n(f_A of the mix)"]
+    names = [tuples.loc[i, "combination"].replace(" + ", "\n+ ") for i in picks]
+    fig = image_grid(rows, names, cols, cell=1.3)
+    out = p.run_dir / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "two_tasks.png", dpi=120, bbox_inches="tight")
+    return fig

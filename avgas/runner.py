@@ -1,7 +1,18 @@
-"""Run the numbered notebooks as one parameterised job (papermill), into runs/<name>/."""
+"""Run the numbered notebooks as one parameterised job (papermill), into runs/<name>/.
+
+A run folder keeps a manifest (`run.json`): for each notebook, the hash of its source and of the
+resolved params it ran with, and whether it finished. Rerunning the same params skips finished
+notebooks whose source did not change (an interrupted run continues where it stopped; a notebook
+after a rerun one reruns too, as its inputs may have changed). A run folder made with other
+params is not touched unless `overwrite` is given; then the old executed notebooks, params and
+manifest are kept under `previous/<time>/` first.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,9 +23,12 @@ from avgas.params import Params
 
 log = logging.getLogger("avgas")
 
+# Keys that change how fast a run goes, not what it computes: they do not make a run different.
+HOW_TO_RUN = ("threads",)
+
 
 class RunError(RuntimeError):
-    """A notebook failed; the message names the notebook, the cell and the kept output."""
+    """A notebook failed, or the run folder holds another run; the message says what to do."""
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -31,6 +45,79 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     return sorted(set(picked))
 
 
+def params_hash(p: Params) -> str:
+    d = {k: v for k, v in p.to_dict().items() if k not in HOW_TO_RUN}
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def source_hash(nb: Path) -> str:
+    """The hash of a notebook's cells (sources only: outputs and metadata do not count)."""
+    cells = json.loads(nb.read_text())["cells"]
+    return hashlib.sha1(json.dumps([(c["cell_type"], "".join(c["source"])) for c in cells]).encode()).hexdigest()[:16]
+
+
+def _manifest_path(run_dir: Path) -> Path:
+    return run_dir / "run.json"
+
+
+def read_manifest(run_dir: Path) -> dict:
+    f = _manifest_path(run_dir)
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _write_manifest(run_dir: Path, m: dict) -> None:
+    paths.atomic_write_bytes(_manifest_path(run_dir), json.dumps(m, indent=1).encode())
+
+
+def _differences(old_file: Path, p: Params) -> list[str]:
+    try:
+        old = params_mod.load(old_file).to_dict()
+    except Exception:  # an old or hand-edited params.yaml: say so rather than fail
+        return ["(the folder's params.yaml cannot be read with this version)"]
+    new = p.to_dict()
+    return [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if k not in HOW_TO_RUN and old.get(k) != new[k]]
+
+
+def _claim(p: Params, overwrite: bool) -> dict:
+    """The run folder's manifest if it may be used for these params; else refuse or archive."""
+    run_dir = p.run_dir
+    m = read_manifest(run_dir)
+    if m.get("params_hash") == params_hash(p):
+        return m
+    executed = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not m and not executed:
+        return {}
+    diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else []
+    if not overwrite:
+        raise RunError(
+            f"{run_dir} holds a run made with other params ({'; '.join(diff[:6]) or 'unknown params'}"
+            f"{' ...' if len(diff) > 6 else ''}). Nothing was changed. Give the new run its own folder "
+            f"(-p name=...) or pass --overwrite (the old notebooks and params are kept under previous/).")
+    keep = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+    keep.mkdir(parents=True, exist_ok=True)
+    for f in [*executed, run_dir / "params.yaml", _manifest_path(run_dir), run_dir / "results.json"]:
+        if f.is_file():
+            shutil.move(str(f), keep / f.name)
+    log.info("overwrite: previous run moved to %s", keep)
+    print(f"[avgas] previous run kept in {keep}", file=sys.stderr, flush=True)
+    return {}
+
+
+def _failed_cell(executed: Path, exec_count) -> str:
+    """'cell 3 (`first line ...`)': the failing cell's place in the committed notebook (the cell
+    papermill injects is not counted) and its first line, so it can be found without Jupyter."""
+    try:
+        cells = [c for c in json.loads(executed.read_text())["cells"]
+                 if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))]
+        for i, c in enumerate(cells, 1):
+            if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+                first = next((ln for ln in "".join(c["source"]).splitlines() if ln.strip()), "")
+                return f"cell {i} (`{first[:60]}`)"
+    except (OSError, ValueError, KeyError):
+        pass
+    return f"the cell executed as [{exec_count}]"
+
+
 def _log_to(run_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(run_dir / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -39,33 +126,68 @@ def _log_to(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def run(p: Params, only: list[str] | None = None, progress: bool = True) -> dict[str, float]:
-    """Execute the notebooks on `p`; returns wall seconds per notebook."""
+def plan(p: Params, only: list[str] | None = None) -> list[tuple[Path, bool]]:
+    """(notebook, needs running) for each notebook picked, given the folder's manifest."""
+    m = read_manifest(p.run_dir) if read_manifest(p.run_dir).get("params_hash") == params_hash(p) else {}
+    done = m.get("notebooks", {})
+    out, stale = [], False
+    for nb in notebooks(None):
+        entry = done.get(nb.stem, {})
+        fresh = (entry.get("status") == "finished" and entry.get("source") == source_hash(nb)
+                 and (p.run_dir / nb.name).is_file())
+        stale = stale or not fresh
+        out.append((nb, stale))
+    picked = set(notebooks(only))
+    # a notebook picked with --only always runs; unpicked ones are left alone
+    return [(nb, True if only else need) for nb, need in out if nb in picked]
+
+
+def run(p: Params, only: list[str] | None = None, progress: bool = True, overwrite: bool = False,
+        force: bool = False) -> dict[str, float | str]:
+    """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused)."""
     import papermill as pm
 
     todo = notebooks(only)  # fail on a wrong --only before any work
     run_dir = p.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    m = _claim(p, overwrite)
+    steps = plan(p, only) if m else [(nb, True) for nb in todo]
+    if force:
+        steps = [(nb, True) for nb, _ in steps]
     resolved = run_dir / "params.yaml"
     params_mod.save(p, resolved)
+    m = {"params_hash": params_hash(p), "notebooks": m.get("notebooks", {})}
+    _write_manifest(run_dir, m)
     handler = _log_to(run_dir)
-    times = {}
+    times: dict[str, float | str] = {}
     try:
-        for nb in todo:
+        for nb, need in steps:
             out = run_dir / nb.name
+            if not need:
+                log.info("skipping %s: finished with these params and this notebook", nb.name)
+                print(f"[avgas] {nb.name}: finished before with these params, skipped", file=sys.stderr, flush=True)
+                times[nb.stem] = "skipped"
+                continue
             log.info("running %s -> %s", nb.name, out)
             print(f"[avgas] {nb.name} -> {out}", file=sys.stderr, flush=True)
+            m["notebooks"][nb.stem] = {"status": "running", "source": source_hash(nb),
+                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            _write_manifest(run_dir, m)
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
                                     cwd=str(nb.parent), kernel_name="python3",
                                     progress_bar=progress, log_output=False)
             except pm.PapermillExecutionError as e:
-                msg = (f"{nb.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); "
+                msg = (f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
                        f"the executed notebook is kept at {out}")
+                m["notebooks"][nb.stem].update(status="failed", error=f"{e.ename}: {e.evalue}"[:500])
+                _write_manifest(run_dir, m)
                 log.error(msg)
                 raise RunError(msg) from None
             times[nb.stem] = time.perf_counter() - t0
+            m["notebooks"][nb.stem].update(status="finished", seconds=round(times[nb.stem], 1))
+            _write_manifest(run_dir, m)
             log.info("finished %s in %.1f s", nb.name, times[nb.stem])
     finally:
         log.removeHandler(handler)

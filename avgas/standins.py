@@ -61,10 +61,12 @@ def from_unit(x: torch.Tensor) -> torch.Tensor:
 def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 256) -> torch.Tensor:
     """L2-normalised f_V features of uint8 images (N, H, W, 3)."""
     fv.eval()
+    device = next(fv.parameters()).device
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            out.append(F.normalize(fv(models.image_to_encoder_input(images[i:i + batch], size)), dim=1))
+            x = models.image_to_encoder_input(images[i:i + batch], size).to(device)
+            out.append(F.normalize(fv(x), dim=1).cpu())
     return torch.cat(out)
 
 
@@ -80,8 +82,9 @@ def train_image_encoder(p: Params, pool, progress: bool = True):
     images. Returns (f_V, probe, History)."""
     torch.manual_seed(p.seed)
     gen = torch.Generator().manual_seed(p.seed)
-    fv = models.image_encoder(p.fv_width_per_group)
-    probe = nn.Linear(models.FEATURE_DIM, len(pool.classes))
+    dev = p.torch_device
+    fv = models.image_encoder(p.fv_width_per_group).to(dev)
+    probe = nn.Linear(models.FEATURE_DIM, len(pool.classes)).to(dev)
     opt = torch.optim.Adam([*fv.parameters(), *probe.parameters()], lr=1e-3, weight_decay=1e-5)
     n = len(pool.images)
     hist = History()
@@ -89,9 +92,9 @@ def train_image_encoder(p: Params, pool, progress: bool = True):
     for step in tqdm(range(p.fv_steps), desc="f_V stand-in", disable=not progress):
         fv.train()
         idx = torch.randint(0, n, (p.stand_in_batch,), generator=gen)
-        x = _augment(models.image_to_encoder_input(pool.images[idx], p.fv_image_size), gen)
+        x = _augment(models.image_to_encoder_input(pool.images[idx], p.fv_image_size), gen).to(dev)
         h = F.normalize(fv(x), dim=1)
-        loss = F.binary_cross_entropy_with_logits(probe(h) * 10, pool.labels[idx])
+        loss = F.binary_cross_entropy_with_logits(probe(h) * 10, pool.labels[idx].to(dev))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -132,13 +135,50 @@ def _coarse(x: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, 8)
 
 
-def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True):
-    """IC-GAN-style training of the stand-in G on (image, f_V(image)) pairs. Returns the EMA
-    generator (what IC-GAN ships as G_ema) and the History."""
+class BlendedConditions:
+    """Conditions for two-class scenes that are blends of their parts' features.
+
+    AV-GAS asks G to paint lambda*h_fg + (1-lambda)*h_bg as one scene holding both classes. The
+    real IC-GAN (2048-d SwAV features of ImageNet) is assumed to do that; our small f_V puts a
+    scene's own feature only near the blend of its parts' (cos ~0.85), and a G that has seen
+    only the scenes' own features decodes the blend into a two-class scene about half the time.
+    So, for a share of the scenes in each batch, G is conditioned on the blend of the features
+    of a random single-class image of each of the scene's classes (lambda drawn around 0.5):
+    still image-feature conditioning as IC-GAN's, over the neighbourhood of instances the
+    method will ask for."""
+
+    def __init__(self, sets: list, feats: torch.Tensor, share: float = 0.5, spread: float = 0.15):
+        self.feats, self.share, self.spread = feats, share, spread
+        self.parts = {i: tuple(sorted(s)) for i, s in enumerate(sets) if len(s) == 2}
+        by_class: dict = {}
+        for i, s in enumerate(sets):
+            if len(s) == 1:
+                by_class.setdefault(next(iter(s)), []).append(i)
+        self.by_class = {c: torch.tensor(v) for c, v in by_class.items()}
+
+    def __call__(self, idx: torch.Tensor, h: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        h = h.clone()
+        for row, i in enumerate(idx.tolist()):
+            if i not in self.parts or torch.rand((), generator=gen) >= self.share:
+                continue
+            pick = [self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=gen)]
+                    for c in self.parts[i]]
+            lam = 0.5 + self.spread * (2 * torch.rand((), generator=gen).item() - 1)
+            h[row] = F.normalize(lam * self.feats[pick[0]] + (1 - lam) * self.feats[pick[1]], dim=0)
+        return h
+
+
+def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True,
+                    sets: list | None = None):
+    """IC-GAN-style training of the stand-in G on (image, f_V(image)) pairs; with `sets` (the
+    classes of each image), two-class scenes are also conditioned on blends of their parts'
+    features (see BlendedConditions). Returns the EMA generator (what IC-GAN ships as G_ema)
+    and the History."""
     torch.manual_seed(p.seed)
     gen = torch.Generator().manual_seed(p.seed + 1)
-    G = models.Generator(generator_config(p))
-    D = Discriminator(p.g_resolution)
+    dev = p.torch_device
+    G = models.Generator(generator_config(p)).to(dev)
+    D = Discriminator(p.g_resolution).to(dev)
     G_ema = copy.deepcopy(G)
     opt_g = torch.optim.Adam(G.parameters(), lr=p.g_lr, betas=(0.0, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=p.g_lr * 2, betas=(0.0, 0.999))
@@ -148,11 +188,13 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
     hist = History()
     t0 = time.perf_counter()
     b = p.stand_in_batch
+    blended = BlendedConditions(sets, feats, p.g_blend_share) if sets is not None and p.g_blend_share > 0 else None
     for step in tqdm(range(p.g_steps), desc="G stand-in", disable=not progress):
         half = torch.randint(0, len(real_all), (b // 2,), generator=gen)
+        h_half = blended(half, feats[half], gen) if blended else feats[half]
         idx = torch.cat([half, half])  # each feature twice, with two noises: see the diversity term
-        real, h = real_all[idx], feats[idx]
-        z = torch.randn(len(idx), G.dim_z, generator=gen)
+        real, h = real_all[idx].to(dev), torch.cat([h_half, h_half]).to(dev)
+        z = torch.randn(len(idx), G.dim_z, generator=gen).to(dev)
         G.train()
         D.train()
         # discriminator: hinge loss on (real, h) against (G(z, h), h)
@@ -194,7 +236,8 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
     the f_V feature of the same clip's image, both ways. Returns (f_A, History)."""
     torch.manual_seed(p.seed)
     gen = torch.Generator().manual_seed(p.seed + 2)
-    fa = models.AudioEncoder(width=p.fa_width)
+    dev = p.torch_device
+    fa = models.AudioEncoder(width=p.fa_width).to(dev)
     opt = torch.optim.Adam(fa.parameters(), lr=1e-3, weight_decay=1e-5)
     hist = History()
     t0 = time.perf_counter()
@@ -205,7 +248,7 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
         total = 0.0
         for i in range(0, n - b + 1, b):
             idx = perm[i:i + b]
-            loss = losses.symmetric_infonce(fa(specs[idx]), targets[idx])
+            loss = losses.symmetric_infonce(fa(specs[idx].to(dev)), targets[idx].to(dev))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -218,8 +261,9 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
 def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """f_A embeddings (raw, post-ReLU) of spectrograms (N, 257, T)."""
     fa.eval()
+    device = next(fa.parameters()).device
     with torch.no_grad():
-        return torch.cat([fa(specs[i:i + batch]) for i in range(0, len(specs), batch)])
+        return torch.cat([fa(specs[i:i + batch].to(device)).cpu() for i in range(0, len(specs), batch)])
 
 
 # ------------------------------------------------------------------ train if missing, then save
@@ -228,7 +272,7 @@ def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.T
 STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combinations", "val_fraction",
                  "test_fraction", "fv_image_size", "stand_in_batch", "scenes_per_combination",
                  "fv_width_per_group", "fv_steps", "g_resolution", "g_channels", "g_dim_z",
-                 "g_feature_proj", "g_steps", "g_lr", "g_anchor_weight", "g_diversity_weight",
+                 "g_feature_proj", "g_steps", "g_lr", "g_anchor_weight", "g_diversity_weight", "g_blend_share",
                  "fa_width", "fa_epochs")
 
 
@@ -258,7 +302,7 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     checkpoints.save_image_encoder(fv, paths["swav_checkpoint"],
                                    heads={"prototypes.weight": probe.weight.detach()})
     feats = encode_images(fv, pool.images, p.fv_image_size)
-    G, h_g = train_generator(p, pool.images, feats, progress)
+    G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
     checkpoints.save_generator(G, paths["icgan_folder"], best_fid=999999.0, itr=p.g_steps)
 
     train = cat[cat["split"] == "train"]

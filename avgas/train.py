@@ -77,8 +77,8 @@ class SeparatorData:
     mix: torch.Tensor          # (N, 257, T)
     targets: dict              # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D)
 
-    def batch(self, idx) -> tuple[torch.Tensor, dict]:
-        return self.mix[idx], {k: (a[idx], b[idx]) for k, (a, b) in self.targets.items()}
+    def batch(self, idx, device=None) -> tuple[torch.Tensor, dict]:
+        return self.mix[idx].to(device), {k: (a[idx].to(device), b[idx].to(device)) for k, (a, b) in self.targets.items()}
 
 
 def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
@@ -126,12 +126,13 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
     """Mean loss over one pass; trains when an optimiser is given."""
     n = len(d.mix)
     order = torch.arange(n) if order is None else order
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, n, batch):
         idx = order[i:i + batch]
         if len(idx) < 2:  # InfoNCE needs negatives
             continue
-        spec, targets = d.batch(idx)
+        spec, targets = d.batch(idx, device)
         with torch.set_grad_enabled(opt is not None):
             h_fg, h_bg = model(spec)
             loss = losses.separator_loss(h_fg, h_bg, targets, alignment)
@@ -152,13 +153,13 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
     folder.mkdir(parents=True, exist_ok=True)
     settings = _settings(p, alignment, len(train.mix))
     torch.manual_seed(p.seed)
-    model = models.Separator(width=p.separator_width, dim=train.targets["A"][0].shape[1])
+    model = models.Separator(width=p.separator_width, dim=train.targets["A"][0].shape[1]).to(p.torch_device)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
     if last.is_file():
-        ck = torch.load(last, weights_only=False)  # our own file, written below
+        ck = torch.load(last, weights_only=False, map_location=p.torch_device)  # our own file, written below
         same = ck["settings"] == settings
         done = ck["epoch"] + 1 >= p.epochs
         if same and (p.resume or done):
@@ -183,13 +184,18 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
         result.history["seconds"].append(time.perf_counter() - t0)
         if va < result.best_val:
             result.best_val, result.best_epoch = va, epoch
-            _save({"model": model.state_dict(), "epoch": epoch, "val_loss": va, "alignment": alignment,
+            _save({"model": _cpu(model.state_dict()), "epoch": epoch, "val_loss": va, "alignment": alignment,
                    "width": p.separator_width}, folder / "best.pt")
-        _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+        _save({"model": _cpu(model.state_dict()), "optimizer": opt.state_dict(), "epoch": epoch,
                "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
                "settings": settings, "width": p.separator_width}, last)
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
     return result
+
+
+def _cpu(state: dict) -> dict:
+    """Weights saved on the CPU, so a GPU run's separator loads anywhere."""
+    return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def load_separator(p: Params, alignment: str, which: str = "best") -> models.Separator:
@@ -198,23 +204,24 @@ def load_separator(p: Params, alignment: str, which: str = "best") -> models.Sep
     if not f.is_file():
         raise FileNotFoundError(f"{f}: no trained separator for {alignment}; run notebook 03 "
                                 f"(python -m avgas run <params> --only 03)")
-    ck = torch.load(f, weights_only=False)
+    ck = torch.load(f, weights_only=False, map_location="cpu")
     width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
     dim = ck["model"]["net.fc.weight"].shape[0] // 2
     model = models.Separator(width=width, dim=dim)
     model.load_state_dict(ck["model"])
-    return model.eval()
+    return model.eval().to(p.torch_device)
 
 
 def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """(h_fg, h_bg) for mixed spectrograms."""
+    """(h_fg, h_bg) for mixed spectrograms (computed on the model's device, returned on the CPU)."""
     model.eval()
+    device = next(model.parameters()).device
     fg, bg = [], []
     with torch.no_grad():
         for i in range(0, len(mix), batch):
-            a, b = model(mix[i:i + batch])
-            fg.append(a)
-            bg.append(b)
+            a, b = model(mix[i:i + batch].to(device))
+            fg.append(a.cpu())
+            bg.append(b.cpu())
     return torch.cat(fg), torch.cat(bg)
 
 

@@ -1,4 +1,9 @@
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import matplotlib
 import pytest
@@ -19,3 +24,29 @@ SMALL = {
 @pytest.fixture
 def small_params(tmp_path):
     return params.load("params/quick.yaml", {**SMALL, "run_root": str(tmp_path), "name": "t"})
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """The quick tier as a user runs it, killed once in the middle and started again."""
+    root = tmp_path_factory.mktemp("runs")
+    cmd = [sys.executable, "-m", "avgas", "run", "params/quick.yaml", "-p", f"run_root={root}"]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest = root / "quick" / "run.json"
+    deadline = time.time() + 600
+    while time.time() < deadline and first.poll() is None:
+        done = json.loads(manifest.read_text())["notebooks"] if manifest.is_file() else {}
+        if done.get("02_pretrained", {}).get("status") == "finished":
+            break
+        time.sleep(0.5)
+    try:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole job, kernels included, as a lost node would
+    except ProcessLookupError:
+        pass
+    first.wait()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    # started again, it finished without redoing the finished notebooks
+    assert "01_data: skipped" in r.stdout and "02_pretrained: skipped" in r.stdout, r.stdout
+    assert "08_results:" in r.stdout and "08_results: skipped" not in r.stdout
+    return root / "quick"

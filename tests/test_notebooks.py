@@ -9,15 +9,6 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "--only", "01,02,03,04,05,06,07,08",
-                        "-p", f"run_root={root}"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return root / "quick"
-
-
 def outputs(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 

@@ -71,3 +71,23 @@ def test_cli_refuses_misspelt_key_before_any_work(tmp_path):
     assert r.returncode == 2
     assert "clip_secnds" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_every_tier_validates_and_vggsound_names_every_file():
+    import yaml
+    for tier in ("quick", "default", "vggsound"):
+        params.load(f"params/{tier}.yaml")
+    raw = yaml.safe_load(open("params/vggsound.yaml"))
+    for key in ("data_root", "metadata_csv", "sound2scene_checkpoint", "swav_checkpoint", "icgan_folder",
+                "inception_weights", "detector_weights", "clip_checkpoint"):
+        assert raw.get(key), key
+    assert (raw["train_tuples"], raw["batch_size"], raw["epochs"]) == (20000, 16, 50)
+
+
+def test_device_auto_is_the_cpu_here_and_cuda_is_refused_without_a_gpu():
+    import torch
+    p = params.load("params/quick.yaml")
+    assert p.torch_device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(params.ParamsError, match="torch sees no GPU"):
+            p.replace(device="cuda").torch_device

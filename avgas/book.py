@@ -1,0 +1,124 @@
+"""Build the Jupyter Book from a finished run folder, offline.
+
+The pages in book/ are copied into a staging folder (`_build/src`) together with the run's
+executed notebooks and a results page written from its results.json, then `jupyter-book build`
+renders `_build/html`. Nothing generated is written into book/ or committed. MathJax is served from
+a local copy (npm package mathjax@3, folder es5) so that equations render without a CDN.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from avgas import paths
+
+MATHJAX_VERSION = "3.2.2"
+
+
+class BookError(RuntimeError):
+    """The book cannot be built; the message says what is missing."""
+
+
+def mathjax_dir() -> Path:
+    """The local MathJax (es5 folder), fetched once with npm from the package registry."""
+    target = paths.project_root() / ".cache" / f"mathjax-{MATHJAX_VERSION}"
+    if (target / "tex-chtml.js").is_file():
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BookError("npm not found: it fetches MathJax for offline equations "
+                        "(apt-get install npm, or copy the npm package mathjax@3's es5/ folder to "
+                        f"{target})")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp,
+                           capture_output=True, text=True)
+        tgz = next(Path(tmp).glob("mathjax-*.tgz"), None)
+        if r.returncode != 0 or tgz is None:
+            raise BookError(f"npm pack mathjax@{MATHJAX_VERSION} failed: {r.stderr.strip()[-300:]}")
+        with tarfile.open(tgz) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith("package/es5/")]
+            tar.extractall(tmp, members=members, filter="data")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(Path(tmp) / "package" / "es5"), target)
+    return target
+
+
+def _md_table(df) -> str:
+    return df.to_markdown()
+
+
+def results_page(run_dir: Path) -> str:
+    """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
+    from avgas import results
+    f = run_dir / "results.json"
+    if not f.is_file():
+        raise BookError(f"{f} is missing: the run has not finished notebook 08 "
+                        f"(python -m avgas run {run_dir / 'params.yaml'})")
+    collected = json.loads(f.read_text())
+    p = yaml.safe_load((run_dir / "params.yaml").read_text())
+    parts = [f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
+             "beside the paper's. Each cell is mean ± std over the combinations, as the paper prints "
+             "them, with a bootstrap 95% interval of the mean. The *oracle* row conditions the generator "
+             "on the true images' features: it is the ceiling of the generator and the judges. Notebook "
+             "[08](generated/08_results) has the per-combination charts.\n"]
+    for task, name in results.TABLE_NAMES.items():
+        parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
+    parts.append("## The judges, checked on held-out true scenes\n\nA judge below 0.9 is flagged, "
+                 "not hidden.\n\n" + _md_table(results.judge_table(collected)) + "\n")
+    parts.append("## The paper's claims, checked here\n\n" + _md_table(results.claims(collected)) + "\n")
+    if (run_dir / "figures" / "two_tasks.png").is_file():
+        parts.append("## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"
+                     "True images, the separated images (AV-GAS A2A), the mixed image and the "
+                     "Sound2Scene baseline's image for held-out mixtures.\n```\n")
+    return "\n".join(parts)
+
+
+def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = True) -> Path:
+    """Stage book/ + the run's executed notebooks + a results page, then jupyter-book build into
+    <out>/_build/html (out: the project root unless given). Returns the HTML folder."""
+    root = paths.project_root()
+    run_dir = paths.resolve(run_dir)
+    out = paths.resolve(out) if out else root
+    notebooks = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
+    toc = yaml.safe_load((root / "book" / "_toc.yml").read_text())
+    wanted = [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}])
+              for c in part["chapters"] if c["file"].startswith("generated/")]
+    have = {f"generated/{nb.stem}" for nb in notebooks}
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        raise BookError(f"{run_dir} lacks executed notebooks {', '.join(m.split('/')[1] for m in missing)}; "
+                        f"run them first (python -m avgas run {run_dir / 'params.yaml'})")
+    stage = out / "_build" / "src"
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(root / "book", stage, ignore=shutil.ignore_patterns("generated", "_build"))
+    (stage / "generated").mkdir()
+    for nb in notebooks:
+        shutil.copy(nb, stage / "generated" / nb.name)
+    (stage / "results.md").write_text(results_page(run_dir))
+    if (run_dir / "figures" / "two_tasks.png").is_file():
+        shutil.copy(run_dir / "figures" / "two_tasks.png", stage / "two_tasks.png")
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    mj = mathjax_dir()
+    shutil.copytree(mj, stage / "_mathjax" / "mathjax")
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["html_extra_path"] = ["_mathjax"]  # not _static: every .js there becomes a script tag
+    sphinx["mathjax_path"] = "../mathjax/tex-chtml.js"  # relative to _static/: the copy at the html root
+    (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    t0 = time.perf_counter()
+    r = subprocess.run([str(jb if jb.exists() else "jupyter-book"), "build", str(stage), "--path-output", str(out)],
+                       capture_output=not progress, text=True)
+    if r.returncode != 0:
+        raise BookError("jupyter-book build failed" + (f":\n{(r.stdout or '')[-3000:]}" if not progress else ""))
+    html = out / "_build" / "html"
+    print(f"[avgas] book built in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}", file=sys.stderr)
+    return html

@@ -1,0 +1,50 @@
+"""The built book in a real browser: headless Chromium opens the pages of the quick run's book,
+takes screenshots, and the rendered DOM is checked for tables, figures and typeset equations."""
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from avgas import book
+
+pytestmark = pytest.mark.slow
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=5000"]
+
+
+def chromium(*args):
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Chromium is missing: make setup installs it (scripts/install-system.sh)"
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *args],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def html(quick_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    return book.build(quick_run, out, progress=False)
+
+
+def test_start_and_results_pages_render_with_tables_and_figures(html, tmp_path):
+    for page in ("index", "results"):
+        shot = tmp_path / f"{page}.png"
+        chromium(f"--screenshot={shot}", "--window-size=1280,900", (html / f"{page}.html").as_uri())
+        assert shot.is_file() and shot.stat().st_size > 20_000, page  # a page, not a blank
+    dom = chromium("--dump-dom", (html / "results.html").as_uri())
+    assert "Table 1 (mixed images)" in dom and dom.count("<table") >= 5  # Tables 1-3, judges, claims
+    assert re.search(r"<img[^>]+two_tasks\.png", dom)  # the image grid of the run
+    grid = chromium("--dump-dom", (html / "generated" / "04_generation.html").as_uri())
+    assert len(re.findall(r"<img[^>]+(data:image/png|\.png)", grid)) >= 3
+
+
+def test_equations_are_typeset_offline_not_raw_tex(html):
+    dom = chromium("--dump-dom", (html / "method.html").as_uri())
+    assert (html / "mathjax" / "tex-chtml.js").is_file()  # served locally, no CDN
+    assert dom.count("<mjx-container") >= 8
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert "\\mathcal" not in text and "\\lVert" not in text  # no TeX left on the page
