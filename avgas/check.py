@@ -45,7 +45,7 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
             return "ok", info
         if key == "clip_checkpoint":
             from avgas import judges
-            return "ok", judges.clip_file_info(path)
+            return "ok", judges.clip_file_info(path, p.clip_model)
     except checkpoints.CheckpointError as e:
         return "wrong", str(e)
     return "ok", ""

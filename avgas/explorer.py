@@ -19,6 +19,14 @@ from avgas import spectrogram as spec
 from avgas.params import Params
 
 
+def live(requested: bool | None = None) -> bool:
+    """Make live widgets? Not in a batch run (python -m avgas run sets AVGAS_BATCH): nbclient can
+    block forever on a cell that opens widgets. `requested` (the notebook's `live` parameter)
+    overrides, e.g. papermill -p live False."""
+    import os
+    return requested if requested is not None else not os.environ.get("AVGAS_BATCH")
+
+
 class MissingRun(RuntimeError):
     """The run's checkpoints are not there yet; the message says how to make them."""
 

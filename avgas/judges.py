@@ -151,9 +151,15 @@ def fid_is_judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
     if p.world == "synthetic":
         model, rep = ensure_classifier(p, cat, size, progress)
         return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), None, rep)
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
     from avgas import checkpoints
     path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
-    return FidIsJudge(2048, "logits_unbiased", path, {"validation": {}, "weights": path})
+    # built once from the file (TorchMetrics would rebuild it for every metric object)
+    fid_net, is_net = (NoTrainInceptionV3(name="inception-v3-compat", features_list=[f],
+                                          feature_extractor_weights_path=path) for f in ("2048", "logits_unbiased"))
+    fid_net.num_features = 2048
+    return FidIsJudge(fid_net, is_net, None, {"validation": {}, "weights": path})
 
 
 # ------------------------------------------------------------------ the synthetic world's judges
@@ -474,11 +480,22 @@ def detector_file_info(path) -> str:
     return f"{type(model.model).__name__}, task {model.task}, {len(model.names)} class names"
 
 
-CLIP_B32 = {"visual.conv1.weight": (768, 3, 32, 32), "text_projection": (512, 512)}
+def clip_architecture(arch: str) -> str:
+    """An OpenCLIP model name; a model-config .json is registered under its file stem first."""
+    from pathlib import Path
+    oc = _open_clip()
+    if arch.endswith(".json"):
+        from avgas.paths import resolve
+        path = resolve(arch)
+        if path.stem not in oc.list_models():
+            oc.add_model_config(path)
+        return path.stem
+    return arch
 
 
-def clip_file_info(path) -> str:
-    """Check an OpenCLIP ViT-B-32 state dict (open_clip_pytorch_model.bin / .safetensors)."""
+def clip_file_info(path, arch: str = "ViT-B-32") -> str:
+    """Check an OpenCLIP state dict (open_clip_pytorch_model.bin / .safetensors) against the
+    architecture's keys and shapes, before the run relies on it."""
     from pathlib import Path
 
     from avgas import checkpoints
@@ -492,21 +509,27 @@ def clip_file_info(path) -> str:
     else:
         state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    for k, shape in CLIP_B32.items():
-        if k not in state or tuple(state[k].shape) != shape:
-            got = tuple(state[k].shape) if k in state else "missing"
-            raise checkpoints.CheckpointError(f"{path}: not OpenCLIP ViT-B-32 ({k}: {got}, expected {shape}) "
-                                              f"{checkpoints._where(key)}")
-    return f"OpenCLIP ViT-B-32, {sum(v.numel() for v in state.values()) / 1e6:.0f} M parameters"
+    name = clip_architecture(arch)
+    want = {k: tuple(v.shape) for k, v in _open_clip().create_model(name, pretrained=None).state_dict().items()}
+    missing = [k for k in want if k not in state]
+    wrong = [f"{k}: {tuple(state[k].shape)} (expected {want[k]})" for k in want
+             if k in state and tuple(state[k].shape) != want[k]]
+    if missing or wrong:
+        raise checkpoints.CheckpointError(
+            f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
+            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}")
+    return f"OpenCLIP {name}, {sum(v.numel() for v in state.values()) / 1e6:.0f} M parameters"
 
 
 def load_real_clip(p):
-    """OpenCLIP ViT-B-32 from the local file of `clip_checkpoint` (checked first). (model, tokenizer)"""
+    """OpenCLIP (ViT-B-32 for the paper) from the local file of `clip_checkpoint`, checked first.
+    Returns (model, tokenizer)."""
     oc = _open_clip()
     path = p.weight_path("clip_checkpoint")
-    clip_file_info(path)
-    model = oc.create_model("ViT-B-32", pretrained=str(path))
-    return model.eval(), oc.get_tokenizer("ViT-B-32")
+    clip_file_info(path, p.clip_model)
+    name = clip_architecture(p.clip_model)
+    model = oc.create_model(name, pretrained=str(path))
+    return model.eval(), oc.get_tokenizer(name)
 
 
 def load_real_detector(p, clip, tokenizer, words: list[str]):

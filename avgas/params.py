@@ -90,6 +90,8 @@ class Params:
         None, "real run: Ultralytics YOLO-World yolov8x-worldv2.pt (CRS)")
     clip_checkpoint: Optional[str] = _f(
         None, "real run: OpenCLIP ViT-B-32 weights, e.g. open_clip_pytorch_model.bin (R@K)")
+    clip_model: str = _f("ViT-B-32", "real run: OpenCLIP architecture of clip_checkpoint: a model name "
+                                     "(the paper's ViT-B-32) or the path of a model-config .json")
     fv_image_size: int = _f(32, "side of the images fed to f_V (Sound2Scene/IC-GAN: 224)", min=16, max=512)
     retrain_stand_ins: bool = _f(False, "synthetic world: train the stand-ins again even if saved ones exist")
     stand_in_batch: int = _f(64, "synthetic stand-ins: batch size", min=4, max=1024)

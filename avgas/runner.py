@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -174,6 +175,9 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
                                        "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             _write_manifest(run_dir, m)
             t0 = time.perf_counter()
+            # the kernels know they run as a batch job: live widgets are not made there, as
+            # nbclient can block forever on a cell that opens them (jupyter/nbclient#312)
+            os.environ["AVGAS_BATCH"] = "1"
             try:
                 pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
                                     cwd=str(nb.parent), kernel_name="python3",

@@ -104,3 +104,30 @@ def test_07_and_08_tables_and_results_json(quick_run):
     assert all(len(v) == 2 for v in mixed["A2A"].values())
     assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
     assert len(r["judges"]) == 3
+
+
+def test_09_explorer_draws_and_its_widgets_are_wired(quick_run, monkeypatch):
+    import ipywidgets
+
+    from avgas import data, explorer, params
+    nb = nbformat.read(quick_run / "09_explorer.ipynb", as_version=4)
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    assert len([o for o in outs if "image/png" in o.get("data", {})]) == 2  # two levels of the example
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outs)
+    assert html.count("<audio") >= 6
+    # in a batch run no live widgets are made (nbclient can hang on them); in a kernel they are
+    monkeypatch.delenv("AVGAS_BATCH", raising=False)
+    assert explorer.live() and not explorer.live(False)
+    monkeypatch.setenv("AVGAS_BATCH", "1")
+    assert not explorer.live() and explorer.live(True)
+    p = params.load(quick_run / "params.yaml")
+    ex = explorer.Explorer(p, data.catalogue(p))
+    ui = ex.widget()
+    sliders = [w for w in ui.children[1].children if isinstance(w, ipywidgets.FloatSlider)]
+    assert {s.description for s in sliders} == {"λ", "fg level dB"}
+    bg, fg = ui.children[0].children
+    bg.value = "sea waves"
+    assert set(fg.options) == set(p.combinations["sea waves"] if p.combinations else ex.combinations["sea waves"])
+    st = ex.state(fg=fg.value, bg=bg.value, lam=0.3, level_db=-10, seed=2)
+    assert set(st.images) >= {f"separated: {fg.value}", "Sound2Scene f_A(mix)"} and st.spectrogram.ndim == 2
