@@ -41,6 +41,7 @@ class Params:
         "synthetic", "which data: the generated synthetic world, or VGGSound clips you have")
     seed: int = _f(0, "seed for world generation, splits, tuples and training", min=0)
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
+    amp: bool = _f(False, "separator training in bfloat16 autocast on CUDA (ignored on the CPU)")
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
 
     # --- data ----------------------------------------------------------------------------------

@@ -71,12 +71,23 @@ def _write_manifest(run_dir: Path, m: dict) -> None:
 
 
 def _differences(old_file: Path, p: Params) -> list[str]:
+    """What differs between a run folder's params.yaml and `p`. A key the old file lacks counts
+    only if `p` sets it to something other than its default (a newer avgas adding a key does not
+    make an old run a different one)."""
+    import yaml
     try:
-        old = params_mod.load(old_file).to_dict()
-    except Exception:  # an old or hand-edited params.yaml: say so rather than fail
-        return ["(the folder's params.yaml cannot be read with this version)"]
-    new = p.to_dict()
-    return [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if k not in HOW_TO_RUN and old.get(k) != new[k]]
+        old = yaml.safe_load(old_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ["(the folder's params.yaml cannot be read)"]
+    defaults = params_mod.load(None).to_dict()
+    out = []
+    for k, v in p.to_dict().items():
+        if k in HOW_TO_RUN or k == "name":
+            continue
+        before = old.get(k, defaults[k])
+        if before != v:
+            out.append(f"{k}: {before!r} -> {v!r}")
+    return out
 
 
 def _claim(p: Params, overwrite: bool) -> dict:
@@ -88,7 +99,9 @@ def _claim(p: Params, overwrite: bool) -> dict:
     executed = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
     if not m and not executed:
         return {}
-    diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else []
+    diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else ["unknown params"]
+    if not diff and m:
+        return m  # the same settings, written by an older avgas (fewer keys)
     if not overwrite:
         raise RunError(
             f"{run_dir} holds a run made with other params ({'; '.join(diff[:6]) or 'unknown params'}"
@@ -127,10 +140,10 @@ def _log_to(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def plan(p: Params, only: list[str] | None = None) -> list[tuple[Path, bool]]:
-    """(notebook, needs running) for each notebook picked, given the folder's manifest."""
-    m = read_manifest(p.run_dir) if read_manifest(p.run_dir).get("params_hash") == params_hash(p) else {}
-    done = m.get("notebooks", {})
+def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None) -> list[tuple[Path, bool]]:
+    """(notebook, needs running) for each notebook picked, given the folder's manifest (one made
+    with these params)."""
+    done = (manifest or {}).get("notebooks", {})
     out, stale = [], False
     for nb in notebooks(None):
         entry = done.get(nb.stem, {})
@@ -152,7 +165,7 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
     run_dir = p.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     m = _claim(p, overwrite)
-    steps = plan(p, only) if m else [(nb, True) for nb in todo]
+    steps = plan(p, only, m) if m else [(nb, True) for nb in todo]
     if force:
         steps = [(nb, True) for nb, _ in steps]
     resolved = run_dir / "params.yaml"

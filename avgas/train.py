@@ -122,8 +122,10 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
                                    sort_keys=True).encode()).hexdigest()
 
 
-def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None) -> float:
-    """Mean loss over one pass; trains when an optimiser is given."""
+def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None,
+                amp: bool = False) -> float:
+    """Mean loss over one pass; trains when an optimiser is given. `amp`: bfloat16 autocast on
+    CUDA (no loss scaling needed); ignored on the CPU."""
     n = len(d.mix)
     order = torch.arange(n) if order is None else order
     device = next(model.parameters()).device
@@ -133,9 +135,10 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
         if len(idx) < 2:  # InfoNCE needs negatives
             continue
         spec, targets = d.batch(idx, device)
-        with torch.set_grad_enabled(opt is not None):
+        with torch.set_grad_enabled(opt is not None), \
+                torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             h_fg, h_bg = model(spec)
-            loss = losses.separator_loss(h_fg, h_bg, targets, alignment)
+            loss = losses.separator_loss(h_fg.float(), h_bg.float(), targets, alignment)
         if opt is not None:
             opt.zero_grad()
             loss.backward()
@@ -176,9 +179,9 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(len(train.mix), generator=torch.Generator().manual_seed(p.seed * 1000 + epoch))
-        tr = _epoch_loss(model, train, alignment, p.batch_size, order, opt)
+        tr = _epoch_loss(model, train, alignment, p.batch_size, order, opt, amp=p.amp)
         model.eval()
-        va = _epoch_loss(model, val, alignment, p.batch_size)
+        va = _epoch_loss(model, val, alignment, p.batch_size, amp=p.amp)
         result.history["train_loss"].append(tr)
         result.history["val_loss"].append(va)
         result.history["seconds"].append(time.perf_counter() - t0)

@@ -238,3 +238,21 @@ def prepare(p: Params, workers: int | None = None, progress: bool = True) -> Ing
                         + "; ".join(f"{c}: train {n['train']}, test {n['test']}" for c, n in short.items())
                         + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}")
     return summary
+
+
+def report(p: Params):
+    """What the last ingestion into p.data_dir did (for notebook 01): a one-row summary and the
+    skip-list's reasons with an example clip each; None when nothing was ingested there."""
+    import pandas as pd
+    f = p.data_dir / "ingest.json"
+    if not f.is_file():
+        return None
+    s = json.loads(f.read_text())
+    summary = pd.DataFrame([{k: s[k] for k in ("clips", "ok", "reused", "skipped", "fallbacks")}
+                            | {"clips/s": round(s["clips_per_second"], 2)}], index=["prepare-vggsound"])
+    skipped = pd.read_csv(p.data_dir / "skipped.csv") if (p.data_dir / "skipped.csv").is_file() else pd.DataFrame()
+    if len(skipped):
+        skipped["kind"] = skipped["reason"].str.split(" \\(").str[0]
+        skipped = skipped.groupby("kind").agg(clips=("stem", "size"), example=("stem", "first"),
+                                              reason=("reason", "first"))
+    return summary, skipped

@@ -117,6 +117,11 @@ def test_check_ingest_and_every_notebook_run_on_real_format_files(toy):
     assert _cli("check", str(toy)).returncode == 0
     r = _cli("run", str(toy))
     assert r.returncode == 0, r.stderr[-4000:]
+    import nbformat
+    nb = nbformat.read(toy.parent / "runs" / "toy" / "01_data.ipynb", as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "prepare-vggsound" in html and "no decodable audio" in html  # the ingestion summary and skip-list
     res = json.loads((toy.parent / "runs" / "toy" / "results.json").read_text())
     assert set(res["results"]) == {"mixed", "separated_foreground", "separated_background"}
     assert {"FID", "IS", "CRS", "R@1"} <= set(res["results"]["separated_foreground"]["A2A"])

@@ -95,3 +95,17 @@ def test_cli_refuses_a_misspelt_key_before_anything_runs(tmp_path, capsys):
     from avgas import cli
     assert cli.main(["run", "params/quick.yaml", "-p", f"run_root={tmp_path}", "-p", "epoch=3"]) == 2
     assert "epoch" in capsys.readouterr().err and not (tmp_path / "quick").exists()
+
+
+def test_a_run_made_before_a_key_existed_is_still_the_same_run(tmp_path, two_notebooks):
+    import json
+    p = _p(tmp_path)
+    runner.run(p, progress=False)
+    f = p.run_dir / "params.yaml"
+    f.write_text("".join(ln for ln in f.read_text().splitlines(keepends=True) if not ln.startswith("amp:")))
+    m = runner.read_manifest(p.run_dir)
+    m["params_hash"] = "from-an-older-avgas"
+    (p.run_dir / "run.json").write_text(json.dumps(m))
+    assert runner.run(p, progress=False) == {"01_a": "skipped", "02_b": "skipped"}
+    with pytest.raises(runner.RunError, match="amp: False -> True"):
+        runner.run(p.replace(amp=True), progress=False)
