@@ -19,6 +19,10 @@ STAND_IN = {"sound2scene_checkpoint", "swav_checkpoint", "icgan_folder"}  # trai
 JUDGES = {"inception_weights", "detector_weights", "clip_checkpoint"}      # trained by 05-07
 
 
+def _millions(model) -> str:
+    return f"{sum(t.numel() for t in model.parameters()) / 1e6:.1f}"
+
+
 def _check_weight(p: Params, key: str) -> tuple[str, str]:
     path = p.weight_path(key)
     if p.world == "synthetic" and getattr(p, key) is None:
@@ -28,21 +32,18 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
         return "missing", f"not found; {checkpoints._where(key)}"
     try:
         if key == "sound2scene_checkpoint":
-            m = checkpoints.load_audio_encoder(path)
-            return "ok", f"f_A, {sum(t.numel() for t in m.parameters()) / 1e6:.1f} M parameters"
+            return "ok", f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"
         if key == "swav_checkpoint":
-            m = checkpoints.load_image_encoder(path)
-            return "ok", f"f_V trunk, {sum(t.numel() for t in m.parameters()) / 1e6:.1f} M parameters"
+            return "ok", f"f_V trunk, {_millions(checkpoints.load_image_encoder(path))} M parameters"
         if key == "icgan_folder":
             G = checkpoints.load_generator(path)
-            return "ok", f"G at {G.resolution} px, {sum(t.numel() for t in G.parameters()) / 1e6:.1f} M parameters"
+            return "ok", f"G at {G.resolution} px, {_millions(G)} M parameters"
         if key == "inception_weights":
             checkpoints.inception_weights(p)
             return "ok", "FID Inception (torch-fidelity format)"
         if key == "detector_weights":
             from avgas import judges
-            info = judges.detector_file_info(path)
-            return "ok", info
+            return "ok", judges.detector_file_info(path)
         if key == "clip_checkpoint":
             from avgas import judges
             return "ok", judges.clip_file_info(path, p.clip_model)

@@ -241,7 +241,7 @@ def load_parts(p) -> tuple:
 def inception_weights(p) -> str:
     """The real run's Inception file for TorchMetrics (through torch-fidelity), checked before
     use: a missing or wrong file is named here, not deep inside TorchMetrics."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # noqa: F401
+    import torch_fidelity  # noqa: F401 - FID/IS read the file through it: fail here if it is missing
     key = "inception_weights"
     path = p.weight_path(key)
     state = _unwrap(_load(path, key), path, key)

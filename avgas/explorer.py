@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import HTML, display
@@ -55,9 +54,10 @@ class Explorer:
         self.fa, _, self.G = checkpoints.load_parts(p)
         self.separator = train.load_separator(p, self.alignment)
         res = self.G.resolution
-        self.detector, _ = judges.detector_for(p, cat, res, progress=False)
         self.clip, self.tokenizer, _ = judges.clip_for(p, cat, res, progress=False)
+        self.detector, _ = judges.detector_for(p, cat, res, progress=False, clip=(self.clip, self.tokenizer))
         self.words, self.prompts = judges.vocabulary(p), paper.prompts()
+        self.by_stem = cat.set_index("stem")
         test = cat[cat["split"] == "test"]
         self.clips = {lab: list(g["stem"]) for lab, g in test.groupby("label")}
         self.combinations = {}
@@ -66,9 +66,8 @@ class Explorer:
 
     def state(self, fg: str, bg: str, lam: float = 0.5, level_db: float = 0.0, seed: int = 0,
               fg_clip: int = 0, bg_clip: int = 0) -> State:
-        by = self.cat.set_index("stem")
         stems = (self.clips[fg][fg_clip % len(self.clips[fg])], self.clips[bg][bg_clip % len(self.clips[bg])])
-        fg_w, bg_w = (spec.load_wave(by.loc[s, "audio"], self.p.clip_seconds) for s in stems)
+        fg_w, bg_w = (spec.load_wave(self.by_stem.loc[s, "audio"], self.p.clip_seconds) for s in stems)
         mix_w = data.mix(fg_w, bg_w, level_db)
         s = spec.spectrogram(torch.from_numpy(mix_w).float()[None])
         h_fg, h_bg = train.separate(self.separator, s)

@@ -133,33 +133,28 @@ class LogitsExtractor(nn.Module):
 class FidIsJudge:
     """What FID and IS are computed with: the synthetic world's classifier (features / logits
     modules), or, for the real run, TorchMetrics' Inception from a local weights file."""
-    fid_feature: object
-    is_feature: object
-    weights_path: str | None
+    fid_feature: nn.Module
+    is_feature: nn.Module
     report: dict
 
     def fid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         from avgas import metrics
-        return metrics.fid(real, fake, self.fid_feature, weights_path=self.weights_path)
+        return metrics.fid(real, fake, self.fid_feature)
 
     def inception_score(self, fake: torch.Tensor) -> float:
         from avgas import metrics
-        return metrics.inception_score(fake, self.is_feature, weights_path=self.weights_path)
+        return metrics.inception_score(fake, self.is_feature)
 
 
 def fid_is_judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
     if p.world == "synthetic":
         model, rep = ensure_classifier(p, cat, size, progress)
-        return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), None, rep)
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    from avgas import checkpoints
+        return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), rep)
+    from avgas import checkpoints, metrics
     path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
-    # built once from the file (TorchMetrics would rebuild it for every metric object)
-    fid_net, is_net = (NoTrainInceptionV3(name="inception-v3-compat", features_list=[f],
-                                          feature_extractor_weights_path=path) for f in ("2048", "logits_unbiased"))
-    fid_net.num_features = 2048
-    return FidIsJudge(fid_net, is_net, None, {"validation": {}, "weights": path})
+    # built once per run (TorchMetrics would rebuild them for every metric object)
+    return FidIsJudge(metrics.inception_net(path, "2048"), metrics.inception_net(path, "logits_unbiased"),
+                      {"validation": {}, "weights": path})
 
 
 # ------------------------------------------------------------------ the synthetic world's judges
@@ -462,27 +457,31 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
 
 # ------------------------------------------------------------- the real run's judge files
 
-def detector_file_info(path) -> str:
-    """Check an Ultralytics weights file (YOLO-World for the real run) loads; describe it."""
+def load_ultralytics_file(path, config_dir=None):
+    """An Ultralytics weights file (YOLO-World for the real run), or a CheckpointError naming it."""
     from pathlib import Path
 
     from avgas import checkpoints
     path = Path(path)
     if not path.is_file():
         raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where('detector_weights')}")
-    ul = _ultralytics(Path.home() / ".cache" / "avgas-ultralytics")
+    ul = _ultralytics(config_dir or Path.home() / ".cache" / "avgas-ultralytics")
     try:
-        model = ul.YOLO(str(path))
+        return ul.YOLO(str(path))
     except Exception as e:  # not an Ultralytics checkpoint
         raise checkpoints.CheckpointError(f"{path}: not an Ultralytics weights file ({type(e).__name__}: "
                                           f"{str(e).splitlines()[0][:200]}) "
                                           f"{checkpoints._where('detector_weights')}") from None
+
+
+def detector_file_info(path) -> str:
+    """Check an Ultralytics weights file loads; describe it."""
+    model = load_ultralytics_file(path)
     return f"{type(model.model).__name__}, task {model.task}, {len(model.names)} class names"
 
 
 def clip_architecture(arch: str) -> str:
     """An OpenCLIP model name; a model-config .json is registered under its file stem first."""
-    from pathlib import Path
     oc = _open_clip()
     if arch.endswith(".json"):
         from avgas.paths import resolve
@@ -493,9 +492,10 @@ def clip_architecture(arch: str) -> str:
     return arch
 
 
-def clip_file_info(path, arch: str = "ViT-B-32") -> str:
-    """Check an OpenCLIP state dict (open_clip_pytorch_model.bin / .safetensors) against the
-    architecture's keys and shapes, before the run relies on it."""
+def load_clip_file(path, arch: str = "ViT-B-32"):
+    """An OpenCLIP model of architecture `arch` with the weights of `path` (open_clip_pytorch_model.bin
+    or .safetensors), its keys and shapes checked against the architecture first.
+    Returns (model, tokenizer, architecture name)."""
     from pathlib import Path
 
     from avgas import checkpoints
@@ -510,7 +510,9 @@ def clip_file_info(path, arch: str = "ViT-B-32") -> str:
         state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     name = clip_architecture(arch)
-    want = {k: tuple(v.shape) for k, v in _open_clip().create_model(name, pretrained=None).state_dict().items()}
+    oc = _open_clip()
+    model = oc.create_model(name, pretrained=None)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in want if k not in state]
     wrong = [f"{k}: {tuple(state[k].shape)} (expected {want[k]})" for k in want
              if k in state and tuple(state[k].shape) != want[k]]
@@ -518,18 +520,20 @@ def clip_file_info(path, arch: str = "ViT-B-32") -> str:
         raise checkpoints.CheckpointError(
             f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
             f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}")
-    return f"OpenCLIP {name}, {sum(v.numel() for v in state.values()) / 1e6:.0f} M parameters"
+    model.load_state_dict({k: state[k] for k in want})
+    return model.eval(), oc.get_tokenizer(name), name
+
+
+def clip_file_info(path, arch: str = "ViT-B-32") -> str:
+    """Check an OpenCLIP file against its architecture before the run relies on it; describe it."""
+    model, _, name = load_clip_file(path, arch)
+    return f"OpenCLIP {name}, {sum(v.numel() for v in model.parameters()) / 1e6:.0f} M parameters"
 
 
 def load_real_clip(p):
-    """OpenCLIP (ViT-B-32 for the paper) from the local file of `clip_checkpoint`, checked first.
-    Returns (model, tokenizer)."""
-    oc = _open_clip()
-    path = p.weight_path("clip_checkpoint")
-    clip_file_info(path, p.clip_model)
-    name = clip_architecture(p.clip_model)
-    model = oc.create_model(name, pretrained=str(path))
-    return model.eval(), oc.get_tokenizer(name)
+    """OpenCLIP (ViT-B-32 for the paper) from the local file of `clip_checkpoint`. (model, tokenizer)"""
+    model, tokenizer, _ = load_clip_file(p.weight_path("clip_checkpoint"), p.clip_model)
+    return model, tokenizer
 
 
 def load_real_detector(p, clip, tokenizer, words: list[str]):
@@ -539,9 +543,7 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
     computed with the local CLIP text tower and written where YOLO-World reads them."""
     from avgas import checkpoints
     path = p.weight_path("detector_weights")
-    detector_file_info(path)
-    ul = _ultralytics(p.cache_dir / "ultralytics")
-    model = ul.YOLO(str(path))
+    model = load_ultralytics_file(path, p.cache_dir / "ultralytics")
     if not hasattr(model.model, "txt_feats"):
         raise checkpoints.CheckpointError(f"{path}: an Ultralytics model, but not YOLO-World (no text "
                                           f"embeddings) {checkpoints._where('detector_weights')}")
@@ -564,11 +566,12 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
     return judge(images, wanted)
 
 
-def detector_for(p, cat, size: int, progress: bool = True):
-    """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real)."""
+def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
+    """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real), whose
+    prompts are embedded by the run's CLIP (`clip`: a loaded (model, tokenizer), else loaded here)."""
     if p.world == "synthetic":
         return ensure_detector(p, cat, size, progress)
-    clip, tok = load_real_clip(p)
+    clip, tok = clip or load_real_clip(p)
     names = vocabulary(p)
     model = load_real_detector(p, clip, tok, names)
 
@@ -592,6 +595,16 @@ def clip_for(p, cat, size: int, progress: bool = True):
         sim = clip_similarity(model, tok, judge_view(images, size, view), words)
         return {"single images: R@1": float(recall_at_k(sim, words, wanted, 1).mean()), "images": len(wanted)}
     return model, tok, {"validation": _validate_on_true_singles(p, cat, size, judge)}
+
+
+def wanted(tuples) -> dict[str, list[set]]:
+    """Per task, the prompt words each image of the tuples must show: both classes for a mixed
+    image, its own class for a separated one (Table 5's prompts)."""
+    from avgas import paper
+    prompts = paper.prompts()
+    fg, bg = [prompts[a] for a in tuples["fg_label"]], [prompts[b] for b in tuples["bg_label"]]
+    return {"mixed": [{a, b} for a, b in zip(fg, bg)], "separated_foreground": [{a} for a in fg],
+            "separated_background": [{b} for b in bg]}
 
 
 def flag(validation: dict) -> str:

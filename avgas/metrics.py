@@ -31,12 +31,26 @@ def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: 
     """IS = exp(E KL(p(y|x) || p(y))) of a uint8 image set (one split: the whole set). `feature`:
     a module (uint8 images -> logits), or 'logits_unbiased' for Inception at `weights_path`."""
     if weights_path:  # TorchMetrics' IS takes no weights path: build its Inception ourselves
-        from torchmetrics.image.fid import NoTrainInceptionV3
-        feature = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(feature)],
-                                     feature_extractor_weights_path=weights_path)
+        feature = inception_net(weights_path, str(feature))
     m = InceptionScore(feature=feature, splits=splits)
     m.update(_nchw(fake))
     return float(m.compute()[0])
+
+
+def inception_net(weights_path: str, feature: str):
+    """TorchMetrics' Inception (torch-fidelity's network) from a local file, giving one `feature`
+    ('2048' for FID, 'logits_unbiased' for IS). Nothing is downloaded."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[feature],
+                             feature_extractor_weights_path=weights_path)
+    if feature.isdigit():
+        net.num_features = int(feature)  # what FID reads instead of probing with a dummy batch
+    return net
+
+
+def record(per: dict[str, float], seed: int) -> dict:
+    """One metric's entry in a metrics_*.json file: per combination, mean ± std, bootstrap CI."""
+    return {"per_combination": per, "mean_std": summary(per), "ci95": bootstrap_ci(per, seed=seed)}
 
 
 def per_combination(tuples: pd.DataFrame, fn) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Run the numbered notebooks as one parameterised job (papermill), into runs/<name>/.
 
-A run folder keeps a manifest (`run.json`): for each notebook, the hash of its source and of the
-resolved params it ran with, and whether it finished. Rerunning the same params skips finished
+A run folder keeps the resolved params it ran with (`params.yaml`) and a manifest (`run.json`):
+for each notebook, the hash of its source and whether it finished. Rerunning the same params skips finished
 notebooks whose source did not change (an interrupted run continues where it stopped; a notebook
 after a rerun one reruns too, as its inputs may have changed). A run folder made with other
 params is not touched unless `overwrite` is given; then the old executed notebooks, params and
@@ -46,11 +46,6 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     return sorted(set(picked))
 
 
-def params_hash(p: Params) -> str:
-    d = {k: v for k, v in p.to_dict().items() if k not in HOW_TO_RUN}
-    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def source_hash(nb: Path) -> str:
     """The hash of a notebook's cells (sources only: outputs and metadata do not count)."""
     cells = json.loads(nb.read_text())["cells"]
@@ -91,17 +86,16 @@ def _differences(old_file: Path, p: Params) -> list[str]:
 
 
 def _claim(p: Params, overwrite: bool) -> dict:
-    """The run folder's manifest if it may be used for these params; else refuse or archive."""
+    """The run folder's manifest if the folder's params.yaml matches these params; else refuse,
+    or archive the old run with `overwrite`."""
     run_dir = p.run_dir
     m = read_manifest(run_dir)
-    if m.get("params_hash") == params_hash(p):
-        return m
     executed = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
     if not m and not executed:
         return {}
     diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else ["unknown params"]
-    if not diff and m:
-        return m  # the same settings, written by an older avgas (fewer keys)
+    if not diff:
+        return m
     if not overwrite:
         raise RunError(
             f"{run_dir} holds a run made with other params ({'; '.join(diff[:6]) or 'unknown params'}"
@@ -161,17 +155,18 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
     """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused)."""
     import papermill as pm
 
-    todo = notebooks(only)  # fail on a wrong --only before any work
+    notebooks(only)  # fail on a wrong --only before any work
     run_dir = p.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     m = _claim(p, overwrite)
-    steps = plan(p, only, m) if m else [(nb, True) for nb in todo]
-    if force:
-        steps = [(nb, True) for nb, _ in steps]
+    steps = [(nb, need or force) for nb, need in plan(p, only, m)]
     resolved = run_dir / "params.yaml"
     params_mod.save(p, resolved)
-    m = {"params_hash": params_hash(p), "notebooks": m.get("notebooks", {})}
+    m = {"notebooks": m.get("notebooks", {})}
     _write_manifest(run_dir, m)
+    # the kernels know they run as a batch job: live widgets are not made there, as nbclient can
+    # block forever on a cell that opens them (jupyter/nbclient#312)
+    os.environ["AVGAS_BATCH"] = "1"
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:
@@ -188,9 +183,6 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
                                        "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             _write_manifest(run_dir, m)
             t0 = time.perf_counter()
-            # the kernels know they run as a batch job: live widgets are not made there, as
-            # nbclient can block forever on a cell that opens them (jupyter/nbclient#312)
-            os.environ["AVGAS_BATCH"] = "1"
             try:
                 pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
                                     cwd=str(nb.parent), kernel_name="python3",

@@ -242,9 +242,9 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
     idx = torch.arange(min(len(d.mix), p.batch_size * (n_batches + 1)))
     batches = [d.batch(idx[i:i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
     times = []
-    for spec, targets in batches:
+    for x, targets in batches:
         t0 = time.perf_counter()
-        loss = losses.separator_loss(*model(spec), targets, alignment)
+        loss = losses.separator_loss(*model(x), targets, alignment)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,5 +1,6 @@
 """The real run's judge files: clear errors for bad files, and the Inception path end to end on a
 randomly initialised file in torch-fidelity's exact format (no download anywhere)."""
+import fakes
 import pytest
 import torch
 
@@ -12,17 +13,8 @@ def _p(tmp_path, **kw):
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    """torch-fidelity's Inception with random weights, saved as its release file is: a state_dict."""
-    import torch_fidelity.feature_extractor_inceptionv3 as tf
-    mp = pytest.MonkeyPatch()
-    mp.setattr(tf, "load_state_dict_from_url", lambda *a, **k: None)  # never download
-    mp.setattr(tf.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
     torch.manual_seed(0)
-    net = tf.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    mp.undo()
-    f = tmp_path_factory.mktemp("weights") / "weights-inception-2015-12-05-6726825d.pth"
-    torch.save(net.state_dict(), f)
-    return f
+    return fakes.inception_file(tmp_path_factory.mktemp("weights") / "weights-inception-2015-12-05-6726825d.pth")
 
 
 def test_missing_inception_file_names_file_key_and_source(tmp_path):

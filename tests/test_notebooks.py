@@ -1,7 +1,4 @@
 """The notebooks, executed by papermill through the CLI as users run them (slow)."""
-import subprocess
-import sys
-
 import nbformat
 import pytest
 import torch

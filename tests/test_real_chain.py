@@ -9,9 +9,9 @@ import shutil
 import subprocess
 import sys
 
+import fakes
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 
@@ -23,14 +23,7 @@ COMBOS = {"hail": ["dog barking", "train horning"]}
 
 
 def _mp4(folder, name, label, rng):
-    tmp = folder / f"{name}.src"
-    tmp.mkdir()
-    pictures.draw(label, rng, 64).save(tmp / "f.png")
-    sf.write(tmp / "a.wav", sounds.render(label, rng, 2.0), 16000)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i", str(tmp / "f.png"),
-                    "-i", str(tmp / "a.wav"), "-t", "2", "-r", "10", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-                    "-c:a", "aac", "-shortest", str(folder / f"{name}.mp4")], check=True)
-    shutil.rmtree(tmp)
+    fakes.mp4(folder, name, pictures.draw(label, rng, 64), sounds.render(label, rng, 2.0), 2.0)
 
 
 def _weights(root):
@@ -45,13 +38,7 @@ def _weights(root):
                                           "prototypes.weight": torch.zeros(10, 16)})
     cfg = checkpoints.icgan_config(G_ch=4, dim_z=20, resolution=32, G_attn="0", shared_dim_feat=16)
     checkpoints.save_generator(models.Generator(cfg), w / "icgan_biggan_imagenet_res128", best_fid=12.3)
-    import torch_fidelity.feature_extractor_inceptionv3 as tf
-    mp = pytest.MonkeyPatch()
-    mp.setattr(tf, "load_state_dict_from_url", lambda *a, **k: None)
-    mp.setattr(tf.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
-    torch.save(tf.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict(),
-               w / "weights-inception-2015-12-05-6726825d.pth")
-    mp.undo()
+    fakes.inception_file(w / "weights-inception-2015-12-05-6726825d.pth")
     from avgas import judges
     ul = judges._ultralytics(root / "ul")
     ul.YOLO("yolov8s-worldv2.yaml").save(str(w / "yolov8x-worldv2.pt"))

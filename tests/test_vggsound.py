@@ -2,8 +2,8 @@
 import csv
 import json
 import shutil
-import subprocess
 
+import fakes
 import numpy as np
 import pytest
 import soundfile as sf
@@ -18,19 +18,9 @@ COMBOS = {"hail": ["dog barking"]}
 
 def _clip(folder, name, seconds=2.0, fps=10, silent=False, audio=True, colour=(200, 40, 40)):
     """A real mp4: a coloured picture and a tone (or silence), at the given frame rate."""
-    tmp = folder / f"{name}.src"
-    tmp.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (64, 48), colour).save(tmp / "f.png")
     t = np.arange(int(16000 * seconds)) / 16000
-    sf.write(tmp / "a.wav", np.zeros_like(t) if silent else 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", str(tmp / "f.png")]
-    cmd += ["-i", str(tmp / "a.wav")] if audio else []
-    cmd += ["-t", str(seconds), "-r", str(fps), "-pix_fmt", "yuv420p", "-c:v", "libx264"]
-    cmd += ["-c:a", "aac", "-shortest"] if audio else ["-an"]
-    out = folder / f"{name}.mp4"
-    subprocess.run(cmd + [str(out)], check=True)
-    shutil.rmtree(tmp)
-    return out
+    wave = np.zeros_like(t) if silent else 0.3 * np.sin(2 * np.pi * 440 * t)
+    return fakes.mp4(folder, name, Image.new("RGB", (64, 48), colour), wave if audio else None, seconds, fps)
 
 
 @pytest.fixture(scope="module")

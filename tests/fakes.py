@@ -1,0 +1,39 @@
+"""Files in real formats that the tests make themselves: mp4 clips (ffmpeg) and an Inception file."""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+
+def mp4(folder, name, picture, wave, seconds: float, fps: int = 10):
+    """A real mp4 of a still `picture` (PIL image) with 16 kHz audio `wave` (None: no audio stream)."""
+    tmp = folder / f"{name}.src"
+    tmp.mkdir(parents=True, exist_ok=True)
+    picture.save(tmp / "f.png")
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", str(tmp / "f.png")]
+    if wave is not None:
+        sf.write(tmp / "a.wav", np.asarray(wave), 16000)
+        cmd += ["-i", str(tmp / "a.wav")]
+    cmd += ["-t", str(seconds), "-r", str(fps), "-pix_fmt", "yuv420p", "-c:v", "libx264"]
+    cmd += ["-c:a", "aac", "-shortest"] if wave is not None else ["-an"]
+    out = folder / f"{name}.mp4"
+    subprocess.run(cmd + [str(out)], check=True)
+    shutil.rmtree(tmp)
+    return out
+
+
+def inception_file(path):
+    """torch-fidelity's Inception with random weights, saved as its release file is (a state_dict),
+    built without the download its constructor would do."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf
+    mp = pytest.MonkeyPatch()
+    mp.setattr(tf, "load_state_dict_from_url", lambda *a, **k: None)
+    mp.setattr(tf.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+    try:
+        torch.save(tf.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict(), path)
+    finally:
+        mp.undo()
+    return path
