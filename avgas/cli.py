@@ -8,7 +8,10 @@ from avgas import params as params_mod
 
 
 def _load(args) -> params_mod.Params:
-    return params_mod.load(args.params, args.p or None)
+    p = params_mod.load(args.params, args.p or None)
+    # from here on, no write of this process may touch a path the user gave as an input
+    params_mod.protect_inputs(p, prepared_data=args.cmd != "prepare-vggsound")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,17 +108,51 @@ def main(argv: list[str] | None = None) -> int:
     except params_mod.ParamsError as e:
         print(f"avgas: params error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"avgas: interrupted (Ctrl-C); nothing half-written is kept. {_continue_hint(args)}", file=sys.stderr)
+        return 1
     except Exception as e:  # a clear one-line message for our own errors, full trace otherwise
-        from avgas.book import BookError
-        from avgas.checkpoints import CheckpointError
-        from avgas.data import DataError
-        from avgas.runner import RunError
-        from avgas.spectrogram import AudioError
-        if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError)):
-            print(f"avgas: {e}", file=sys.stderr)
-            return 1
-        raise
+        message = _one_line(e, args)
+        if message is None:
+            raise
+        print(f"avgas: {message}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _continue_hint(args) -> str:
+    if getattr(args, "cmd", None) == "run":
+        return ("Run the same command again to continue: finished notebooks are skipped, and "
+                "-p resume=true continues a separator's training from its last epoch.")
+    if getattr(args, "cmd", None) == "prepare-vggsound":
+        return "Run the same command again to continue: ingested clips are not redone."
+    return "Run the same command again."
+
+
+def _one_line(e: Exception, args) -> str | None:
+    """The message for an error a user can act on, or None for a bug (shown with its traceback)."""
+    import errno
+
+    from avgas.book import BookError
+    from avgas.checkpoints import CheckpointError
+    from avgas.data import DataError
+    from avgas.paths import BusyError, ProtectedPathError
+    from avgas.runner import RunError
+    from avgas.spectrogram import AudioError
+    if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError)):
+        return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)
+    if isinstance(e, OSError):  # a read-only folder, a full disk, a file that went away
+        where = f"{e.filename}: " if e.filename else ""
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return (f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit "
+                    f"was reached). Free space, or put the run elsewhere (-p run_root=...). {_continue_hint(args)}")
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return (f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
+                    "(-p run_root=... or -p name=...).")
+        return f"{where}{e.strerror or e}"
+    if isinstance(e, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8"
+    return None
 
 
 if __name__ == "__main__":

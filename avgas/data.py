@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
 from avgas import spectrogram as spec
 from avgas import world

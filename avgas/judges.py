@@ -15,13 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
-from avgas import data
+from avgas import data, paths
 
 
 def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -201,7 +203,7 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
     from avgas.paths import torch_save_atomic as _save
     _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings,
            "report": report}, f)
-    (folder / "scene_classifier.json").write_text(json.dumps(report["validation"], indent=1))
+    paths.atomic_write_text(folder / "scene_classifier.json", json.dumps(report["validation"], indent=1))
     return model, report
 
 
@@ -330,14 +332,17 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     (work / "data.yaml").write_text(f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n"
                                     + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)))
     model = ul.YOLO("yolov8n.yaml")
+    bar = tqdm(total=p.detector_epochs, desc="detector (YOLOv8n)", unit="epoch", disable=not progress)
+    model.add_callback("on_fit_epoch_end", lambda trainer: bar.update(1))
     t0 = _time.perf_counter()
     model.train(data=str(work / "data.yaml"), epochs=p.detector_epochs, imgsz=view, batch=32,
                 device=ultralytics_device(p),
                 workers=0, amp=False, plots=False, project=str(work / "runs"), name="detector", exist_ok=True,
                 verbose=False, pretrained=False, seed=p.seed, deterministic=True, fliplr=0.0, mosaic=0.0)
     seconds = _time.perf_counter() - t0
+    bar.close()
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(model.trainer.best, weights)
+    paths.atomic_write_bytes(weights, Path(model.trainer.best).read_bytes())
     model = ul.YOLO(str(weights))
     v_imgs, _, v_wanted = detector_scenes(p, cat, "test", max(5, p.scenes_per_combination // 4))
     found = detect(model, judge_view(v_imgs, size, view), names, p.detector_conf, view,
@@ -348,7 +353,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
                              "single-class images: found": float(hits[~two].mean()),
                              "images": int(len(v_wanted))},
               "seconds": round(seconds, 1), "vocabulary": names}
-    meta.write_text(json.dumps({"settings": settings, "report": report}, indent=1))
+    paths.atomic_write_text(meta, json.dumps({"settings": settings, "report": report}, indent=1))
     return model, report
 
 
@@ -451,7 +456,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
-    (folder / "clip.json").write_text(json.dumps(report["validation"], indent=1))
+    paths.atomic_write_text(folder / "clip.json", json.dumps(report["validation"], indent=1))
     return model.eval(), tokenizer, report
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -43,6 +44,8 @@ class Params:
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
     amp: bool = _f(False, "separator training in bfloat16 autocast on CUDA (ignored on the CPU)")
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
+    progress_seconds: float = _f(30.0, "batch runs: seconds between progress lines (log.txt and stderr) "
+                                       "of a long step", min=0.5, max=3600.0)
 
     # --- data ----------------------------------------------------------------------------------
     data_root: Optional[str] = _f(
@@ -227,6 +230,12 @@ def _check_type(key: str, value: Any, tp, where: str) -> Any:
             raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: "
                               + ", ".join(map(repr, allowed)))
         return value
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 reads `1e-3` (no dot) as a string; a number written that way is still a number
+        try:
+            value = float(value.strip())
+        except ValueError:
+            pass
     ok = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -238,6 +247,8 @@ def _check_type(key: str, value: Any, tp, where: str) -> Any:
     if not ok:
         raise ParamsError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r} "
                           f"({type(value).__name__})")
+    if tp is float and not math.isfinite(value):
+        raise ParamsError(f"{where}: '{key}' is {value!r}; it must be a finite number")
     return float(value) if tp is float else value
 
 
@@ -281,6 +292,35 @@ def _check_combinations(combos: dict, world: str, where: str) -> None:
                                       f"a class of the synthetic world; allowed foregrounds: {known_fg}")
 
 
+# Files and folders the user gives avgas to read; avgas never writes to them (see paths.protect).
+INPUT_KEYS = ("sound2scene_checkpoint", "swav_checkpoint", "icgan_folder", "inception_weights",
+              "detector_weights", "clip_checkpoint", "clip_model", "vggsound_csv", "video_dir", "frames_json")
+
+
+def _check_inputs_apart(p: "Params", where: str) -> None:
+    """The prepared metadata csv (an output of prepare-vggsound) must not be one of its inputs:
+    writing it would overwrite VGGSound's csv or the frame json."""
+    out = p.metadata_path
+    for key in ("vggsound_csv", "frames_json"):
+        value = getattr(p, key)
+        if value and paths.overlap(paths.resolve(value), out):
+            raise ParamsError(f"{where}: '{key}' ({value}) and the prepared metadata csv ({out}, params key "
+                              f"'metadata_csv') are the same file; prepare-vggsound writes the latter, so "
+                              f"give it another path, e.g. metadata_csv: <data_root>/metadata.csv")
+
+
+def protect_inputs(p: "Params", prepared_data: bool = True) -> None:
+    """Register every input path of `p` so that no avgas write can touch it (paths.guard); with
+    `prepared_data`, the prepared VGGSound folder too (an input of every step but ingestion)."""
+    for key in INPUT_KEYS:
+        value = getattr(p, key)
+        if value and (key != "clip_model" or str(value).endswith(".json")):
+            paths.protect(paths.resolve(value), key)
+    if prepared_data and p.world == "vggsound":  # only prepare-vggsound writes the prepared data
+        paths.protect(p.data_dir, "data_root")
+        paths.protect(p.metadata_path, "metadata_csv")
+
+
 def _unknown_key(key: str, where: str) -> ParamsError:
     near = difflib.get_close_matches(key, FIELDS, n=1)
     hint = f" (did you mean '{near[0]}'?)" if near else ""
@@ -299,6 +339,7 @@ def _validate(raw: dict, source: str) -> Params:
     p = Params(**values)
     if p.combinations is not None:
         _check_combinations(p.combinations, p.world, source)
+    _check_inputs_apart(p, source)
     n_combos = len(p.combination_list())
     for key in ("train_tuples", "val_tuples", "test_tuples"):
         if getattr(p, key) < n_combos:
@@ -307,12 +348,55 @@ def _validate(raw: dict, source: str) -> Params:
     return p
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice (plain YAML keeps the last silently)."""
+
+
+def _no_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ParamsError(f"line {key_node.start_mark.line + 1}: key '{key}' is given twice")
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """'key=value' -> (key, YAML-parsed value), as on the command line (-p key=value)."""
     if "=" not in text:
-        raise ParamsError(f"override {text!r} must look like key=value")
+        raise ParamsError(f"override -p {text!r} must look like key=value")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.load(value, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise ParamsError(f"override -p {text!r}: the value is not valid YAML "
+                          f"({str(e).splitlines()[0]})") from None
+
+
+def _read(path: Path) -> dict:
+    """A params file's settings: UTF-8 YAML, a mapping, no key twice, not empty."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {e.start}); save the params file as UTF-8") from None
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot read the params file ({e.strerror})") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+    if raw is None:
+        raise ParamsError(f"{path}: the params file is empty (or only comments); give at least one "
+                          "key, e.g. `name: myrun` (every key and its default: python -m avgas params)")
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: must hold key: value pairs, got {type(raw).__name__}")
+    return raw
 
 
 def load(path: str | Path | None = None, overrides: dict | list[str] | None = None) -> Params:
@@ -323,12 +407,7 @@ def load(path: str | Path | None = None, overrides: dict | list[str] | None = No
         path = paths.resolve(path)
         if not path.is_file():
             raise ParamsError(f"params file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ParamsError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(raw, dict):
-            raise ParamsError(f"{path}: must hold key: value pairs, got {type(raw).__name__}")
+        raw = _read(path)
         source = str(path)
     _validate(raw, source)  # the file alone must be valid, so its errors name the file
     if overrides:
@@ -347,6 +426,7 @@ def from_notebook(namespace: dict) -> Params:
     key that papermill injected (or the parameters cell set to something other than None)."""
     overrides = {k: namespace[k] for k in FIELDS if namespace.get(k) is not None}
     p = load(namespace.get("params_file"), overrides)
+    protect_inputs(p)
     if p.threads:  # set deliberately: 2 busy threads can be far slower than 1 on tiny ops
         import torch
         torch.set_num_threads(p.threads)
@@ -354,9 +434,8 @@ def from_notebook(namespace: dict) -> Params:
 
 
 def save(p: Params, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# resolved params of this run (what actually ran)\n"
-                    + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True))
+    paths.atomic_write_text(path, "# resolved params of this run (what actually ran)\n"
+                            + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True))
 
 
 def sweep(p: Params, spec: str) -> list[Params]:
@@ -371,7 +450,7 @@ def sweep(p: Params, spec: str) -> list[Params]:
         raise ParamsError(f"--sweep {spec!r} must look like key=v1,v2,...")
     out = []
     for text in values.split(","):
-        value = yaml.safe_load(text)
+        _, value = parse_override(f"{key}={text}")
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(text).strip())
         out.append(_validate({**p.to_dict(), key: value, "name": f"{p.name}-{key}{safe}"},
                              f"--sweep {key}={text}"))

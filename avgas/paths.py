@@ -1,10 +1,31 @@
-"""Where things are: the project root, and paths given relative to it."""
+"""Where things are: the project root, paths given relative to it, and safe writing.
+
+Three rules for every file avgas writes:
+- it is written atomically (a temporary file next to it, then a rename), and a failed write
+  leaves no temporary file behind;
+- it is never a file the user gave as an *input* (a weight file, VGGSound's csv, the videos):
+  such paths are registered with :func:`protect` when params are loaded, and a write to one of
+  them (or into a protected folder) is refused with :class:`ProtectedPathError`;
+- a run folder (or a data folder being ingested) is held by one process at a time
+  (:func:`exclusive`).
+"""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class ProtectedPathError(PermissionError):
+    """avgas was about to write to a path the user gave it as an input. The message names it."""
+
+
+class BusyError(RuntimeError):
+    """Another process holds the folder (a run or an ingestion). The message names it."""
 
 
 def project_root() -> Path:
@@ -26,12 +47,74 @@ def resolve(p: str | os.PathLike) -> Path:
     return p if p.is_absolute() else (project_root() / p).resolve()
 
 
+def _real(p: str | os.PathLike) -> Path:
+    """The path with symlinks resolved (as far as it exists), for comparisons."""
+    return Path(os.path.realpath(Path(p).expanduser()))
+
+
+def same_or_inside(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when path `a` is `b` or lies inside folder `b` (symlinks resolved)."""
+    ra, rb = _real(a), _real(b)
+    return ra == rb or rb in ra.parents
+
+
+def overlap(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when one of the two paths is, or lies inside, the other."""
+    return same_or_inside(a, b) or same_or_inside(b, a)
+
+
+# ------------------------------------------------------------------- inputs are never written
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_PROTECTED: dict[Path, str] = {}   # resolved input path -> the params key that names it
+
+
+def protect(path: str | os.PathLike | None, key: str) -> None:
+    """Register a user-given input (file or folder): avgas refuses to write to it or into it."""
+    if path:
+        _PROTECTED[_real(path)] = key
+
+
+def unprotect_all() -> None:
+    _PROTECTED.clear()
+
+
+def guard(path: str | os.PathLike) -> None:
+    """Refuse a write to a protected input (or into a protected folder)."""
+    target = _real(path)
+    for p, key in _PROTECTED.items():
+        if target == p or p in target.parents:
+            raise ProtectedPathError(
+                f"{path}: refusing to write here: it is (or is inside) {p}, an input you gave as "
+                f"params key '{key}'. avgas never changes its inputs; its outputs go to the run folder.")
+
+
+# ------------------------------------------------------------------------------ atomic writes
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a killed process never leaves half a file."""
+    """Write via a temporary file and rename, so a killed process never leaves half a file; on
+    any failure (a full disk, a read-only folder) the temporary file is removed."""
+    path = Path(path)
+    guard(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def torch_save_atomic(obj, path) -> None:
@@ -42,3 +125,65 @@ def torch_save_atomic(obj, path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (how a run recognises its own checkpoints, whole and unchanged)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_stamp(path: str | os.PathLike) -> str:
+    """A hash of a file's bytes, or of every file in a folder (names and bytes): the identity of a
+    weight file or folder, unchanged by copying or re-saving the same bytes."""
+    import hashlib
+    path = Path(path)
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    h = hashlib.sha1()
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(file_hash(f).encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- one process a folder
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, what: str):
+    """Hold `folder/.avgas.lock` for the duration (an OS lock: freed when the process dies, so a
+    killed run never leaves a stale lock). A second process is refused at once, by name."""
+    import fcntl
+    import json
+    import time
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".avgas.lock"
+    f = open(lock, "a+")
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            f.seek(0)
+            try:
+                holder = json.loads(f.read() or "{}")
+            except ValueError:
+                holder = {}
+            raise BusyError(
+                f"{folder} is in use by another avgas process ({holder.get('what', 'unknown')}, pid "
+                f"{holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it to end, or "
+                "give this one another folder (-p name=...)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+        f.flush()
+        yield lock
+    finally:
+        f.close()  # closing the descriptor releases the lock

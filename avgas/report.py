@@ -129,26 +129,33 @@ def image_grid(rows: list, row_titles: list[str], col_titles: list[str] | None =
 
 
 def stand_in_table(rep: dict) -> pd.DataFrame:
-    """Sizes and training times of the synthetic stand-ins."""
-    rows = {k: {"parameters (M)": v["params_M"], "training seconds": v["seconds"]}
-            for k, v in rep.items() if isinstance(v, dict) and "params_M" in v}
+    """Sizes and training times of the synthetic stand-ins (or the file used, when given)."""
+    rows = {k: {"parameters (M)": v.get("params_M", ""), "training seconds": v.get("seconds", ""),
+                "source": v.get("given", "stand-in trained here")}
+            for k, v in rep.items() if isinstance(v, dict) and ("params_M" in v or "given" in v)}
     return pd.DataFrame(rows).T
 
 
 def training_curves(rep: dict):
-    """Loss curves of the stand-ins (f_V probe loss, G's GAN losses and anchor, f_A InfoNCE)."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
-    h = rep["f_V"]["history"]
-    axes[0].plot(h["loss"], lw=0.8)
-    axes[0].set(title="f_V: multi-label probe loss", xlabel="step")
-    h = rep["G"]["history"]
-    for k in [k for k in ("d_loss", "g_adv", "anchor", "diversity") if k in h]:
-        axes[1].plot(pd.Series(h[k]).rolling(20, min_periods=1).mean(), label=k, lw=0.8)
-    axes[1].set(title="G: hinge GAN, coarse L1 anchor, diversity", xlabel="step")
-    axes[1].legend(fontsize=7)
-    h = rep["f_A"]["history"]
-    axes[2].plot(h["loss"], marker=".")
-    axes[2].set(title="f_A: InfoNCE to f_V (Sound2Scene)", xlabel="epoch")
+    """Loss curves of the stand-ins trained here (f_V probe loss, G's GAN losses and anchor, f_A
+    InfoNCE); a part given as a file has no curve. None when nothing was trained."""
+    trained = [k for k in ("f_V", "G", "f_A") if "history" in rep.get(k, {})]
+    if not trained:
+        return None
+    fig, axes = plt.subplots(1, len(trained), figsize=(4.4 * len(trained), 3), squeeze=False)
+    for ax, part in zip(axes[0], trained):
+        h = rep[part]["history"]
+        if part == "f_V":
+            ax.plot(h["loss"], lw=0.8)
+            ax.set(title="f_V: multi-label probe loss", xlabel="step")
+        elif part == "G":
+            for k in [k for k in ("d_loss", "g_adv", "anchor", "diversity") if k in h]:
+                ax.plot(pd.Series(h[k]).rolling(20, min_periods=1).mean(), label=k, lw=0.8)
+            ax.set(title="G: hinge GAN, coarse L1 anchor, diversity", xlabel="step")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(h["loss"], marker=".")
+            ax.set(title="f_A: InfoNCE to f_V (Sound2Scene)", xlabel="epoch")
     fig.tight_layout()
     return fig
 

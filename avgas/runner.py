@@ -20,12 +20,14 @@ from pathlib import Path
 
 from avgas import params as params_mod
 from avgas import paths
+from avgas import progress as progress_mod
 from avgas.params import Params
 
 log = logging.getLogger("avgas")
 
-# Keys that change how fast a run goes, not what it computes: they do not make a run different.
-HOW_TO_RUN = ("threads",)
+# Keys that change how a run proceeds, not what it computes: they do not make a run different
+# (the README's recipe for a killed run, `-p resume=true`, must continue it, not be refused).
+HOW_TO_RUN = ("threads", "resume", "retrain_stand_ins", "ingest_workers", "progress_seconds")
 
 
 class RunError(RuntimeError):
@@ -152,12 +154,18 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
 
 def run(p: Params, only: list[str] | None = None, progress: bool = True, overwrite: bool = False,
         force: bool = False) -> dict[str, float | str]:
-    """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused)."""
+    """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused).
+    One process at a time per run folder: a second one is refused (paths.BusyError)."""
+    notebooks(only)  # fail on a wrong --only before any work
+    p.run_dir.mkdir(parents=True, exist_ok=True)
+    with paths.exclusive(p.run_dir, f"python -m avgas run, run '{p.name}'"):
+        return _run(p, only, progress, overwrite, force)
+
+
+def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[str, float | str]:
     import papermill as pm
 
-    notebooks(only)  # fail on a wrong --only before any work
     run_dir = p.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     m = _claim(p, overwrite)
     steps = [(nb, need or force) for nb, need in plan(p, only, m)]
     resolved = run_dir / "params.yaml"
@@ -165,8 +173,11 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
     m = {"notebooks": m.get("notebooks", {})}
     _write_manifest(run_dir, m)
     # the kernels know they run as a batch job: live widgets are not made there, as nbclient can
-    # block forever on a cell that opens them (jupyter/nbclient#312)
+    # block forever on a cell that opens them (jupyter/nbclient#312); their progress bars also
+    # report to log.txt and the job's stderr (avgas.progress)
     os.environ["AVGAS_BATCH"] = "1"
+    os.environ[progress_mod.ENV_LOG] = str(run_dir / "log.txt")
+    os.environ[progress_mod.ENV_SECONDS] = str(p.progress_seconds)
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:
@@ -179,26 +190,47 @@ def run(p: Params, only: list[str] | None = None, progress: bool = True, overwri
                 continue
             log.info("running %s -> %s", nb.name, out)
             print(f"[avgas] {nb.name} -> {out}", file=sys.stderr, flush=True)
-            m["notebooks"][nb.stem] = {"status": "running", "source": source_hash(nb),
-                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            _write_manifest(run_dir, m)
+            os.environ[progress_mod.ENV_NOTEBOOK] = nb.stem
+            # the manifest records outcomes only: a killed job never leaves a notebook "running"
+            entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
                                     cwd=str(nb.parent), kernel_name="python3",
-                                    progress_bar=progress, log_output=False)
+                                    progress_bar=progress, log_output=False,
+                                    # the kernel's own start-up warnings (TCP without encryption) are not the user's business
+                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
             except pm.PapermillExecutionError as e:
+                if e.ename == "KeyboardInterrupt":
+                    raise KeyboardInterrupt from None
                 msg = (f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
                        f"the executed notebook is kept at {out}")
-                m["notebooks"][nb.stem].update(status="failed", error=f"{e.ename}: {e.evalue}"[:500])
-                _write_manifest(run_dir, m)
+                _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
                 log.error(msg)
                 raise RunError(msg) from None
+            except KeyboardInterrupt:
+                _record(run_dir, m, nb, entry, "interrupted", "Ctrl-C")
+                log.error("%s interrupted (Ctrl-C)", nb.name)
+                raise
+            except BaseException as e:
+                _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
+                log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
+                raise
             times[nb.stem] = time.perf_counter() - t0
-            m["notebooks"][nb.stem].update(status="finished", seconds=round(times[nb.stem], 1))
-            _write_manifest(run_dir, m)
+            _record(run_dir, m, nb, {**entry, "seconds": round(times[nb.stem], 1)}, "finished")
             log.info("finished %s in %.1f s", nb.name, times[nb.stem])
     finally:
+        os.environ.pop(progress_mod.ENV_NOTEBOOK, None)
         log.removeHandler(handler)
         handler.close()
     return times
+
+
+def _record(run_dir: Path, m: dict, nb: Path, entry: dict, status: str, error: str | None = None) -> None:
+    """Write a notebook's outcome to the manifest. When even that cannot be written (a full
+    disk), the manifest on disk still does not call the notebook finished, so a rerun redoes it."""
+    m["notebooks"][nb.stem] = {**entry, "status": status, **({"error": error} if error else {})}
+    try:
+        _write_manifest(run_dir, m)
+    except OSError as e:
+        log.error("cannot write the manifest %s: %s", _manifest_path(run_dir), e)

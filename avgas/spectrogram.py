@@ -16,7 +16,7 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 import torch
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
 from avgas.paths import torch_save_atomic
 

@@ -21,16 +21,19 @@ Recipe (sizes in params; measured costs in the notebook):
 from __future__ import annotations
 
 import copy
+import json
+import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
-from avgas import losses, models
+from avgas import losses, models, paths
 from avgas.params import Params
 
 
@@ -276,52 +279,106 @@ STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combi
                  "fa_width", "fa_epochs")
 
 
-def ensure(p: Params, cat, progress: bool = True) -> dict:
-    """Synthetic world: train the three stand-ins unless saved ones made with the same settings
-    exist (or retrain_stand_ins is set),
-    and save them in the real formats at the params' weight paths. Returns the training report
-    (sizes, seconds, loss histories), also kept as checkpoints/stand_ins.json."""
-    import json
+PARTS = {"swav_checkpoint": "f_V", "icgan_folder": "G", "sound2scene_checkpoint": "f_A"}
 
+
+def stand_in_path(p: Params, key: str) -> Path:
+    """Where a stand-in is saved: always under the run folder, never at a path the user gave."""
+    return p.checkpoint_dir / {"swav_checkpoint": "swav.pth.tar", "icgan_folder": "icgan",
+                               "sound2scene_checkpoint": "sound2scene.pth"}[key]
+
+
+def _saved_files(p: Params, key: str) -> list[Path]:
+    f = stand_in_path(p, key)
+    return [f / "state_dict_best0.pth", f / "G_ema_best0.pth"] if key == "icgan_folder" else [f]
+
+
+def _intact(p: Params, saved: dict) -> list[str]:
+    """The stand-in files of this run that are missing, or whose bytes differ from what training
+    wrote (a truncated copy, a disk error): an empty list when all are whole."""
+    bad = []
+    for key in saved.get("trained", []):
+        for f in _saved_files(p, key):
+            want = saved.get("hashes", {}).get(str(f.relative_to(p.checkpoint_dir)))
+            if not f.is_file():
+                bad.append(f"{f} is missing")
+            elif want != paths.file_hash(f):
+                bad.append(f"{f} is damaged (its content differs from what training wrote)")
+    return bad
+
+
+def ensure(p: Params, cat, progress: bool = True) -> dict:
+    """Synthetic world: make the three frozen parts ready for the real-format loaders.
+
+    A part whose params key is set (a weight file you have) is used as it is, never written; a
+    part whose key is unset is trained as a stand-in and saved in the real format under
+    <run>/checkpoints/. Saved stand-ins are reused when they were made with the same settings
+    (and the same given files) and their bytes are whole (hashes in checkpoints/stand_ins.json);
+    otherwise they are retrained. Returns the training report."""
     from avgas import checkpoints, data
 
-    paths = {k: p.weight_path(k) for k in ("swav_checkpoint", "icgan_folder", "sound2scene_checkpoint")}
-    report_file = p.checkpoint_dir / "stand_ins.json"
     if p.world != "synthetic":  # the real run loads the user's files; nothing to train
         return {}
+    log = logging.getLogger("avgas")
+    given = {k: p.weight_path(k) for k in PARTS if getattr(p, k) is not None}
+    report_file = p.checkpoint_dir / "stand_ins.json"
     settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
-    have = paths["swav_checkpoint"].is_file() and (paths["icgan_folder"] / "G_ema_best0.pth").is_file() \
-        and paths["sound2scene_checkpoint"].is_file() and report_file.is_file()
-    if have and not p.retrain_stand_ins:
-        saved = json.loads(report_file.read_text())
+    settings["given"] = {k: paths.content_stamp(f) for k, f in given.items()}
+    if not p.retrain_stand_ins and report_file.is_file():
+        try:
+            saved = json.loads(report_file.read_text())
+        except ValueError:
+            saved = {}
         if saved.get("settings") == settings:
-            return {**saved, "reused": True}
+            bad = _intact(p, saved)
+            if not bad:
+                return {**saved, "reused": True}
+            log.warning("stand-ins retrained: %s", "; ".join(bad))
+            print("stand-ins retrained: " + "; ".join(bad))
+    if len(given) == len(PARTS):
+        return {"settings": settings, "trained": [], "reused": False,
+                **{PARTS[k]: {"given": str(f)} for k, f in given.items()}}
 
-    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
-    fv, probe, h_fv = train_image_encoder(p, pool, progress)
-    checkpoints.save_image_encoder(fv, paths["swav_checkpoint"],
-                                   heads={"prototypes.weight": probe.weight.detach()})
-    feats = encode_images(fv, pool.images, p.fv_image_size)
-    G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
-    checkpoints.save_generator(G, paths["icgan_folder"], best_fid=999999.0, itr=p.g_steps)
+    report: dict = {"settings": settings, "trained": [], "hashes": {}}
 
-    train = cat[cat["split"] == "train"]
-    specs = data.clip_spectrograms(p, cat, train["stem"], "train", progress)
-    targets = encode_images(fv, data.load_images(cat, train["stem"]), p.fv_image_size)
-    fa, h_fa = train_audio_encoder(p, specs, targets, progress)
-    checkpoints.save_audio_encoder(fa, paths["sound2scene_checkpoint"])
+    def saved_as(key: str) -> None:
+        report["trained"].append(key)
+        for f in _saved_files(p, key):
+            report["hashes"][str(f.relative_to(p.checkpoint_dir))] = paths.file_hash(f)
 
     def size(m):
         return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
-    report = {
-        "settings": settings,
-        "f_V": {"params_M": size(fv), "seconds": round(h_fv.seconds, 1), "images": len(pool.images),
-                "history": h_fv.values},
-        "G": {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,
-              "history": h_g.values},
-        "f_A": {"params_M": size(fa), "seconds": round(h_fa.seconds, 1), "clips": len(specs),
-                "history": h_fa.values},
-    }
-    report_file.parent.mkdir(parents=True, exist_ok=True)
-    report_file.write_text(json.dumps(report))
+
+    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
+    if "swav_checkpoint" in given:
+        fv = checkpoints.load_image_encoder(given["swav_checkpoint"]).to(p.torch_device)
+        report["f_V"] = {"given": str(given["swav_checkpoint"]), "params_M": size(fv)}
+    else:
+        fv, probe, h_fv = train_image_encoder(p, pool, progress)
+        checkpoints.save_image_encoder(fv, stand_in_path(p, "swav_checkpoint"),
+                                       heads={"prototypes.weight": probe.weight.detach()})
+        saved_as("swav_checkpoint")
+        report["f_V"] = {"params_M": size(fv), "seconds": round(h_fv.seconds, 1), "images": len(pool.images),
+                         "history": h_fv.values}
+    if "icgan_folder" in given:
+        report["G"] = {"given": str(given["icgan_folder"])}
+    else:
+        feats = encode_images(fv, pool.images, p.fv_image_size)
+        G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
+        checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=999999.0, itr=p.g_steps)
+        saved_as("icgan_folder")
+        report["G"] = {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,
+                       "history": h_g.values}
+    if "sound2scene_checkpoint" in given:
+        report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}
+    else:
+        train = cat[cat["split"] == "train"]
+        specs = data.clip_spectrograms(p, cat, train["stem"], "train", progress)
+        targets = encode_images(fv, data.load_images(cat, train["stem"]), p.fv_image_size)
+        fa, h_fa = train_audio_encoder(p, specs, targets, progress)
+        checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
+        saved_as("sound2scene_checkpoint")
+        report["f_A"] = {"params_M": size(fa), "seconds": round(h_fa.seconds, 1), "clips": len(specs),
+                         "history": h_fa.values}
+    paths.atomic_write_text(report_file, json.dumps(report))
     return {**report, "reused": False}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
-from avgas import data, losses, models, standins
+from avgas import data, losses, models, paths, standins
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -31,13 +32,7 @@ from avgas.paths import torch_save_atomic as _save
 
 def _file_stamp(path: Path) -> str:
     """A content hash of a weight file (or folder): re-saving identical weights changes nothing."""
-    files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    h = hashlib.sha1()
-    for f in files:
-        if f.is_file():
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
+    return paths.content_stamp(path)
 
 
 @dataclass
@@ -161,11 +156,15 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, weights_only=False, map_location=p.torch_device)  # our own file, written below
-        same = ck["settings"] == settings
+    ck = _read_own(last, p.torch_device) if last.is_file() else None
+    if ck is not None:
+        same = ck.get("settings") == settings
         done = ck["epoch"] + 1 >= p.epochs
-        if same and (p.resume or done):
+        best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
+        if same and not best_whole:
+            _warn(f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
+                  "from what training wrote); training again from the first epoch")
+        elif same and (p.resume or done):
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
@@ -191,9 +190,29 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
                    "width": p.separator_width}, folder / "best.pt")
         _save({"model": _cpu(model.state_dict()), "optimizer": opt.state_dict(), "epoch": epoch,
                "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
-               "settings": settings, "width": p.separator_width}, last)
+               "settings": settings, "width": p.separator_width,
+               "best_hash": paths.file_hash(folder / "best.pt")}, last)
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
     return result
+
+
+def _warn(msg: str) -> None:
+    logging.getLogger("avgas").warning(msg)
+    print(msg)
+
+
+def _read_own(path: Path, device="cpu") -> dict | None:
+    """One of this run's own checkpoints (written by train_separator), or None when it cannot be
+    read (truncated by a full disk, damaged): the caller trains again instead of failing."""
+    try:
+        ck = torch.load(path, weights_only=False, map_location=device)  # our own file
+        if not isinstance(ck, dict) or "model" not in ck:
+            raise ValueError("not a separator checkpoint")
+        return ck
+    except Exception as e:  # noqa: BLE001 - any unreadable file means: train again
+        _warn(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+              "it is ignored and the separator is trained again")
+        return None
 
 
 def _cpu(state: dict) -> dict:
@@ -207,7 +226,11 @@ def load_separator(p: Params, alignment: str, which: str = "best") -> models.Sep
     if not f.is_file():
         raise FileNotFoundError(f"{f}: no trained separator for {alignment}; run notebook 03 "
                                 f"(python -m avgas run <params> --only 03)")
-    ck = torch.load(f, weights_only=False, map_location="cpu")
+    ck = _read_own(f)
+    if ck is None:
+        from avgas.checkpoints import CheckpointError
+        raise CheckpointError(f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
+                              f"(python -m avgas run <params> --only 03), which trains it again")
     width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
     dim = ck["model"]["net.fc.weight"].shape[0] // 2
     model = models.Separator(width=width, dim=dim)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm.auto import tqdm
+from avgas.progress import tqdm
 
 from avgas import paper, pictures, sounds
 from avgas.params import Params
