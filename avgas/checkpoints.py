@@ -64,21 +64,28 @@ def _where(key: str) -> str:
     return f"(params key '{key}'; expected {what}; get it from {source})"
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message as one short line (some have none: EOFError on an empty file)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
 def _load(path: Path, key: str, safe_globals=()) -> object:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found {_where(key)}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {_where(key)}")
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         why = (f"it pickles {refused.group(1)}, which is not on the allow-list"
-               if refused else str(e).splitlines()[0])
+               if refused else first_line(e))
         raise CheckpointError(f"{path}: refused to unpickle: {why} {_where(key)}") from None
     except Exception as e:  # truncated or not a torch file at all
-        raise CheckpointError(f"{path}: not a readable torch file ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]}) {_where(key)}") from None
+        raise CheckpointError(f"{path}: not a readable torch file ({first_line(e)}) {_where(key)}") from None
 
 
 def _unwrap(obj, path: Path, key: str) -> dict:

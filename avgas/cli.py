@@ -131,8 +131,7 @@ def _continue_hint(args) -> str:
 
 def _one_line(e: Exception, args) -> str | None:
     """The message for an error a user can act on, or None for a bug (shown with its traceback)."""
-    import errno
-
+    from avgas import paths
     from avgas.book import BookError
     from avgas.checkpoints import CheckpointError
     from avgas.data import DataError
@@ -142,14 +141,7 @@ def _one_line(e: Exception, args) -> str | None:
     if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError)):
         return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)
     if isinstance(e, OSError):  # a read-only folder, a full disk, a file that went away
-        where = f"{e.filename}: " if e.filename else ""
-        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            return (f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit "
-                    f"was reached). Free space, or put the run elsewhere (-p run_root=...). {_continue_hint(args)}")
-        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return (f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
-                    "(-p run_root=... or -p name=...).")
-        return f"{where}{e.strerror or e}"
+        return paths.os_error_message(e) + (f" {_continue_hint(args)}" if paths.disk_full(e) else "")
     if isinstance(e, UnicodeDecodeError):
         return f"a file is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8"
     return None

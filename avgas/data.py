@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +66,61 @@ def _split_val(stems: list[str], fraction: float, seed: int) -> set[str]:
     return set(ranked[: max(1, round(fraction * len(stems)))])
 
 
+def parse_rows(path: Path, key: str) -> tuple[list[tuple[int, str, int, str, str]], list[tuple[int, str]]]:
+    """VGGSound-format rows (ytid,start_seconds,label,split; no header) of a csv, line by line.
+
+    Returns ([(line number, ytid, start, label, split)], [(line number, why unparseable)]). Each
+    physical line is parsed on its own, so a quoted label with commas works, but a stray quote
+    spoils only its own line, not every line after it. Blank lines and '#' comments are neither."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}; params key '{key}'); save the csv as UTF-8") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the csv ({e.strerror}; params key '{key}')") from None
+    rows, bad = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            fields = next(csv.reader([line], strict=True))
+        except csv.Error as e:
+            bad.append((n, f"unparseable csv line {n} ({e}): {line[:80]!r}"))
+            continue
+        if len(fields) != 4:
+            bad.append((n, f"unparseable csv line {n} ({len(fields)} fields, not ytid,start_seconds,label,split): "
+                           f"{line[:80]!r}"))
+            continue
+        ytid, start, label, split = (f.strip() for f in fields)
+        try:
+            start_s = float(start)
+            if not (start_s >= 0 and start_s == int(start_s)):
+                raise ValueError
+        except ValueError:
+            bad.append((n, f"unparseable csv line {n} (start_seconds {start!r} is not a whole number of "
+                           f"seconds): {line[:80]!r}"))
+            continue
+        rows.append((n, ytid, int(start_s), label, split))
+    return rows, bad
+
+
 def read_metadata(path: Path) -> pd.DataFrame:
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    bad = [r for r in rows if len(r) != 4]
-    if bad:
-        raise DataError(f"{path}: rows must be ytid,start_seconds,label,split; got {bad[0]!r}")
-    df = pd.DataFrame(rows, columns=["ytid", "start_seconds", "label", "split"])
-    df["start_seconds"] = df["start_seconds"].astype(float).astype(int)
+    """The metadata csv as a table (ytid, start_seconds, label, split, line). Unparseable lines
+    and repeated clips are left out, and listed in ``df.attrs['problems']`` as (where, why)."""
+    rows, bad = parse_rows(path, "metadata_csv")
+    seen: dict = {}
+    problems = [(f"{Path(path).name}:{n}", why) for n, why in bad]
+    keep = []
+    for n, ytid, start, label, split in rows:
+        first = seen.setdefault((ytid, start), (n, label))
+        if first[0] != n:
+            same = first[1] == label
+            problems.append((f"{Path(path).name}:{n}", f"duplicate of line {first[0]}"
+                             + ("" if same else f" with another label ({label!r}, kept {first[1]!r})")))
+            continue
+        keep.append((ytid, start, label, split, n))
+    df = pd.DataFrame(keep, columns=["ytid", "start_seconds", "label", "split", "line"])
+    df.attrs["problems"] = problems
     return df
 
 
@@ -82,21 +130,24 @@ def catalogue(p: Params) -> pd.DataFrame:
     Rows whose audio or image file is missing are skipped and listed in ``df.attrs['skipped']``
     as (stem, reason); a class left without clips in some split stops the run."""
     meta = read_metadata(p.metadata_path)
+    skipped = list(meta.attrs["problems"])
     wanted = world.classes(p)
     meta = meta[meta["label"].isin(wanted)].copy()
     meta["stem"] = [world.stem_of(y, s) for y, s in zip(meta["ytid"], meta["start_seconds"])]
     audio_dir, image_dir = p.data_dir / "audios", p.data_dir / "images"
-    audios, images, keep, skipped = [], [], [], []
+    audios, images, keep = [], [], []
+    screen = ClipScreen(p)
     for stem in meta["stem"]:
         a = audio_dir / f"{stem}.wav"
         i = next((image_dir / f"{stem}{suf}" for suf in IMAGE_SUFFIXES
                   if (image_dir / f"{stem}{suf}").is_file()), None)
-        ok = a.is_file() and i is not None
-        if not ok:
-            skipped.append((stem, "no audio file" if not a.is_file() else "no image file"))
-        keep.append(ok)
+        why = "no audio file" if not a.is_file() else "no image file" if i is None else screen.problem(a, i)
+        if why:
+            skipped.append((stem, why))
+        keep.append(not why)
         audios.append(str(a))
         images.append(str(i) if i else "")
+    screen.save()
     meta["audio"], meta["image"] = audios, images
     meta = meta[keep]
     for stem, reason in skipped:
@@ -116,6 +167,57 @@ def catalogue(p: Params) -> pd.DataFrame:
     meta = meta.reset_index(drop=True)[["stem", "ytid", "start_seconds", "label", "split", "audio", "image"]]
     meta.attrs["skipped"] = skipped
     return meta
+
+
+class ClipScreen:
+    """Every clip is read once and checked by the rule of `spectrogram.wave_problem` (16 kHz,
+    finite, long enough, not silent) and its image decoded in full; the verdicts are kept in
+    <run>/cache/clip_checks.json by file size and time, so later notebooks do not read again."""
+
+    def __init__(self, p: Params):
+        self.file = p.cache_dir / "clip_checks.json"
+        self.min_seconds = min(p.min_clip_seconds, p.clip_seconds)
+        try:
+            self.known = json.loads(self.file.read_text()) if self.file.is_file() else {}
+        except ValueError:
+            self.known = {}
+        if self.known.get("_rule") != self.min_seconds:
+            self.known = {"_rule": self.min_seconds}
+        self.changed = False
+
+    def problem(self, audio: Path, image: Path) -> str | None:
+        key = "|".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in (audio, image))
+        if key not in self.known:
+            self.known[key] = audio_problem(audio, self.min_seconds) or image_problem(image) or ""
+            self.changed = True
+        return self.known[key] or None
+
+    def save(self) -> None:
+        if self.changed:
+            from avgas import paths
+            try:
+                paths.atomic_write_text(self.file, json.dumps(self.known))
+            except OSError as e:  # a cache: the clips are simply checked again next time
+                log.warning("cannot save %s: %s", self.file, e)
+
+
+def audio_problem(path: Path, min_seconds: float = 0.0) -> str | None:
+    """Why a wav cannot be used (unreadable, wrong rate, too short, non-finite, silent), or None."""
+    try:
+        x, sr = spec.read_wave(path)
+    except spec.AudioError as e:
+        return str(e).removeprefix(f"{path}: ")
+    return spec.wave_problem(x, sr, min_seconds)
+
+
+def image_problem(path: Path) -> str | None:
+    """Why an image cannot be used (not an image, truncated), or None."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return None
+    except Exception as e:  # noqa: BLE001 - PIL raises several types for broken files
+        return f"unreadable image ({type(e).__name__}: {' '.join(str(e).split())[:120]})"
 
 
 def counts_table(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
@@ -185,7 +287,10 @@ def load_waves(cat: pd.DataFrame, stems, clip_seconds: float, progress: bool = F
 
 def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8, resized (bicubic) to size x size when given."""
-    img = Image.open(path).convert("RGB")
+    try:
+        img = Image.open(path).convert("RGB")
+    except Exception as e:  # noqa: BLE001 - a truncated or non-image file: name it
+        raise DataError(f"{path}: unreadable image ({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
     if size and img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
     return np.asarray(img)

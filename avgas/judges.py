@@ -468,15 +468,20 @@ def load_ultralytics_file(path, config_dir=None):
 
     from avgas import checkpoints
     path = Path(path)
+    where = checkpoints._where("detector_weights")
     if not path.is_file():
-        raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where('detector_weights')}")
+        raise checkpoints.CheckpointError(f"{path}: file not found {where}")
+    if path.suffix != ".pt":  # Ultralytics picks its loader by suffix: anything else is read as a model yaml or an export
+        raise checkpoints.CheckpointError(f"{path}: an Ultralytics weights file ends in .pt (this one: "
+                                          f"'{path.suffix}'); point the key at the .pt file {where}")
+    if path.stat().st_size == 0:
+        raise checkpoints.CheckpointError(f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {where}")
     ul = _ultralytics(config_dir or Path.home() / ".cache" / "avgas-ultralytics")
     try:
         return ul.YOLO(str(path))
     except Exception as e:  # not an Ultralytics checkpoint
-        raise checkpoints.CheckpointError(f"{path}: not an Ultralytics weights file ({type(e).__name__}: "
-                                          f"{str(e).splitlines()[0][:200]}) "
-                                          f"{checkpoints._where('detector_weights')}") from None
+        raise checkpoints.CheckpointError(f"{path}: not an Ultralytics weights file ({checkpoints.first_line(e)}) "
+                                          f"{where}") from None
 
 
 def detector_file_info(path) -> str:
@@ -510,7 +515,11 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
         if not path.is_file():
             raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where(key)}")
         from safetensors.torch import load_file
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # noqa: BLE001 - empty, truncated or not safetensors
+            raise checkpoints.CheckpointError(f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) "
+                                              f"{checkpoints._where(key)}") from None
     else:
         state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}

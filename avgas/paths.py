@@ -151,6 +151,22 @@ def content_stamp(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def disk_full(e: OSError) -> bool:
+    return e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def os_error_message(e: OSError) -> str:
+    """An OSError as one line a user can act on (a full disk, a read-only folder, ...)."""
+    where = f"{e.filename}: " if e.filename else ""
+    if disk_full(e):
+        return (f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit was "
+                "reached). Free space, or put the run elsewhere (-p run_root=...).")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not isinstance(e, ProtectedPathError):
+        return (f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
+                "(-p run_root=... or -p name=...).")
+    return f"{where}{e.strerror or ' '.join(str(e).split())}"
+
+
 # --------------------------------------------------------------------------- one process a folder
 
 

@@ -3,8 +3,9 @@
 In a notebook, a progress bar is a widget that the executed notebook shows only when its cell
 ends. So in a batch run (`python -m avgas run`, which sets AVGAS_PROGRESS_LOG), every bar of avgas
 also writes a line, at its start, every `progress_seconds` (params) and at its end, with the
-notebook, the step count and an estimate of the time left, to the run's log.txt and to the job's
-standard error (the terminal, or the SLURM log). Interactively, it is just tqdm's bar.
+notebook, the step count and an estimate of the time left, to the run's log.txt; the runner
+copies those lines to the job's standard error (the terminal, or the SLURM log). Interactively,
+it is just tqdm's bar.
 """
 from __future__ import annotations
 
@@ -34,21 +35,59 @@ def line(desc: str, n: int, total: int | None, elapsed: float, unit: str = "it",
     return f"{head}{desc}: {n} {unit}, {_clock(elapsed)} elapsed"
 
 
+MARK = " PROGRESS "
+
+
 def emit(text: str) -> None:
-    """Append a line to the run's log and write it to the job's standard error (batch runs only)."""
+    """Append a progress line to the run's log (batch runs only); the runner echoes it to the
+    job's standard error (see Echo)."""
     log = os.environ.get(ENV_LOG)
     if not log:
         return
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     try:
         with open(log, "a") as f:
-            f.write(f"{stamp} PROGRESS {text}\n")
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}{MARK}{text}\n")
     except OSError:
         pass  # progress must never stop the work (a full disk is reported where the work writes)
-    try:
-        os.write(2, f"[avgas] {text}\n".encode())  # the kernel's fd 2 is the job's stderr
-    except OSError:
-        pass
+
+
+class Echo:
+    """In the runner: while a notebook runs, copy the progress lines its kernel appends to log.txt
+    onto the job's standard error (the terminal, a SLURM log)."""
+
+    def __init__(self, log: str | os.PathLike, stream=None, poll: float = 0.5):
+        import sys
+        import threading
+        self.log, self.stream, self.poll = log, stream or sys.stderr, poll
+        self.stop = threading.Event()
+        self.offset = os.path.getsize(log) if os.path.exists(log) else 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _drain(self) -> None:
+        try:
+            with open(self.log) as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except OSError:
+            return
+        done = chunk.rfind("\n") + 1  # whole lines only
+        self.offset += len(chunk[:done].encode())
+        for ln in chunk[:done].splitlines():
+            if MARK in ln:
+                print(f"[avgas] {ln.split(MARK, 1)[1]}", file=self.stream, flush=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.poll):
+            self._drain()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._drain()
 
 
 def every() -> float:

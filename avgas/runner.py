@@ -195,11 +195,11 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             t0 = time.perf_counter()
             try:
-                pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
-                                    cwd=str(nb.parent), kernel_name="python3",
-                                    progress_bar=progress, log_output=False,
-                                    # the kernel's own start-up warnings (TCP without encryption) are not the user's business
-                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                with progress_mod.Echo(run_dir / "log.txt"):
+                    pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
+                                        cwd=str(nb.parent), kernel_name="python3",
+                                        progress_bar=progress, log_output=False,
+                                        kernel_manager_class=_kernel_manager(run_dir / "kernel.log"))
             except pm.PapermillExecutionError as e:
                 if e.ename == "KeyboardInterrupt":
                     raise KeyboardInterrupt from None
@@ -212,6 +212,12 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                 _record(run_dir, m, nb, entry, "interrupted", "Ctrl-C")
                 log.error("%s interrupted (Ctrl-C)", nb.name)
                 raise
+            except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
+                msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
+                    " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else "")
+                _record(run_dir, m, nb, entry, "failed", msg[:500])
+                log.error(msg)
+                raise RunError(msg) from None
             except BaseException as e:
                 _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
                 log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
@@ -224,6 +230,22 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         log.removeHandler(handler)
         handler.close()
     return times
+
+
+def _kernel_manager(stderr_file: Path):
+    """A Jupyter kernel manager whose kernel writes its own stdout/stderr (start-up warnings such
+    as "running over TCP without encryption", shutdown noise after Ctrl-C) to the run's
+    kernel.log instead of the user's terminal; cell outputs still go to the notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            f = open(stderr_file, "ab")  # the kernel process keeps its own copy of the descriptor
+            try:
+                return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": f, "stderr": f})
+            finally:
+                f.close()
+    return LoggedKernelManager
 
 
 def _record(run_dir: Path, m: dict, nb: Path, entry: dict, status: str, error: str | None = None) -> None:

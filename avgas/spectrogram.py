@@ -49,17 +49,43 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n]
 
 
-def load_wave(path: str | Path, clip_seconds: float) -> np.ndarray:
-    """Read a wav as Sound2Scene does: 16 kHz mono, fitted to the clip length, in [-1, 1]."""
-    try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises several types for corrupt or missing files
-        raise AudioError(f"{path}: cannot read audio ({e})") from None
+# One rule for a usable clip, in both worlds (ingestion, the catalogue and every load use it):
+# 16 kHz; every sample finite; at least `min_seconds` long (the catalogue asks for
+# min(min_clip_seconds, clip_seconds); never less than one spectrogram window); and not silent
+# (RMS at least SILENCE_RMS of full scale).
+SILENCE_RMS = 1e-4
+
+
+def wave_problem(x: np.ndarray, sr: int, min_seconds: float = 0.0) -> str | None:
+    """Why a decoded clip (samples, or samples x channels) cannot be used, or None when it can."""
     if sr != SR:
-        raise AudioError(f"{path}: sample rate is {sr} Hz; Sound2Scene's encoder expects {SR} Hz "
-                         "(resample it, e.g. ffmpeg -ar 16000 -ac 1)")
-    if x.shape[0] == 0:
-        raise AudioError(f"{path}: no samples")
+        return (f"sample rate is {sr} Hz; Sound2Scene's encoder expects {SR} Hz "
+                "(resample it, e.g. ffmpeg -ar 16000 -ac 1)")
+    n = x.shape[0]
+    if n < max(NPERSEG, int(round(min_seconds * SR))):
+        return f"too short ({n / SR:.3f} s < {max(NPERSEG / SR, min_seconds):.3f} s)"
+    if not np.isfinite(x).all():
+        return f"non-finite audio ({int((~np.isfinite(x)).sum())} NaN or infinite samples)"
+    if float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) < SILENCE_RMS:
+        return f"silent audio (RMS below {SILENCE_RMS:g} of full scale)"
+    return None
+
+
+def read_wave(path: str | Path) -> tuple[np.ndarray, int]:
+    """(samples x channels float32, sample rate), or an AudioError naming the file."""
+    try:
+        return sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for corrupt or missing files
+        raise AudioError(f"{path}: cannot read audio ({' '.join(str(e).split())[:200]})") from None
+
+
+def load_wave(path: str | Path, clip_seconds: float, min_seconds: float = 0.0) -> np.ndarray:
+    """Read a wav as Sound2Scene does: 16 kHz mono, fitted to the clip length, in [-1, 1]. A clip
+    that breaks the rule above stops here with the file named (never a NaN spectrogram)."""
+    x, sr = read_wave(path)
+    why = wave_problem(x, sr, min_seconds)
+    if why:
+        raise AudioError(f"{path}: {why}")
     return np.clip(fit_length(x.mean(axis=1), n_samples(clip_seconds)), -1.0, 1.0)
 
 

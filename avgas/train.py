@@ -210,7 +210,8 @@ def _read_own(path: Path, device="cpu") -> dict | None:
             raise ValueError("not a separator checkpoint")
         return ck
     except Exception as e:  # noqa: BLE001 - any unreadable file means: train again
-        _warn(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+        from avgas.checkpoints import first_line
+        _warn(f"{path} cannot be read ({first_line(e)}); "
               "it is ignored and the separator is trained again")
         return None
 

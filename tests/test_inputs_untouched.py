@@ -70,3 +70,19 @@ def test_a_write_to_a_protected_input_is_refused(tmp_path):
     finally:
         paths.unprotect_all()
     assert f.read_bytes() == b"precious" and [x.name for x in tmp_path.iterdir()] == ["mine.pth"]
+
+
+def test_a_truncated_stand_in_is_detected_and_retrained(small_params, capsys):
+    """Issue 10, item 9: the run's own stand-in files are checked against the hashes written when
+    they were trained; a damaged one is named and trained again, never loaded as 'Sound2Scene's'."""
+    p = small_params.replace(**TINY)
+    cat = _world(p)
+    first = standins.ensure(p, cat, progress=False)
+    assert standins.ensure(p, cat, progress=False)["reused"]
+    g = p.checkpoint_dir / "icgan" / "G_ema_best0.pth"
+    whole = g.read_bytes()
+    g.write_bytes(whole[: len(whole) // 2])
+    again = standins.ensure(p, cat, progress=False)
+    assert not again["reused"] and "G_ema_best0.pth is damaged" in capsys.readouterr().out
+    assert g.read_bytes() == whole  # deterministic retraining gives the same file back
+    assert again["hashes"] == first["hashes"]

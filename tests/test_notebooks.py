@@ -128,3 +128,16 @@ def test_09_explorer_draws_and_its_widgets_are_wired(quick_run, monkeypatch):
     assert set(fg.options) == set(p.combinations["sea waves"] if p.combinations else ex.combinations["sea waves"])
     st = ex.state(fg=fg.value, bg=bg.value, lam=0.3, level_db=-10, seed=2)
     assert set(st.images) >= {f"separated: {fg.value}", "Sound2Scene f_A(mix)"} and st.spectrogram.ndim == 2
+
+
+def test_long_steps_report_progress_to_the_log_and_the_terminal(quick_run):
+    """Issue 10, item 12: notebook 02's stand-in training reaches log.txt as it goes (start, steps
+    with a time-left estimate, end), and the terminal shows it without the kernel's own noise."""
+    log = (quick_run / "log.txt").read_text()
+    g = [ln for ln in log.splitlines() if "PROGRESS [02_pretrained] G stand-in:" in ln]
+    assert g and "done" in g[-1], log[-3000:]
+    assert any("%" in ln and "left" in ln for ln in g), g  # an intermediate line with an estimate
+    assert any("PROGRESS [02_pretrained] f_A stand-in" in ln for ln in log.splitlines())
+    restart = (quick_run.parent / "restart.stderr").read_text()
+    assert "[avgas] [03_separator] separator" in restart
+    assert "without encryption" not in restart and "Traceback" not in restart

@@ -62,3 +62,27 @@ def test_closer_to_own_source():
     other = torch.eye(4).roll(1, 0)
     assert train.closer_to_own_source(own + 0.1, own, other) == 1.0
     assert train.closer_to_own_source(other, own, other) == 0.0
+
+
+@pytest.mark.parametrize("damaged", ["last.pt", "best.pt"])
+def test_a_truncated_own_checkpoint_is_detected_and_trained_again(setup, damaged, capsys):
+    """Issue 10, item 9: a half-written separator file (a full disk) is named and retrained, never
+    trusted and never blamed on someone else's file."""
+    p, tr, va = setup
+    first = train.train_separator(p, "A2A", tr, va, progress=False)
+    f = train.separator_folder(p, "A2A") / damaged
+    f.write_bytes(f.read_bytes()[:200])
+    again = train.train_separator(p, "A2A", tr, va, progress=False)
+    assert not again.reused and again.history["val_loss"] == first.history["val_loss"]
+    assert damaged in capsys.readouterr().out
+    assert train.load_separator(p, "A2A") is not None  # whole again
+
+
+def test_loading_a_damaged_separator_names_the_file_and_the_fix(setup):
+    from avgas.checkpoints import CheckpointError
+    p, tr, va = setup
+    train.train_separator(p, "A2V", tr, va, progress=False)
+    f = train.separator_folder(p, "A2V") / "best.pt"
+    f.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"best.pt: this run's separator checkpoint is damaged.*--only 03"):
+        train.load_separator(p, "A2V")
