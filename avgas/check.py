@@ -2,10 +2,15 @@
 
 Every data path and weight file of the params is checked for existence and format (the same
 loaders the run uses), the device is resolved, and ffmpeg is looked for when VGGSound must be
-prepared. One row per item; the command exits 1 if any row is not ok.
+prepared. For the real run, the ingestion inputs are read too: VGGSound's csv (UTF-8, its rows
+parsed line by line as prepare-vggsound does), the video folder (video files counted, the needed
+clips looked up) and the frame json (a JSON object). One row per item; the command exits 1 if any
+row is not ok.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 
 import pandas as pd
@@ -52,7 +57,180 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
     return "ok", ""
 
 
-def check(p: Params) -> pd.DataFrame:
+def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
+    """The prepared data of the real run: the layout's folders, the metadata csv, the usable clips."""
+    rows = []
+    for what, key, path in (("clips (audio)", "data_root", p.data_dir / "audios"),
+                            ("clips (images)", "data_root", p.data_dir / "images"),
+                            ("metadata csv", "metadata_csv", p.metadata_path)):
+        rows.append((what, key, str(path), "ok" if path.exists() else "missing",
+                     "" if path.exists() else "prepare it with `python -m avgas prepare-vggsound`"))
+    if all(r[3] == "ok" for r in rows):
+        from avgas import data
+        try:
+            cat = data.catalogue(p, screen=False)
+            rows.append(("usable clips", "data_root", str(p.data_dir), "ok",
+                         (f"{len(cat)} clips of {cat['label'].nunique()} classes; "
+                          f"{len(cat.attrs['skipped'])} skipped (missing files, csv lines)")))
+            rows.append(_content_row(p, cat, sample))
+        except data.DataError as e:
+            rows.append(("usable clips", "data_root", str(p.data_dir), "wrong", str(e)))
+    return rows
+
+
+def _content_row(p: Params, cat, sample: int | None) -> tuple:
+    """What the clips hold, by the run's own rule (data.ClipScreen): every wav's header, and the
+    full audio and image of `sample` clips drawn at random (None: of every clip)."""
+    import numpy as np
+
+    from avgas import data
+    min_s = min(p.min_clip_seconds, p.clip_seconds)
+    bad = [(s, why) for s, a in zip(cat["stem"], cat["audio"]) if (why := data.header_problem(a, min_s))]
+    picks = np.arange(len(cat)) if sample is None or sample >= len(cat) else \
+        np.random.default_rng(0).choice(len(cat), sample, replace=False)
+    known = {s for s, _ in bad}
+    for i in picks:
+        row = cat.iloc[int(i)]
+        if row["stem"] not in known:
+            why = data.audio_problem(row["audio"], min_s) or data.image_problem(row["image"])
+            if why:
+                bad.append((row["stem"], why))
+    what = f"headers of all {len(cat)} wavs, audio and image of {len(picks)} clips" + \
+        ("" if len(picks) == len(cat) else " (sample; --all reads every clip)")
+    if not bad:
+        return "clip content", "data_root", str(p.data_dir), "ok", f"{what}: all usable"
+    return ("clip content", "data_root", str(p.data_dir), "ok",
+            f"{what}: {len(bad)} will be skipped by the run, e.g. {bad[0][0]}: {bad[0][1]}")
+
+
+def _own_checkpoint_rows(p: Params) -> list[tuple]:
+    """This run's own stand-ins and separators, if it has any: whole (their bytes match the hashes
+    written when they were trained), or damaged (the next run trains them again)."""
+    import torch
+
+    from avgas import paths, standins, train
+    rows = []
+    report = p.checkpoint_dir / "stand_ins.json"
+    if report.is_file():
+        try:
+            bad = standins.damaged(p, json.loads(report.read_text()))
+        except ValueError:
+            bad = [f"{report} cannot be read"]
+        rows.append(("stand-ins of this run", "-", str(p.checkpoint_dir), "wrong" if bad else "ok",
+                     "; ".join(bad) + " (the next run trains them again)" if bad else "whole (hashes match)"))
+    for a in p.alignments:
+        folder = train.separator_folder(p, a)
+        if not (folder / "last.pt").is_file():
+            continue
+        try:
+            want = torch.load(folder / "last.pt", weights_only=False, map_location="cpu").get("best_hash")
+            whole = (folder / "best.pt").is_file() and want == paths.file_hash(folder / "best.pt")
+            why = "" if whole else f"{folder / 'best.pt'} is missing or damaged"
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is damaged
+            why = f"{folder / 'last.pt'} cannot be read ({checkpoints.first_line(e)})"
+        rows.append((f"separator {a} of this run", "-", str(folder), "wrong" if why else "ok",
+                     f"{why} (the next run trains it again)" if why else "whole (hashes match)"))
+    return rows
+
+
+def _csv_row(p: Params, prepared: bool) -> tuple:
+    from avgas import paths, vggsound, world
+    item, key = "VGGSound csv (prepare-vggsound)", "vggsound_csv"
+    if not p.vggsound_csv:
+        return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {vggsound.CSV_WHERE}"))
+    path = paths.resolve(p.vggsound_csv)
+    if not path.exists():
+        return (item, key, str(path), *_absent(prepared, f"not found; {vggsound.CSV_WHERE}"))
+    try:
+        scan = vggsound.scan_csv(path)
+    except vggsound.DataError as e:
+        return item, key, str(path), "wrong", str(e)
+    wanted = world.classes(p)
+    mine = [r for r in scan.rows if r.label in wanted]
+    per = {c: {"train": 0, "test": 0} for c in wanted}
+    for r in mine:
+        per[r.label][r.split] += 1
+    short = [f"{c}: train {n['train']}, test {n['test']}" for c, n in per.items() if min(n.values()) < 2]
+    detail = (f"{scan.lines} lines: {len(scan.rows)} rows, {len(mine)} of the {len(wanted)} needed classes, "
+              f"{len(scan.duplicates)} duplicates, {len(scan.unparseable)} unparseable")
+    if scan.unparseable:
+        n, why, _ = scan.unparseable[0]
+        detail += f" (first: line {n}, {why}; prepare-vggsound lists them in skipped.csv)"
+    if short:
+        return item, key, str(path), "wrong", (f"{detail}; too few rows (2 train and 2 test needed) for "
+                                               + "; ".join(short))
+    return item, key, str(path), "ok", detail
+
+
+def _video_row(p: Params, prepared: bool) -> tuple:
+    from avgas import paths, vggsound, world
+    item, key = "VGGSound videos (prepare-vggsound)", "video_dir"
+    if not p.video_dir:
+        return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {vggsound.VIDEO_WHERE}"))
+    path = paths.resolve(p.video_dir)
+    if not path.exists():
+        return (item, key, str(path), *_absent(prepared, f"not found; {vggsound.VIDEO_WHERE}"))
+    if not path.is_dir():
+        return item, key, str(path), "wrong", f"not a folder; {vggsound.VIDEO_WHERE}"
+    names = {e.name for e in os.scandir(path) if e.name.endswith(vggsound.VIDEO_SUFFIXES)}
+    if not names:
+        return item, key, str(path), "wrong", (f"no video files ({', '.join(vggsound.VIDEO_SUFFIXES)}) in it; "
+                                               f"{vggsound.VIDEO_WHERE}")
+    detail = f"{len(names)} video files"
+    try:
+        rows = [r for r in vggsound.read_csv(paths.resolve(p.vggsound_csv)) if r[2] in world.classes(p)] \
+            if p.vggsound_csv else []
+    except vggsound.DataError:
+        rows = []
+    if rows:
+        found = sum(any(f"{stem}{suf}" in names for stem in (f"{y}_{s:06d}", world.stem_of(y, s), f"{y}_{s}")
+                        for suf in vggsound.VIDEO_SUFFIXES) for y, s, _, _ in rows)
+        detail += f"; {found} of the csv's {len(rows)} clips of the needed classes"
+        if found == 0:
+            return item, key, str(path), "wrong", detail + " (none found under either naming)"
+    return item, key, str(path), "ok", detail
+
+
+def _frames_row(p: Params, prepared: bool) -> tuple:
+    from avgas import paths, vggsound
+    item, key = "frame json (prepare-vggsound)", "frames_json"
+    if not p.frames_json:
+        return item, key, "-", "ok", "middle frames (frames_json: null)"
+    path = paths.resolve(p.frames_json)
+    if not path.exists():
+        return (item, key, str(path), *_absent(prepared, f"not found; {vggsound.FRAMES_WHERE}"))
+    try:
+        frames = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return item, key, str(path), "wrong", f"not a readable JSON file ({str(e).splitlines()[0][:120]})"
+    if not isinstance(frames, dict):
+        return item, key, str(path), "wrong", (f"a JSON {type(frames).__name__}, expected an object (clip stem -> "
+                                               "frame numbers)")
+    return item, key, str(path), "ok", f"frame numbers for {len(frames)} clips"
+
+
+def _absent(prepared: bool, detail: str) -> tuple[str, str]:
+    """An ingestion input that is not there: missing, unless the data is already prepared."""
+    if prepared:
+        return "ok", f"{detail} (needed only to prepare the data again; it is prepared)"
+    return "missing", detail
+
+
+def _ingest_rows(p: Params, prepared: bool) -> list[tuple]:
+    """The inputs of prepare-vggsound: VGGSound's csv, the videos, the frame json, and that none
+    of them is one of its outputs."""
+    from avgas import vggsound
+    rows = [_csv_row(p, prepared), _video_row(p, prepared), _frames_row(p, prepared)]
+    try:
+        vggsound.check_apart(p)
+    except vggsound.DataError as e:
+        rows.append(("ingestion inputs apart from outputs", "-", str(p.data_dir), "wrong", str(e)))
+    return rows
+
+
+def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
+    """One row per thing the run needs. `sample`: clips whose audio and image are read in full
+    (None: every clip); every wav's header is read in any case."""
     rows = []
     try:
         dev = p.torch_device
@@ -60,20 +238,9 @@ def check(p: Params) -> pd.DataFrame:
     except ParamsError as e:
         rows.append(("device", "device", p.device, "wrong", str(e)))
     if p.world == "vggsound":
-        for what, key, path in (("clips (audio)", "data_root", p.data_dir / "audios"),
-                                ("clips (images)", "data_root", p.data_dir / "images"),
-                                ("metadata csv", "metadata_csv", p.metadata_path)):
-            rows.append((what, key, str(path), "ok" if path.exists() else "missing",
-                         "" if path.exists() else "prepare it with `python -m avgas prepare-vggsound`"))
-        if all(r[3] == "ok" for r in rows[-3:]):
-            from avgas import data
-            try:
-                cat = data.catalogue(p)
-                rows.append(("usable clips", "data_root", str(p.data_dir), "ok",
-                             f"{len(cat)} clips of {cat['label'].nunique()} classes; "
-                             f"{len(cat.attrs['skipped'])} skipped"))
-            except data.DataError as e:
-                rows.append(("usable clips", "data_root", str(p.data_dir), "wrong", str(e)))
+        data_rows = _data_rows(p, sample)
+        rows += data_rows
+        rows += _ingest_rows(p, prepared=all(r[3] == "ok" for r in data_rows))
         ff = shutil.which("ffmpeg")
         rows.append(("ffmpeg (prepare-vggsound)", "-", ff or "", "ok" if ff else "missing",
                      "" if ff else "apt-get install ffmpeg / conda install ffmpeg"))
@@ -84,4 +251,5 @@ def check(p: Params) -> pd.DataFrame:
         status, detail = _check_weight(p, key)
         shown = "-" if p.world == "synthetic" and getattr(p, key) is None and key in JUDGES else str(p.weight_path(key))
         rows.append((key.replace("_", " "), key, shown, status, detail))
+    rows += _own_checkpoint_rows(p)
     return pd.DataFrame(rows, columns=["item", "params key", "path", "status", "detail"]).set_index("item")

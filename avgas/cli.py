@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="check every data path and weight file of a params file, before any work")
     c.add_argument("params")
     c.add_argument("-p", action="append", metavar="KEY=VALUE")
+    c.add_argument("--all", action="store_true", help="read every clip's audio and image (default: a sample of 50)")
 
     w = sub.add_parser("world", help="generate the synthetic world of a params file")
     w.add_argument("params")
@@ -65,13 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "prepare-vggsound":
             from avgas import vggsound
             r = vggsound.prepare(_load(args), workers=args.workers)
-            print(f"{r.ok} of {r.clips} clips in the layout ({r.reused} from before), {r.skipped} skipped "
-                  f"{r.reasons or ''}, {r.fallbacks} middle-frame fallbacks; "
-                  f"{r.clips_per_second:.1f} clips/s; skip-list: {r.skip_list}")
+            print(r.summary())
             return 0
         if args.cmd == "check":
             from avgas import check
-            table = check.check(_load(args))
+            table = check.check(_load(args), sample=None if args.all else 50)
             for item, row in table.iterrows():
                 print(f"[{row['status']:>7}] {item} ({row['params key']}): {row['path']}"
                       + (f"\n          {row['detail']}" if row["detail"] else ""))

@@ -13,18 +13,19 @@ import csv
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from avgas.progress import tqdm
 
 from avgas import spectrogram as spec
 from avgas import world
 from avgas.params import Params
+from avgas.progress import tqdm
 
 log = logging.getLogger("avgas")
 
@@ -66,69 +67,154 @@ def _split_val(stems: list[str], fraction: float, seed: int) -> set[str]:
     return set(ranked[: max(1, round(fraction * len(stems)))])
 
 
-def parse_rows(path: Path, key: str) -> tuple[list[tuple[int, str, int, str, str]], list[tuple[int, str]]]:
-    """VGGSound-format rows (ytid,start_seconds,label,split; no header) of a csv, line by line.
+# ------------------------------------------------------------- csv rows in VGGSound's format
 
-    Returns ([(line number, ytid, start, label, split)], [(line number, why unparseable)]). Each
-    physical line is parsed on its own, so a quoted label with commas works, but a stray quote
-    spoils only its own line, not every line after it. Blank lines and '#' comments are neither."""
+
+@dataclass
+class Row:
+    line: int
+    ytid: str
+    start: int
+    label: str
+    split: str
+
+    @property
+    def tuple(self) -> tuple[str, int, str, str]:
+        return self.ytid, self.start, self.label, self.split
+
+
+@dataclass
+class CsvScan:
+    """Every line of a VGGSound csv, sorted into exactly one kind."""
+    path: Path
+    lines: int = 0
+    rows: list[Row] = field(default_factory=list)      # well-formed rows, first occurrences only
+    duplicates: dict[int, int] = field(default_factory=dict)  # line -> the line it repeats
+    unparseable: list[tuple[int, str, list[str]]] = field(default_factory=list)  # (line, why, fields)
+    header: int = 0
+    blank: int = 0
+    comments: int = 0
+
+    def accounted(self) -> int:
+        return (len(self.rows) + len(self.duplicates) + len(self.unparseable) + self.header + self.blank
+                + self.comments)
+
+
+_BAD_YTID = re.compile(r"[\s\"'/\\,]")
+
+
+def _parse_row(fields: list[str]) -> tuple[str, int, str, str]:
+    """One csv row's fields -> (ytid, start, label, split); ValueError says what is wrong."""
+    if len(fields) != 4:
+        raise ValueError(f"{len(fields)} fields, expected 4 (ytid,start_seconds,label,split; a label with a "
+                         "comma must be in double quotes)")
+    ytid, start, label, split = (x.strip() for x in fields)
+    if not ytid or _BAD_YTID.search(ytid):
+        raise ValueError(f"ytid {ytid!r} is not a video id")
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}; params key '{key}'); save the csv as UTF-8") from None
+        seconds = float(start)
+    except ValueError:
+        raise ValueError(f"start_seconds {start!r} is not a number") from None
+    if not np.isfinite(seconds) or seconds < 0 or not seconds.is_integer():
+        raise ValueError(f"start_seconds {start!r} is not a whole number of seconds >= 0")
+    if not label:
+        raise ValueError("empty label")
+    if split.lower() not in ("train", "test"):
+        raise ValueError(f"split {split!r} is not train or test")
+    return ytid, int(seconds), label, split.lower()
+
+
+def scan_csv(path: Path, key: str, where: str) -> CsvScan:
+    """Read a csv of VGGSound's rows line by line; a malformed line is reported with its number,
+    never dropped. `key` (the params key that names the file) and `where` go into its errors.
+
+    Each physical line is parsed by itself (quoted labels with commas work; a stray quote damages
+    only its own line). A first line that names columns is a header; blank lines and lines starting
+    with '#' are counted."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: csv not found (params key '{key}'; {where})")
+    try:
+        raw = path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read the csv ({e.strerror}; params key '{key}')") from None
-    rows, bad = [], []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        raise DataError(f"{path}: cannot read the csv (params key '{key}'): {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (line {line}, byte {e.start}); params key '{key}' must "
+                        "name a UTF-8 csv (save it as UTF-8)") from None
+    scan = CsvScan(path)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no line
+    scan.lines = len(lines)
+    seen: dict[tuple[str, int, str], int] = {}
+    content = 0
+    for n, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            scan.blank += 1
             continue
+        if line.lstrip().startswith("#"):
+            scan.comments += 1
+            continue
+        content += 1
         try:
             fields = next(csv.reader([line], strict=True))
         except csv.Error as e:
-            bad.append((n, f"unparseable csv line {n} ({e}): {line[:80]!r}"))
+            scan.unparseable.append((n, f"bad quoting ({e})", next(csv.reader([line]), [])))
             continue
-        if len(fields) != 4:
-            bad.append((n, f"unparseable csv line {n} ({len(fields)} fields, not ytid,start_seconds,label,split): "
-                           f"{line[:80]!r}"))
-            continue
-        ytid, start, label, split = (f.strip() for f in fields)
         try:
-            start_s = float(start)
-            if not (start_s >= 0 and start_s == int(start_s)):
-                raise ValueError
-        except ValueError:
-            bad.append((n, f"unparseable csv line {n} (start_seconds {start!r} is not a whole number of "
-                           f"seconds): {line[:80]!r}"))
+            ytid, start, label, split = _parse_row(fields)
+        except ValueError as e:
+            if content == 1 and len(fields) >= 2 and not any(c.isdigit() for c in fields[1]):
+                scan.header += 1  # e.g. ytid,start_seconds,label,split
+            else:
+                scan.unparseable.append((n, str(e), fields))
             continue
-        rows.append((n, ytid, int(start_s), label, split))
-    return rows, bad
+        key = (ytid, start, label)
+        if key in seen:
+            scan.duplicates[n] = seen[key]
+            continue
+        seen[key] = n
+        scan.rows.append(Row(n, ytid, start, label, split))
+    return scan
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
-    """The metadata csv as a table (ytid, start_seconds, label, split, line). Unparseable lines
-    and repeated clips are left out, and listed in ``df.attrs['problems']`` as (where, why)."""
-    rows, bad = parse_rows(path, "metadata_csv")
-    seen: dict = {}
-    problems = [(f"{Path(path).name}:{n}", why) for n, why in bad]
+    """The metadata csv as a table (ytid, start_seconds, label, split, line). Lines that are not
+    rows, repeated rows and clips given two labels are left out, each listed in
+    ``df.attrs['problems']`` as (file:line, why): nothing is dropped without a word."""
+    scan = scan_csv(path, "metadata_csv", "prepare it with `python -m avgas prepare-vggsound`, or let "
+                                          "the synthetic world write it")
+    name = Path(path).name
+    problems = [(f"{name}:{n}", f"unparseable csv line {n}: {why}") for n, why, _ in scan.unparseable]
+    problems += [(f"{name}:{n}", f"duplicate of line {first}") for n, first in scan.duplicates.items()]
+    labels: dict = {}
+    for r in scan.rows:
+        labels.setdefault((r.ytid, r.start), []).append(r)
     keep = []
-    for n, ytid, start, label, split in rows:
-        first = seen.setdefault((ytid, start), (n, label))
-        if first[0] != n:
-            same = first[1] == label
-            problems.append((f"{Path(path).name}:{n}", f"duplicate of line {first[0]}"
-                             + ("" if same else f" with another label ({label!r}, kept {first[1]!r})")))
+    for rows in labels.values():
+        if len(rows) > 1:  # one clip, two labels: which one is right cannot be told, so neither is used
+            for r in rows:
+                others = ", ".join(f"line {o.line}: {o.label!r}" for o in rows if o is not r)
+                problems.append((f"{name}:{r.line}", f"conflicting labels (also {others})"))
             continue
-        keep.append((ytid, start, label, split, n))
-    df = pd.DataFrame(keep, columns=["ytid", "start_seconds", "label", "split", "line"])
-    df.attrs["problems"] = problems
+        r = rows[0]
+        keep.append((r.ytid, r.start, r.label, r.split, r.line))
+    df = pd.DataFrame(sorted(keep, key=lambda x: x[-1]), columns=["ytid", "start_seconds", "label", "split", "line"])
+    df.attrs["problems"] = sorted(problems, key=lambda x: int(x[0].rsplit(":", 1)[1]))
+    df.attrs["header"] = scan.header
     return df
 
 
-def catalogue(p: Params) -> pd.DataFrame:
+def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     """Every usable clip of the run's classes: stem, label, split (train/val/test), file paths.
 
     Rows whose audio or image file is missing are skipped and listed in ``df.attrs['skipped']``
-    as (stem, reason); a class left without clips in some split stops the run."""
+    as (stem, reason); a class left without clips in some split stops the run. `screen`: read
+    every clip once (ClipScreen) and skip the unusable ones; False only looks for the files."""
     meta = read_metadata(p.metadata_path)
     skipped = list(meta.attrs["problems"])
     wanted = world.classes(p)
@@ -136,18 +222,20 @@ def catalogue(p: Params) -> pd.DataFrame:
     meta["stem"] = [world.stem_of(y, s) for y, s in zip(meta["ytid"], meta["start_seconds"])]
     audio_dir, image_dir = p.data_dir / "audios", p.data_dir / "images"
     audios, images, keep = [], [], []
-    screen = ClipScreen(p)
+    screener = ClipScreen(p) if screen else None
     for stem in meta["stem"]:
         a = audio_dir / f"{stem}.wav"
         i = next((image_dir / f"{stem}{suf}" for suf in IMAGE_SUFFIXES
                   if (image_dir / f"{stem}{suf}").is_file()), None)
-        why = "no audio file" if not a.is_file() else "no image file" if i is None else screen.problem(a, i)
+        why = ("no audio file" if not a.is_file() else "no image file" if i is None
+               else screener.problem(a, i) if screener else None)
         if why:
             skipped.append((stem, why))
         keep.append(not why)
         audios.append(str(a))
         images.append(str(i) if i else "")
-    screen.save()
+    if screener:
+        screener.save()
     meta["audio"], meta["image"] = audios, images
     meta = meta[keep]
     for stem, reason in skipped:
@@ -199,6 +287,20 @@ class ClipScreen:
                 paths.atomic_write_text(self.file, json.dumps(self.known))
             except OSError as e:  # a cache: the clips are simply checked again next time
                 log.warning("cannot save %s: %s", self.file, e)
+
+
+def header_problem(path: Path, min_seconds: float = 0.0) -> str | None:
+    """The cheap part of the rule, from the wav's header alone: readable, 16 kHz, long enough."""
+    import soundfile as sf
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # noqa: BLE001 - soundfile raises several types
+        return f"cannot read audio ({' '.join(str(e).split())[:160]})"
+    if info.samplerate != spec.SR:
+        return f"sample rate is {info.samplerate} Hz; Sound2Scene's encoder expects {spec.SR} Hz"
+    if info.frames < max(spec.NPERSEG, int(round(min_seconds * spec.SR))):
+        return f"too short ({info.frames / spec.SR:.3f} s)"
+    return None
 
 
 def audio_problem(path: Path, min_seconds: float = 0.0) -> str | None:

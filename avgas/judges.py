@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from avgas.progress import tqdm
 
 from avgas import data, paths
+from avgas.progress import tqdm
 
 
 def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

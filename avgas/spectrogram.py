@@ -16,9 +16,9 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 import torch
-from avgas.progress import tqdm
 
 from avgas.paths import torch_save_atomic
+from avgas.progress import tqdm
 
 SR = 16000
 NPERSEG = 512

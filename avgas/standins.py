@@ -31,10 +31,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from avgas.progress import tqdm
 
 from avgas import losses, models, paths
 from avgas.params import Params
+from avgas.progress import tqdm
 
 
 @dataclass
@@ -293,7 +293,7 @@ def _saved_files(p: Params, key: str) -> list[Path]:
     return [f / "state_dict_best0.pth", f / "G_ema_best0.pth"] if key == "icgan_folder" else [f]
 
 
-def _intact(p: Params, saved: dict) -> list[str]:
+def damaged(p: Params, saved: dict) -> list[str]:
     """The stand-in files of this run that are missing, or whose bytes differ from what training
     wrote (a truncated copy, a disk error): an empty list when all are whole."""
     bad = []
@@ -330,7 +330,7 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
         except ValueError:
             saved = {}
         if saved.get("settings") == settings:
-            bad = _intact(p, saved)
+            bad = damaged(p, saved)
             if not bad:
                 return {**saved, "reused": True}
             log.warning("stand-ins retrained: %s", "; ".join(bad))

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from avgas.progress import tqdm
 
 from avgas import data, losses, models, paths, standins
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
+from avgas.progress import tqdm
 
 # ------------------------------------------------------------------------------ frozen targets
 

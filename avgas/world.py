@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from avgas.progress import tqdm
 
 from avgas import paper, pictures, sounds
 from avgas.params import Params
+from avgas.progress import tqdm
 
 WORLD_VERSION = 2  # bump when a design changes, so old worlds are regenerated
 
