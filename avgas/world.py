@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avgas import paper, pictures, sounds
+from avgas import paper, paths, pictures, sounds
 from avgas.params import Params
 from avgas.progress import tqdm
 
@@ -76,6 +76,13 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     stamp = out / "world.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == spec:
         return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
+    theirs = [out / sub for sub in ("audios", "images") if (out / sub).is_dir() and any((out / sub).iterdir())]
+    if theirs and not stamp.is_file():  # clips that no synthetic world of avgas wrote: the user's
+        from avgas.data import DataError
+        raise DataError(f"{out} holds clips that avgas did not generate ({theirs[0]} has files and there is no "
+                        "world.json); the synthetic world replaces its folder's clips, so give it its own "
+                        "folder (params key 'data_root', or null for <run>/data). Nothing was changed.")
+    paths.guard(out)
     for sub in ("audios", "images"):  # never mix clips of two different worlds
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
@@ -101,7 +108,7 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     with open(out / "metadata.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
     seconds = time.perf_counter() - t0
-    stamp.write_text(json.dumps({"spec": spec, "seconds": round(seconds, 2)}, indent=1))
+    paths.atomic_write_text(stamp, json.dumps({"spec": spec, "seconds": round(seconds, 2)}, indent=1))
     return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)
 
 

@@ -86,3 +86,14 @@ def test_a_truncated_stand_in_is_detected_and_retrained(small_params, capsys):
     assert not again["reused"] and "G_ema_best0.pth is damaged" in capsys.readouterr().out
     assert g.read_bytes() == whole  # deterministic retraining gives the same file back
     assert again["hashes"] == first["hashes"]
+
+
+def test_the_synthetic_world_never_replaces_clips_it_did_not_write(tmp_path):
+    """A data_root that already holds someone's clips is refused, not emptied."""
+    d = tmp_path / "my-vggsound"
+    (d / "audios").mkdir(parents=True)
+    (d / "audios" / "abc_0_10000.wav").write_bytes(b"mine")
+    p = params.load("params/quick.yaml", {"run_root": str(tmp_path), "data_root": str(d)})
+    with pytest.raises(data.DataError, match="did not generate.*data_root"):
+        data.prepare(p, progress=False)
+    assert (d / "audios" / "abc_0_10000.wav").read_bytes() == b"mine"
