@@ -133,14 +133,23 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
     return rows
 
 
-def _csv_row(p: Params, prepared: bool) -> tuple:
-    from avgas import paths, vggsound, world
-    item, key = "VGGSound csv (prepare-vggsound)", "vggsound_csv"
-    if not p.vggsound_csv:
-        return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {vggsound.CSV_WHERE}"))
-    path = paths.resolve(p.vggsound_csv)
+def _input(p: Params, item: str, key: str, where: str, prepared: bool):
+    """The resolved path of an ingestion input, or its row when it is unset or not there."""
+    from avgas import paths
+    if not getattr(p, key):
+        return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {where}"))
+    path = paths.resolve(getattr(p, key))
     if not path.exists():
-        return (item, key, str(path), *_absent(prepared, f"not found; {vggsound.CSV_WHERE}"))
+        return (item, key, str(path), *_absent(prepared, f"not found; {where}"))
+    return path
+
+
+def _csv_row(p: Params, prepared: bool) -> tuple:
+    from avgas import vggsound, world
+    item, key = "VGGSound csv (prepare-vggsound)", "vggsound_csv"
+    path = _input(p, item, key, vggsound.CSV_WHERE, prepared)
+    if isinstance(path, tuple):
+        return path
     try:
         scan = vggsound.scan_csv(path)
     except vggsound.DataError as e:
@@ -165,11 +174,9 @@ def _csv_row(p: Params, prepared: bool) -> tuple:
 def _video_row(p: Params, prepared: bool) -> tuple:
     from avgas import paths, vggsound, world
     item, key = "VGGSound videos (prepare-vggsound)", "video_dir"
-    if not p.video_dir:
-        return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {vggsound.VIDEO_WHERE}"))
-    path = paths.resolve(p.video_dir)
-    if not path.exists():
-        return (item, key, str(path), *_absent(prepared, f"not found; {vggsound.VIDEO_WHERE}"))
+    path = _input(p, item, key, vggsound.VIDEO_WHERE, prepared)
+    if isinstance(path, tuple):
+        return path
     if not path.is_dir():
         return item, key, str(path), "wrong", f"not a folder; {vggsound.VIDEO_WHERE}"
     names = {e.name for e in os.scandir(path) if e.name.endswith(vggsound.VIDEO_SUFFIXES)}
