@@ -2,7 +2,7 @@
 
 In a notebook, a progress bar is a widget that the executed notebook shows only when its cell
 ends. So in a batch run (`python -m avgas run`, which sets AVGAS_PROGRESS_LOG), every bar of avgas
-also writes a line, at its start, every `progress_seconds` (params) and at its end, with the
+also writes a line, two seconds in, every `progress_seconds` (params) and at its end, with the
 notebook, the step count and an estimate of the time left, to the run's log.txt; the runner
 copies those lines to the job's standard error (the terminal, or the SLURM log). Interactively,
 it is just tqdm's bar.
@@ -36,6 +36,7 @@ def line(desc: str, n: int, total: int | None, elapsed: float, unit: str = "it",
 
 
 MARK = " PROGRESS "
+QUIET = 2.0  # seconds: a step shorter than this writes no progress line
 
 
 def emit(text: str) -> None:
@@ -103,20 +104,22 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._batch = bool(os.environ.get(ENV_LOG)) and not self.disable
-        self._t0 = self._last = time.monotonic()
-        self._reported = False
-        if self._batch:
-            emit(line(self.desc.rstrip(": ") or "working", self.n, self.total, 0.0, self.unit))
+        self._t0 = time.monotonic()
+        # the first line comes after QUIET seconds, so the many short steps do not flood the log
+        self._last = self._t0 - every() + QUIET
+        self._said = self._reported = False
 
     def update(self, n=1):
         out = super().update(n)
         if getattr(self, "_batch", False) and time.monotonic() - self._last >= every():
             self._last = time.monotonic()
+            self._said = True
             emit(line(self.desc.rstrip(": ") or "working", self.n, self.total, self._last - self._t0, self.unit))
         return out
 
     def close(self):
-        if getattr(self, "_batch", False) and not self._reported:
+        if getattr(self, "_batch", False) and not self._reported and (
+                self._said or time.monotonic() - self._t0 >= QUIET):
             self._reported = True
             emit(line(self.desc.rstrip(": ") or "working", self.n, self.total, time.monotonic() - self._t0,
                       self.unit, done=True))

@@ -92,7 +92,7 @@ def train_image_encoder(p: Params, pool, progress: bool = True):
     n = len(pool.images)
     hist = History()
     t0 = time.perf_counter()
-    for step in tqdm(range(p.fv_steps), desc="f_V stand-in", disable=not progress):
+    for step in tqdm(range(p.fv_steps), desc="f_V stand-in", unit="step", disable=not progress):
         fv.train()
         idx = torch.randint(0, n, (p.stand_in_batch,), generator=gen)
         x = _augment(models.image_to_encoder_input(pool.images[idx], p.fv_image_size), gen).to(dev)
@@ -192,7 +192,7 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
     t0 = time.perf_counter()
     b = p.stand_in_batch
     blended = BlendedConditions(sets, feats, p.g_blend_share) if sets is not None and p.g_blend_share > 0 else None
-    for step in tqdm(range(p.g_steps), desc="G stand-in", disable=not progress):
+    for step in tqdm(range(p.g_steps), desc="G stand-in", unit="step", disable=not progress):
         half = torch.randint(0, len(real_all), (b // 2,), generator=gen)
         h_half = blended(half, feats[half], gen) if blended else feats[half]
         idx = torch.cat([half, half])  # each feature twice, with two noises: see the diversity term
@@ -245,7 +245,7 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
     hist = History()
     t0 = time.perf_counter()
     n, b = len(specs), p.stand_in_batch
-    for epoch in tqdm(range(p.fa_epochs), desc="f_A stand-in", disable=not progress):
+    for epoch in tqdm(range(p.fa_epochs), desc="f_A stand-in", unit="epoch", disable=not progress):
         fa.train()
         perm = torch.randperm(n, generator=gen)
         total = 0.0

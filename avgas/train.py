@@ -170,7 +170,7 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
             result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
             start = ck["epoch"] + 1
             result.reused = done
-    bar = tqdm(range(start, p.epochs), desc=f"separator {alignment}", disable=not progress,
+    bar = tqdm(range(start, p.epochs), desc=f"separator {alignment}", unit="epoch", disable=not progress,
                initial=start, total=p.epochs)
     for epoch in bar:
         if stop_after is not None and epoch - start >= stop_after:
