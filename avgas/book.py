@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from avgas import paths
@@ -53,6 +54,9 @@ def mathjax_dir() -> Path:
 
 
 def _md_table(df) -> str:
+    """A table in Markdown; a table indexed by several levels gets one column per level."""
+    if df.index.nlevels > 1:
+        return df.reset_index().to_markdown(index=False)
     return df.to_markdown()
 
 
@@ -66,15 +70,42 @@ def results_page(run_dir: Path) -> str:
     collected = json.loads(f.read_text())
     p = yaml.safe_load((run_dir / "params.yaml").read_text())
     parts = [f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
-             "beside the paper's. Each cell is mean ± std over the combinations, as the paper prints "
-             "them, with a bootstrap 95% interval of the mean. The *oracle* row conditions the generator "
-             "on the true images' features: it is the ceiling of the generator and the judges. Notebook "
+             "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
+             "seeds, with a bootstrap 95% interval over the combinations. The two *reference* rows condition the "
+             "generator on features of the true single sources (f_V of the true images, f_A of the true "
+             "clips): what the generator and the judges allow when separation is perfect. Notebook "
              "[08](generated/08_results) has the per-combination charts.\n"]
     for task, name in results.TABLE_NAMES.items():
         parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
-    parts.append("## The judges, checked on held-out true scenes\n\nA judge below 0.9 is flagged, "
-                 "not hidden.\n\n" + _md_table(results.judge_table(collected)) + "\n")
-    parts.append("## The paper's claims, checked here\n\n" + _md_table(results.claims(collected)) + "\n")
+    if collected.get("pooled"):
+        parts.append("## FID, IS and KID, all test images of a method pooled\n\n"
+                     + _md_table(results.pooled_table(collected)) + "\n")
+    parts.append("## The judges, checked both ways on held-out true images of their own pool\n\n"
+                 "Recall, and the false-success rate: how often an image showing only one class of a pair "
+                 "is scored as showing both (what would inflate Table 1). A judge is trusted at recall "
+                 ">= 0.9 and false success <= 0.05; one that is not is flagged, not hidden.\n\n"
+                 + _md_table(results.judge_table(collected)) + "\n")
+    parts.append("## The paper's claims, stated by paired intervals\n\nEach claim is (method - baseline) "
+                 "on the same test tuples and the same noise, pooled over the separator seeds, with a "
+                 "bootstrap 95% interval: *holds* when it is above 0, *does not hold* when below, *cannot "
+                 "tell* otherwise.\n\n" + _md_table(results.claims(collected)) + "\n")
+    if collected.get("ablation"):
+        ab = collected["ablation"]
+        rows = {m: {k: f"{v[0]:.2f} ± {v[1]:.2f}" for k, v in ms.items()} for m, ms in ab["mixed"].items()}
+        parts.append(f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nTable 1 of the run "
+                     f"`{Path(ab['run']).name}`, the same protocol with G never conditioned on a blend of "
+                     "features.\n\n" + _md_table(pd.DataFrame(rows).T) + "\n")
+    if collected.get("loudness"):
+        long = pd.DataFrame(collected["loudness"])
+        wide = long.pivot(index="level_db", columns="method", values=["CRS", "R@2*"]).round(2)
+        wide.columns = [f"{metric}: {method}" for metric, method in wide.columns]
+        wide.index = [f"{v:+.0f} dB" for v in wide.index]
+        parts.append("## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
+                     "foreground at each level relative to the background (the same clips and noise).\n\n"
+                     + _md_table(wide) + "\n")
+        if (run_dir / "figures" / "loudness.png").is_file():
+            parts.append("```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
+                         "against the foreground's relative level.\n```\n")
     if (run_dir / "figures" / "two_tasks.png").is_file():
         parts.append("## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"
                      "True images, the separated images (AV-GAS A2A), the mixed image and the "
@@ -104,8 +135,9 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     for nb in notebooks:
         shutil.copy(nb, stage / "generated" / nb.name)
     (stage / "results.md").write_text(results_page(run_dir))
-    if (run_dir / "figures" / "two_tasks.png").is_file():
-        shutil.copy(run_dir / "figures" / "two_tasks.png", stage / "two_tasks.png")
+    for fig in ("two_tasks.png", "loudness.png"):
+        if (run_dir / "figures" / fig).is_file():
+            shutil.copy(run_dir / "figures" / fig, stage / fig)
     config = yaml.safe_load((root / "_config.yml").read_text())
     mj = mathjax_dir()
     shutil.copytree(mj, stage / "_mathjax" / "mathjax")

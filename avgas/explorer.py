@@ -55,7 +55,8 @@ class Explorer:
         self.separator = train.load_separator(p, self.alignment)
         res = self.G.resolution
         self.clip, self.tokenizer, _ = judges.clip_for(p, cat, res, progress=False)
-        self.detector, _ = judges.detector_for(p, cat, res, progress=False, clip=(self.clip, self.tokenizer))
+        self.detector, det = judges.detector_for(p, cat, res, progress=False, clip=(self.clip, self.tokenizer))
+        self.conf = det["conf"]  # the threshold CRS uses (chosen on validation for the synthetic judge)
         self.words, self.prompts = judges.vocabulary(p), paper.prompts()
         self.by_stem = cat.set_index("stem")
         test = cat[cat["split"] == "test"]
@@ -79,7 +80,7 @@ class Explorer:
         batch = torch.stack(list(images.values()))
         res = batch.shape[1]
         found = judges.detect(self.detector, judges.judge_view(batch, res, self.p.detector_imgsz), self.words,
-                              self.p.detector_conf, self.p.detector_imgsz, device=judges.ultralytics_device(self.p))
+                              self.conf, self.p.detector_imgsz, device=judges.ultralytics_device(self.p))
         view = self.clip.visual.image_size[0]
         sim = judges.clip_similarity(self.clip, self.tokenizer, judges.judge_view(batch, res, view), self.words)
         top2 = sim.topk(2, dim=1).indices.tolist()

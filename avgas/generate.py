@@ -44,15 +44,26 @@ def blend(h_fg: torch.Tensor, h_bg: torch.Tensor, lam: float) -> torch.Tensor:
 TASKS = ("mixed", "separated_foreground", "separated_background")
 
 
-def embeddings_for(tuples_n: int, baseline: torch.Tensor, separated: dict, oracle: tuple,
-                   lam: float) -> dict:
+REFERENCE_IMAGE = "reference: true image features"
+REFERENCE_AUDIO = "reference: true audio features"
+
+
+def embeddings_for(tuples_n: int, baseline: torch.Tensor, separated: dict, references: dict,
+                   lam: float, mixed_only: dict | None = None) -> dict:
     """The conditioning vectors of every (task, method) of Tables 1-3.
 
-    baseline: f_A(mix); separated: alignment -> (h_fg, h_bg); oracle: (f_V(true fg image),
-    f_V(true bg image)). Sound2Scene has one embedding for the mix, so it appears under 'mixed'
-    only (as in the paper's Table 1)."""
-    out = {("mixed", "Sound2Scene"): baseline}
-    for name, (h_fg, h_bg) in {**separated, "oracle": oracle}.items():
+    baseline: f_A(mix); separated: alignment -> (h_fg, h_bg); references: name -> (fg, bg)
+    features of the *true single sources* instead of a separator's outputs — f_V of the true
+    images (what G is conditioned on in IC-GAN; the A2V target) and f_A of the true single clips
+    (the A2A target). `mixed_only`: name -> one embedding per mix (the control), for Table 1.
+    The references show what the generator and the judges allow when separation is
+    perfect, not a bound any method must stay under. Sound2Scene has one embedding for the mix:
+    its one image is the mixed image (Table 1) and is also scored against each source in turn in
+    Tables 2-3 (the question separation answers: does one image of the mix show each source?)."""
+    out = {(task, "Sound2Scene"): baseline for task in TASKS}
+    for name, h in (mixed_only or {}).items():  # one embedding of the mix (the control): Table 1 only
+        out[("mixed", name)] = h
+    for name, (h_fg, h_bg) in {**separated, **references}.items():
         out[("mixed", name)] = blend(h_fg, h_bg, lam)
         out[("separated_foreground", name)] = h_fg
         out[("separated_background", name)] = h_bg

@@ -37,6 +37,35 @@ def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: 
     return float(m.compute()[0])
 
 
+def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> list[float]:
+    """Kernel Inception Distance [mean, std over subsets] of two uint8 image sets (TorchMetrics),
+    with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+    m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
+    m.update(_nchw(real), real=True)
+    m.update(_nchw(fake), real=False)
+    mean, std = m.compute()
+    return [float(mean), float(std)]
+
+
+def pooled(judge, images: dict, truth: dict) -> dict:
+    """FID, IS (TorchMetrics' default 10 splits) and KID on all test images of each method of a
+    task pooled (every seed of a method together): 'task/method' -> scores. `truth`: task -> the
+    true images FID and KID compare with (none for mixed images, as in the paper)."""
+    groups: dict = {}
+    for (task, name), imgs in images.items():
+        groups.setdefault((task, name.partition("#")[0]), []).append(imgs)
+    out = {}
+    for (task, method), parts in groups.items():
+        fake = torch.cat(parts)
+        scores = {"IS": judge.inception_score(fake, splits=10), "images": int(len(fake))}
+        if task in truth:
+            scores["FID"] = judge.fid(truth[task], fake)
+            scores["KID"] = judge.kid(truth[task], fake)
+        out[f"{task}/{method}"] = scores
+    return out
+
+
 def inception_net(weights_path: str, feature: str):
     """TorchMetrics' Inception (torch-fidelity's network) from a local file, giving one `feature`
     ('2048' for FID, 'logits_unbiased' for IS). Nothing is downloaded."""
@@ -48,9 +77,33 @@ def inception_net(weights_path: str, feature: str):
     return net
 
 
-def record(per: dict[str, float], seed: int) -> dict:
-    """One metric's entry in a metrics_*.json file: per combination, mean ± std, bootstrap CI."""
-    return {"per_combination": per, "mean_std": summary(per), "ci95": bootstrap_ci(per, seed=seed)}
+def record(per: dict[str, float], seed: int, per_tuple=None) -> dict:
+    """One metric's entry in a metrics_*.json file: per combination, mean ± std, bootstrap CI; and,
+    for a per-image metric (CRS, R@K), each test tuple's value, for paired comparisons."""
+    out = {"per_combination": per, "mean_std": summary(per), "ci95": bootstrap_ci(per, seed=seed)}
+    if per_tuple is not None:
+        out["per_tuple"] = [float(x) for x in per_tuple]
+    return out
+
+
+def paired_ci(a, b, n: int = 4000, seed: int = 0) -> dict:
+    """Mean of (a - b) over paired units (test tuples: the same mixture, the same noise z) and its
+    95% percentile bootstrap interval, resampling the units. a, b: per-unit values, or lists of
+    them (one per seed), pooled unit by unit over seeds."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    d = (a - b).mean(axis=0)  # per unit, averaged over seeds
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
+    low, high = np.percentile(boots, [2.5, 97.5])
+    return {"difference": float(d.mean()), "ci95": [float(low), float(high)], "units": int(len(d)),
+            "seeds": int(a.shape[0])}
+
+
+def verdict(ci: dict) -> str:
+    """'holds' when the whole 95% interval of (method - baseline) is above 0, 'does not hold'
+    when it is below, 'cannot tell' when it holds 0."""
+    low, high = ci["ci95"]
+    return "holds" if low > 0 else "does not hold" if high < 0 else "cannot tell"
 
 
 def per_combination(tuples: pd.DataFrame, fn) -> dict[str, float]:

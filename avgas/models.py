@@ -101,6 +101,22 @@ class Separator(nn.Module):
         return out[:, : self.dim], out[:, self.dim:]
 
 
+class MixEncoder(nn.Module):
+    """The control: Sound2Scene's f_A, started from its weights and fine-tuned on mixed audio, with
+    one embedding per mix (returned twice, so it trains and runs where a separator does)."""
+
+    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM):
+        super().__init__()
+        self.dim = dim
+        self.audnet = ResNet18(1, dim, width)
+
+    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if spec.dim() == 3:
+            spec = spec.unsqueeze(1)
+        h = F.relu(self.audnet(spec))
+        return h, h
+
+
 # ---------------------------------------------------------------------------- ResNet-50 (images)
 
 

@@ -99,8 +99,9 @@ class Params:
     fv_image_size: int = _f(32, "side of the images fed to f_V (Sound2Scene/IC-GAN: 224)", min=16, max=512)
     retrain_stand_ins: bool = _f(False, "synthetic world: train the stand-ins again even if saved ones exist")
     stand_in_batch: int = _f(64, "synthetic stand-ins: batch size", min=4, max=1024)
-    scenes_per_combination: int = _f(40, "synthetic stand-ins: two-class scenes per combination "
-                                          "added to the image pool", min=0, max=10000)
+    scenes_per_combination: int = _f(40, "synthetic world: two-class scenes per combination: the stand-ins' "
+                                          "budget (spread over the generator pairs) and the judges' training "
+                                          "scenes per evaluated pair", min=0, max=10000)
     fv_width_per_group: int = _f(8, "synthetic f_V: ResNet-50 bottleneck width (real: 64)",
                                  choices=[4, 8, 16, 32, 64])
     fv_steps: int = _f(300, "synthetic f_V: training steps", min=1)
@@ -115,8 +116,9 @@ class Params:
                                       "conditioning image", min=0.0)
     g_diversity_weight: float = _f(2.0, "synthetic G: weight of the mode-seeking term (different z, "
                                         "different image)", min=0.0)
-    g_blend_share: float = _f(0.5, "synthetic G: share of two-class scenes conditioned on the blend "
-                                   "of their parts' features instead of their own (0: off)", min=0.0, max=1.0)
+    g_blend_share: float = _f(0.5, "synthetic G: share of two-class scenes (generator pairs only) conditioned "
+                                   "on the blend of their parts' features instead of their own (0: off)",
+                              min=0.0, max=1.0)
     fa_width: float = _f(0.25, "synthetic f_A: ResNet-18 width multiplier (real: 1.0)", min=0.05, max=1.0)
     fa_epochs: int = _f(20, "synthetic f_A: epochs of Sound2Scene's InfoNCE training", min=1)
 
@@ -129,11 +131,17 @@ class Params:
     lr: float = _f(1e-3, "separator Adam learning rate (paper: 1e-3)", min=1e-7, max=1.0)
     weight_decay: float = _f(1e-5, "separator Adam weight decay (paper: 1e-5)", min=0.0, max=1.0)
     resume: bool = _f(False, "continue a killed separator training from its last checkpoint")
+    separator_seeds: int = _f(1, "separators (and the control) trained per alignment, with seeds seed, seed+1, ...; "
+                                 "tables give mean ± std over them, claims pool them", min=1, max=20)
+    control: bool = _f(True, "also train the control: f_A fine-tuned on the mixtures towards one blended target "
+                             "(same optimiser, epochs and selection as the separators)")
 
     # --- judges (synthetic world) -------------------------------------------------------------------
     detector_epochs: int = _f(20, "synthetic judges: epochs of the YOLOv8n detector (CRS)", min=1)
     detector_imgsz: int = _f(64, "detector input size (Ultralytics imgsz, a multiple of 32)", choices=[32, 64, 96, 128, 640])
-    detector_conf: float = _f(0.25, "detector confidence threshold for CRS", min=0.0, max=1.0)
+    detector_conf: Optional[float] = _f(None, "detector confidence threshold for CRS; null = chosen on the judge "
+                                              "pool's validation images (synthetic) or 0.25, YOLO-World's "
+                                              "default (real run)", min=0.0, max=1.0)
     clip_steps: int = _f(600, "synthetic judges: training steps of the small OpenCLIP model (R@K)", min=1)
     classifier_steps: int = _f(800, "synthetic judges: training steps of the scene classifier (FID/IS features)", min=1)
 

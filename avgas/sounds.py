@@ -373,6 +373,16 @@ DESIGNS: dict[str, Callable] = {
 }
 
 
+LEVEL_DB, LEVEL_SPREAD_DB = -20.0, 10.0
+
+
+def natural_level(rng: np.random.Generator) -> float:
+    """A clip's RMS level in dBFS: -20 +- 10 dB (uniform). Recordings differ in loudness, so two
+    clips added at 0 dB are up to 20 dB apart: the paper's quiet-source failure case can happen
+    here as it does on VGGSound (a +-3 dB spread normalised it away)."""
+    return LEVEL_DB + rng.uniform(-LEVEL_SPREAD_DB, LEVEL_SPREAD_DB)
+
+
 def render(label: str, rng: np.random.Generator, seconds: float, level_db: float = -20.0) -> np.ndarray:
     """One clip of class `label`: `seconds` long at 16 kHz, RMS at `level_db` dBFS, peak < 1."""
     n = int(round(seconds * SR))

@@ -2,7 +2,10 @@
 
 The real run loads f_A, f_V and G from the user's files. The synthetic world has no such files,
 so notebook 02 trains small versions of the same architectures and saves them in the same
-formats; everything after 02 loads them through the same loaders.
+formats; everything after 02 loads them through the same loaders. Like Sound2Scene's parts, which
+were pretrained on data of their own, the stand-ins learn from their own pool
+(`protocol.standin_pool`): never the run's clips, and two-class scenes only of the *generator
+pairs*, never of a pair Tables 1-3 evaluate.
 
 Recipe (sizes in params; measured costs in the notebook):
 1. f_V (ResNet-50 trunk, thin bottlenecks) learns what is in an image: a multi-label linear
@@ -139,7 +142,8 @@ def _coarse(x: torch.Tensor) -> torch.Tensor:
 
 
 class BlendedConditions:
-    """Conditions for two-class scenes that are blends of their parts' features.
+    """Conditions for two-class scenes that are blends of their parts' features (the scenes of
+    the stand-in pool: generator pairs only, so G never learns the blend of an evaluated pair).
 
     AV-GAS asks G to paint lambda*h_fg + (1-lambda)*h_bg as one scene holding both classes. The
     real IC-GAN (2048-d SwAV features of ImageNet) is assumed to do that; our small f_V puts a
@@ -272,13 +276,14 @@ def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.T
 # ------------------------------------------------------------------ train if missing, then save
 
 # Settings that define the stand-ins: saved ones are reused only when all of these match.
-STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combinations", "val_fraction",
+STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combinations",
                  "test_fraction", "fv_image_size", "stand_in_batch", "scenes_per_combination",
                  "fv_width_per_group", "fv_steps", "g_resolution", "g_channels", "g_dim_z",
                  "g_feature_proj", "g_steps", "g_lr", "g_anchor_weight", "g_diversity_weight", "g_blend_share",
                  "fa_width", "fa_epochs")
 
 
+POOL_VERSION = 2  # bump when the stand-in pool's recipe changes (protocol.standin_pool)
 PARTS = {"swav_checkpoint": "f_V", "icgan_folder": "G", "sound2scene_checkpoint": "f_A"}
 
 
@@ -307,15 +312,17 @@ def damaged(p: Params, saved: dict) -> list[str]:
     return bad
 
 
-def ensure(p: Params, cat, progress: bool = True) -> dict:
+def ensure(p: Params, progress: bool = True) -> dict:
     """Synthetic world: make the three frozen parts ready for the real-format loaders.
 
     A part whose params key is set (a weight file you have) is used as it is, never written; a
     part whose key is unset is trained as a stand-in and saved in the real format under
     <run>/checkpoints/. Saved stand-ins are reused when they were made with the same settings
     (and the same given files) and their bytes are whole (hashes in checkpoints/stand_ins.json);
-    otherwise they are retrained. Returns the training report."""
-    from avgas import checkpoints, data
+    otherwise they are retrained. The stand-ins learn from their own pool (protocol.standin_pool):
+    never the run's clips, never a scene of an evaluated pair. Returns the training report."""
+    from avgas import checkpoints, protocol
+    from avgas import spectrogram as spec
 
     if p.world != "synthetic":  # the real run loads the user's files; nothing to train
         return {}
@@ -324,6 +331,7 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     report_file = p.checkpoint_dir / "stand_ins.json"
     settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
     settings["given"] = {k: paths.content_stamp(f) for k, f in given.items()}
+    settings["pool"] = POOL_VERSION
     if not p.retrain_stand_ins and report_file.is_file():
         try:
             saved = json.loads(report_file.read_text())
@@ -349,7 +357,10 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     def size(m):
         return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
 
-    pool = data.image_pool(p, cat, "train", p.scenes_per_combination)
+    pool = protocol.standin_pool(p)
+    report["pool"] = {"single-class clips": pool.n_single, "two-class scenes": len(pool.sets) - pool.n_single,
+                      "pairs": [f"{pool.classes[a]} + {pool.classes[b]}" for a, b in
+                                dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) == 2)]}
     if "swav_checkpoint" in given:
         fv = checkpoints.load_image_encoder(given["swav_checkpoint"]).to(p.torch_device)
         report["f_V"] = {"given": str(given["swav_checkpoint"]), "params_M": size(fv)}
@@ -372,9 +383,8 @@ def ensure(p: Params, cat, progress: bool = True) -> dict:
     if "sound2scene_checkpoint" in given:
         report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}
     else:
-        train = cat[cat["split"] == "train"]
-        specs = data.clip_spectrograms(p, cat, train["stem"], "train", progress)
-        targets = encode_images(fv, data.load_images(cat, train["stem"]), p.fv_image_size)
+        specs = spec.batched(pool.waves, p.spectrogram_batch, progress, desc="spectrograms (stand-in pool)")
+        targets = encode_images(fv, pool.images[:pool.n_single], p.fv_image_size)
         fa, h_fa = train_audio_encoder(p, specs, targets, progress)
         checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
         saved_as("sound2scene_checkpoint")

@@ -103,8 +103,34 @@ class TrainResult:
                 "seconds_per_epoch": round(float(np.mean(self.history.get("seconds", [0]))), 2)}
 
 
-def separator_folder(p: Params, alignment: str) -> Path:
-    return p.checkpoint_dir / f"separator_{alignment}"
+def separator_folder(p: Params, alignment: str, replica: int = 0) -> Path:
+    """checkpoints/separator_<alignment>/ for the first seed, ..._<alignment>-seed<s>/ for the others."""
+    return p.checkpoint_dir / (f"separator_{alignment}" + (f"-seed{p.seed + replica}" if replica else ""))
+
+
+def replicas(p: Params) -> range:
+    """The separator seeds of a run: p.seed, p.seed + 1, ... (`separator_seeds` of them)."""
+    return range(p.separator_seeds)
+
+
+def method_name(alignment: str, replica: int) -> str:
+    """How a trained model is named in generated.pt and the metric files: 'A2A' for the first
+    seed, 'A2A#1', 'A2A#2' for the others (results.collect pools them over seeds)."""
+    name = CONTROL_NAME if alignment == losses.CONTROL else alignment
+    return name + (f"#{replica}" if replica else "")
+
+
+CONTROL_NAME = "control: f_A fine-tuned on mixtures"
+
+
+def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
+    if alignment != losses.CONTROL:
+        return models.Separator(width=p.separator_width, dim=dim)
+    from avgas import checkpoints
+    fa = checkpoints.load_audio_encoder(p.weight_path("sound2scene_checkpoint"))
+    model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim)
+    model.load_state_dict(fa.state_dict())  # the same keys: audnet.*
+    return model
 
 
 def _settings(p: Params, alignment: str, n_train: int) -> str:
@@ -144,14 +170,16 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
 
 
 def train_separator(p: Params, alignment: str, train: SeparatorData, val: SeparatorData,
-                    progress: bool = True, stop_after: int | None = None) -> TrainResult:
-    """Train (or reuse, or resume) the separator for one alignment. `stop_after` ends after that
-    many epochs of this call, as a kill would (for tests)."""
-    folder = separator_folder(p, alignment)
+                    progress: bool = True, stop_after: int | None = None, replica: int = 0) -> TrainResult:
+    """Train (or reuse, or resume) the separator for one alignment (or the control), with seed
+    p.seed + replica. `stop_after` ends after that many epochs of this call, as a kill would."""
+    folder = separator_folder(p, alignment, replica)
     folder.mkdir(parents=True, exist_ok=True)
+    if replica:  # its own seed: initialisation and epoch order; everything else shared
+        p = p.replace(seed=p.seed + replica)
     settings = _settings(p, alignment, len(train.mix))
     torch.manual_seed(p.seed)
-    model = models.Separator(width=p.separator_width, dim=train.targets["A"][0].shape[1]).to(p.torch_device)
+    model = _new_model(p, alignment, train.targets["A"][0].shape[1]).to(p.torch_device)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
@@ -170,7 +198,8 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
             result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
             start = ck["epoch"] + 1
             result.reused = done
-    bar = tqdm(range(start, p.epochs), desc=f"separator {alignment}", unit="epoch", disable=not progress,
+    bar = tqdm(range(start, p.epochs), desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
+               + (f" (seed {p.seed})" if replica else ""), unit="epoch", disable=not progress,
                initial=start, total=p.epochs)
     for epoch in bar:
         if stop_after is not None and epoch - start >= stop_after:
@@ -187,13 +216,37 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
         if va < result.best_val:
             result.best_val, result.best_epoch = va, epoch
             _save({"model": _cpu(model.state_dict()), "epoch": epoch, "val_loss": va, "alignment": alignment,
-                   "width": p.separator_width}, folder / "best.pt")
+                   "width": p.separator_width, "kind": type(model).__name__}, folder / "best.pt")
         _save({"model": _cpu(model.state_dict()), "optimizer": opt.state_dict(), "epoch": epoch,
                "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
                "settings": settings, "width": p.separator_width,
                "best_hash": paths.file_hash(folder / "best.pt")}, last)
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
     return result
+
+
+def trained_models(p: Params) -> list[tuple[str, int]]:
+    """(alignment, replica) of every model a run trains: each alignment, then the control, per seed."""
+    kinds = list(p.alignments) + ([losses.CONTROL] if p.control else [])
+    return [(a, r) for r in replicas(p) for a in kinds]
+
+
+def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: bool = True) -> dict:
+    """Train (or reuse) every separator and control of the run: method name -> TrainResult."""
+    return {method_name(a, r): train_separator(p, a, train, val, progress, replica=r) for a, r in trained_models(p)}
+
+
+def embeddings(p: Params, mix: torch.Tensor) -> tuple[dict, dict]:
+    """The trained models' embeddings of mixed spectrograms: ({separator name: (h_fg, h_bg)},
+    {control name: h}), names as method_name gives them."""
+    separated, mixed_only = {}, {}
+    for a, r in trained_models(p):
+        h = separate(load_separator(p, a, replica=r), mix)
+        if a == losses.CONTROL:
+            mixed_only[method_name(a, r)] = h[0]
+        else:
+            separated[method_name(a, r)] = h
+    return separated, mixed_only
 
 
 def _warn(msg: str) -> None:
@@ -221,9 +274,9 @@ def _cpu(state: dict) -> dict:
     return {k: v.detach().cpu() for k, v in state.items()}
 
 
-def load_separator(p: Params, alignment: str, which: str = "best") -> models.Separator:
-    """The trained separator (best epoch by validation loss, or the last one)."""
-    f = separator_folder(p, alignment) / f"{which}.pt"
+def load_separator(p: Params, alignment: str, which: str = "best", replica: int = 0) -> torch.nn.Module:
+    """The trained separator (best epoch by validation loss, or the last one), or the control."""
+    f = separator_folder(p, alignment, replica) / f"{which}.pt"
     if not f.is_file():
         raise FileNotFoundError(f"{f}: no trained separator for {alignment}; run notebook 03 "
                                 f"(python -m avgas run <params> --only 03)")
@@ -232,6 +285,11 @@ def load_separator(p: Params, alignment: str, which: str = "best") -> models.Sep
         from avgas.checkpoints import CheckpointError
         raise CheckpointError(f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
                               f"(python -m avgas run <params> --only 03), which trains it again")
+    if ck.get("kind") == "MixEncoder":
+        state = ck["model"]
+        model = models.MixEncoder(width=models.resnet18_width(state, "audnet."), dim=state["audnet.fc.weight"].shape[0])
+        model.load_state_dict(state)
+        return model.eval().to(p.torch_device)
     width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
     dim = ck["model"]["net.fc.weight"].shape[0] // 2
     model = models.Separator(width=width, dim=dim)

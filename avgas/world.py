@@ -25,7 +25,7 @@ from avgas import paper, paths, pictures, sounds
 from avgas.params import Params
 from avgas.progress import tqdm
 
-WORLD_VERSION = 2  # bump when a design changes, so old worlds are regenerated
+WORLD_VERSION = 3  # bump when a design changes, so old worlds are regenerated
 
 
 def classes(p: Params) -> list[str]:
@@ -99,7 +99,7 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
         ytid = f"sy{ci:02d}{j:05d}{int(meta.integers(0, 256)):02x}"  # 11 characters, like YouTube's
         start = int(meta.integers(0, 30)) * 10
         stem = stem_of(ytid, start)
-        level = -20 + meta.uniform(-3, 3)  # per-clip loudness
+        level = sounds.natural_level(meta)  # per-clip loudness: a natural spread, as recordings have
         wave = sounds.render(label, _clip_rng(p.seed, ci, j, 1), p.clip_seconds, level)
         sf.write(out / "audios" / f"{stem}.wav", wave, sounds.SR, subtype="PCM_16")
         pictures.draw(label, _clip_rng(p.seed, ci, j, 2), p.image_size).save(

@@ -36,8 +36,13 @@ def test_start_and_results_pages_render_with_tables_and_figures(html, tmp_path):
         chromium(f"--screenshot={shot}", "--window-size=1280,900", (html / f"{page}.html").as_uri())
         assert shot.is_file() and shot.stat().st_size > 20_000, page  # a page, not a blank
     dom = chromium("--dump-dom", (html / "results.html").as_uri())
-    assert "Table 1 (mixed images)" in dom and dom.count("<table") >= 5  # Tables 1-3, judges, claims
+    assert "Table 1 (mixed images)" in dom and dom.count("<table") >= 7  # Tables 1-3, pooled, judges, claims, loudness
     assert re.search(r"<img[^>]+two_tasks\.png", dom)  # the image grid of the run
+    # issue 11: the claims stated by paired intervals, the judges both ways, the loudness sweep
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert "stated by paired intervals" in text and re.search(r"(holds|does not hold|cannot tell)", text)
+    assert "false success" in text and "Relative loudness" in text and "reference: true audio features" in text
+    assert re.search(r"<img[^>]+loudness\.png", dom)
     grid = chromium("--dump-dom", (html / "generated" / "04_generation.html").as_uri())
     assert len(re.findall(r"<img[^>]+(data:image/png|\.png)", grid)) >= 3
 

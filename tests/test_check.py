@@ -143,7 +143,7 @@ def test_check_finds_a_damaged_stand_in_of_the_run(small_params):
     from tests.test_inputs_untouched import TINY
     p = small_params.replace(**TINY)
     data.prepare(p, progress=False)
-    standins.ensure(p, data.catalogue(p), progress=False)
+    standins.ensure(p, progress=False)
     assert check.check(p).loc["stand-ins of this run", "status"] == "ok"
     f = p.checkpoint_dir / "swav.pth.tar"
     f.write_bytes(f.read_bytes()[:100])

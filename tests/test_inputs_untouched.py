@@ -36,7 +36,7 @@ def test_given_weights_are_used_and_left_byte_identical(small_params, user_weigh
     p = small_params.replace(**TINY, **user_weights)
     params.protect_inputs(p)
     before = {k: digest(paths.resolve(v)) for k, v in user_weights.items()}
-    rep = standins.ensure(p, _world(p), progress=False)
+    rep = standins.ensure(p, progress=False)
     assert rep["trained"] == [] and rep["G"]["given"] == user_weights["icgan_folder"]
     assert {k: digest(paths.resolve(v)) for k, v in user_weights.items()} == before
     assert not (p.checkpoint_dir / "icgan").exists()  # nothing trained, nothing saved
@@ -47,7 +47,7 @@ def test_a_part_not_given_is_trained_into_the_run_folder_only(small_params, user
     p = small_params.replace(**TINY, **given)
     params.protect_inputs(p)
     before = digest(paths.resolve(given["swav_checkpoint"]))
-    rep = standins.ensure(p, _world(p), progress=False)
+    rep = standins.ensure(p, progress=False)
     assert sorted(rep["trained"]) == ["icgan_folder", "sound2scene_checkpoint"]
     assert digest(paths.resolve(given["swav_checkpoint"])) == before
     assert (p.checkpoint_dir / "icgan" / "G_ema_best0.pth").is_file()
@@ -76,13 +76,13 @@ def test_a_truncated_stand_in_is_detected_and_retrained(small_params, capsys):
     """Issue 10, item 9: the run's own stand-in files are checked against the hashes written when
     they were trained; a damaged one is named and trained again, never loaded as 'Sound2Scene's'."""
     p = small_params.replace(**TINY)
-    cat = _world(p)
-    first = standins.ensure(p, cat, progress=False)
-    assert standins.ensure(p, cat, progress=False)["reused"]
+    _world(p)
+    first = standins.ensure(p, progress=False)
+    assert standins.ensure(p, progress=False)["reused"]
     g = p.checkpoint_dir / "icgan" / "G_ema_best0.pth"
     whole = g.read_bytes()
     g.write_bytes(whole[: len(whole) // 2])
-    again = standins.ensure(p, cat, progress=False)
+    again = standins.ensure(p, progress=False)
     assert not again["reused"] and "G_ema_best0.pth is damaged" in capsys.readouterr().out
     assert g.read_bytes() == whole  # deterministic retraining gives the same file back
     assert again["hashes"] == first["hashes"]

@@ -72,3 +72,25 @@ def test_recall_at_k_on_a_constructed_similarity_matrix():
     both = [{"dog", "rain"}] * 3
     assert judges.recall_at_k(sim, words, both, 2).tolist() == [True, False, False]   # R@2*
     assert judges.recall_at_k(sim, words, [{"dog"}, {"dog"}, {"sea"}], 1).tolist() == [True, True, True]  # R@1
+
+
+def test_paired_interval_and_verdict():
+    """Issue 11, item 6: a claim is (method - baseline) on the same tuples, pooled over seeds."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    base = rng.random(200) < 0.3
+    better = [base | (rng.random(200) < 0.5) for _ in range(3)]  # three seeds, each adds successes
+    ci = metrics.paired_ci(better, base)
+    assert ci["units"] == 200 and ci["seeds"] == 3 and ci["ci95"][0] > 0 and metrics.verdict(ci) == "holds"
+    assert metrics.verdict(metrics.paired_ci(base, better[0])) == "does not hold"
+    same = metrics.paired_ci(base, base)
+    assert same["difference"] == 0 and metrics.verdict(same) == "cannot tell"
+    noise = metrics.paired_ci(rng.random(30) < 0.5, rng.random(30) < 0.5)
+    assert noise["ci95"][0] < noise["difference"] < noise["ci95"][1]
+
+
+def test_kid_is_near_zero_for_one_set_and_grows_with_a_shift():
+    a = images(0)
+    same, _ = metrics.kid(a, images(2), Colour(), subsets=20)
+    shifted, _ = metrics.kid(a, images(1, shift=60), Colour(), subsets=20)
+    assert abs(same) < 0.05 < shifted

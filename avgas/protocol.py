@@ -1,0 +1,165 @@
+"""Who sees which data: the synthetic world's pools, kept apart by construction.
+
+A reproduction's numbers are only as good as its instrument, so on the synthetic world the parts
+that stand in for pretrained models, the judges, and the method each learn from their own data:
+
+| pool | trains | drawn from |
+|------|--------|------------|
+| stand-in pool | f_V, G, f_A (Sound2Scene's "pretrained" parts) | its own random stream: single-class clips (sound and image) of every class, and two-class scenes of the **generator pairs** only |
+| judge pool: train / val / test | the scene classifier, the detector, CLIP | its own streams: single-class images and two-class scenes of the evaluated pairs; `val` chooses the judges' settings, `test` measures them |
+| the run's data: train / val / test | the separator / its model selection / Tables 1-3 | the world's data folder (`world.py`), exactly as VGGSound's would be |
+
+**Evaluated pairs** are Table 4's combinations, the only pairs whose mixtures Tables 1-3 score.
+**Generator pairs** are every other (foreground, background) pairing of the same classes: f_V
+and G learn what a two-class scene looks like from those, so nothing G learned is a scene (or a
+blend of features) of a pair it is later judged on. Every pool is a pure function of the seed
+and its stream, so it is the same on every machine, and none shares an image with another
+(tests/test_protocol.py checks this by content hash).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avgas import paper, pictures, sounds, world
+from avgas.params import Params
+
+# Random streams of the pools; the world's own clips use 4-number seeds, these 5-number ones.
+STREAMS = {"stand-in": 301, "judge-train": 401, "judge-val": 402, "judge-test": 403}
+JUDGE_PARTS = ("train", "val", "test")
+
+
+def evaluated_pairs(p: Params) -> list[tuple[str, str]]:
+    """(foreground, background) pairs whose mixtures are evaluated: the run's combinations."""
+    return p.combination_list()
+
+
+def generator_pairs(p: Params) -> list[tuple[str, str]]:
+    """Every other pairing of the run's foregrounds with its backgrounds: what G and f_V may see."""
+    combos = evaluated_pairs(p)
+    fgs = sorted({fg for fg, _ in combos})
+    bgs = list(dict.fromkeys(bg for _, bg in combos))
+    return [(fg, bg) for bg in bgs for fg in fgs if (fg, bg) not in set(combos)]
+
+
+@dataclass
+class Pool:
+    """True images with their classes; the stand-in pool also holds the single images' sounds."""
+    images: torch.Tensor          # (N, S, S, 3) uint8: single-class images first, then scenes
+    sets: list                    # per image: {class index} or {fg index, bg index}
+    classes: list                 # class names, indexed by the sets
+    boxes: list                   # per image: [(class name, (x0, y0, x1, y1))], normalised
+    waves: np.ndarray | None = None   # (n_single, samples) float32, for the stand-in pool
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """(N, C) multi-hot classes."""
+        out = torch.zeros(len(self.sets), len(self.classes))
+        for i, s in enumerate(self.sets):
+            out[i, list(s)] = 1
+        return out
+
+    @property
+    def n_single(self) -> int:
+        return sum(len(s) == 1 for s in self.sets)
+
+
+def _rng(p: Params, stream: str, ci: int, j: int, what: int) -> np.random.Generator:
+    return np.random.default_rng([p.seed, STREAMS[stream], ci, j, what])
+
+
+def _loose_box(label: str) -> tuple:
+    """A single object's box is known only up to its per-image jitter: the class's widest extent."""
+    x0, y0, x1, y1 = pictures.shape_extent(label)
+    s = 0.40  # the middle of the drawn half-size range (0.36-0.44 of the frame)
+    return tuple(float(np.clip(0.5 + v * s, 0, 1)) for v in (x0, y0, x1, y1))
+
+
+def _make(p: Params, stream: str, per_class: int, pairs: list, per_pair: int, audio: bool) -> Pool:
+    names = paper.background_classes() + paper.foreground_classes()  # stable indices for the streams
+    classes = world.classes(p)
+    idx = {c: i for i, c in enumerate(classes)}
+    bgs = set(paper.background_classes())
+    images, sets, boxes, waves = [], [], [], []
+    for label in classes:
+        ci = names.index(label)
+        for j in range(per_class):
+            images.append(np.asarray(pictures.draw(label, _rng(p, stream, ci, j, 2), p.image_size)))
+            sets.append({idx[label]})
+            boxes.append([(label, (0.0, 0.0, 1.0, 1.0) if label in bgs else _loose_box(label))])
+            if audio:
+                level = sounds.natural_level(_rng(p, stream, ci, j, 0))
+                waves.append(sounds.render(label, _rng(p, stream, ci, j, 1), p.clip_seconds, level))
+    for fg, bg in pairs:
+        pi = 1000 + names.index(fg) * 100 + names.index(bg)
+        for j in range(per_pair):
+            img, box = pictures.composite(fg, bg, _rng(p, stream, pi, j, 3), p.image_size, with_box=True)
+            images.append(np.asarray(img))
+            sets.append({idx[fg], idx[bg]})
+            boxes.append([(fg, box), (bg, (0.0, 0.0, 1.0, 1.0))])
+    return Pool(torch.from_numpy(np.stack(images)), sets, classes, boxes,
+                np.stack(waves) if audio else None)
+
+
+def _train_clips_per_class(p: Params) -> int:
+    """As many clips per class as a class of the run's data has for training."""
+    return max(2, p.clips_per_class - max(1, round(p.clips_per_class * p.test_fraction)))
+
+
+def standin_pool(p: Params) -> Pool:
+    """The stand-ins' own pretraining data: single-class clips of every class and as many
+    two-class scenes as the evaluated pairs would have had, spread over the generator pairs."""
+    pairs = generator_pairs(p)
+    total = p.scenes_per_combination * len(evaluated_pairs(p))
+    per_pair = math.ceil(total / len(pairs)) if pairs and total else 0
+    return _make(p, "stand-in", _train_clips_per_class(p), pairs, per_pair, audio=True)
+
+
+def judge_pool(p: Params, part: str) -> Pool:
+    """The judges' own true images: `train` to learn, `val` to choose their settings, `test` to
+    measure their recall and false-success rate. Scenes are of the evaluated pairs: a judge must
+    recognise what it will be asked about, from images no generator was trained on."""
+    if part not in JUDGE_PARTS:
+        raise ValueError(f"judge pool part {part!r}: one of {JUDGE_PARTS}")
+    n_single = _train_clips_per_class(p) if part == "train" else max(4, p.clips_per_class // 8)
+    per_pair = p.scenes_per_combination if part == "train" else max(5, p.scenes_per_combination // 4)
+    return _make(p, f"judge-{part}", n_single, evaluated_pairs(p), per_pair, audio=False)
+
+
+def record(p: Params) -> dict:
+    """The protocol of a synthetic run, for results.json: which pairs are evaluated, which the
+    generator saw (disjoint), and the size of every pool."""
+    standin_pairs = generator_pairs(p)
+    total = p.scenes_per_combination * len(evaluated_pairs(p))
+    per_pair = math.ceil(total / len(standin_pairs)) if standin_pairs and total else 0
+    n_classes = len(world.classes(p))
+    judge = {part: {"single-class images": n_classes * (_train_clips_per_class(p) if part == "train"
+                                                        else max(4, p.clips_per_class // 8)),
+                    "two-class scenes": len(evaluated_pairs(p)) * (p.scenes_per_combination if part == "train"
+                                                                   else max(5, p.scenes_per_combination // 4))}
+             for part in JUDGE_PARTS}
+    return {
+        "evaluated_pairs": [f"{fg} + {bg}" for fg, bg in evaluated_pairs(p)],
+        "generator_pairs": [f"{fg} + {bg}" for fg, bg in standin_pairs],
+        "pools": {
+            "stand-ins (f_V, G, f_A)": {"single-class clips": n_classes * _train_clips_per_class(p),
+                                        "two-class scenes": per_pair * len(standin_pairs)},
+            **{f"judges ({part})": v for part, v in judge.items()},
+            "run data": {"clips per class": p.clips_per_class, "train/val/test tuples":
+                         [p.train_tuples, p.val_tuples, p.test_tuples]},
+        },
+        "g_blend_share": p.g_blend_share,
+    }
+
+
+def save(p: Params) -> dict:
+    """Write the protocol record to <run>/protocol.json (results.json carries it); returns it."""
+    import json
+
+    from avgas import paths
+    rec = record(p)
+    paths.atomic_write_text(p.run_dir / "protocol.json", json.dumps(rec, indent=1))
+    return rec
