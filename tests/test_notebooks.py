@@ -55,9 +55,10 @@ def test_03_trains_every_alignment_and_plots_losses(quick_run):
     assert not [o for o in outs if o.output_type == "error"]
     assert len([o for o in outs if "image/png" in o.get("data", {})]) >= 2  # loss curves, t-SNE
     sep = json.loads((quick_run / "separation.json").read_text())
-    assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V"}
-    for a in ("A2A", "A2V", "A2A+A2V"):
+    assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures"}
+    for a in ("A2A", "A2V", "A2A+A2V", "control"):  # every model, for each of the quick tier's two seeds
         assert (quick_run / "checkpoints" / f"separator_{a}" / "best.pt").is_file()
+        assert (quick_run / "checkpoints" / f"separator_{a}-seed1" / "best.pt").is_file()
 
 
 def test_04_generates_every_task_and_method(quick_run):
