@@ -75,16 +75,16 @@ def results_page(run_dir: Path) -> str:
              "generator on features of the true single sources (f_V of the true images, f_A of the true "
              "clips): what the generator and the judges allow when separation is perfect. Notebook "
              "[08](generated/08_results) has the per-combination charts.\n"]
-    for task, name in results.TABLE_NAMES.items():
-        parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
-    if collected.get("pooled"):
-        parts.append("## FID, IS and KID, all test images of a method pooled\n\n"
-                     + _md_table(results.pooled_table(collected)) + "\n")
     parts.append("## The judges, checked both ways on held-out true images of their own pool\n\n"
                  "Recall, and the false-success rate: how often an image showing only one class of a pair "
                  "is scored as showing both (what would inflate Table 1). A judge is trusted at recall "
                  ">= 0.9 and false success <= 0.05; one that is not is flagged, not hidden.\n\n"
                  + _md_table(results.judge_table(collected)) + "\n")
+    for task, name in results.TABLE_NAMES.items():
+        parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
+    if collected.get("pooled"):
+        parts.append("## FID, IS and KID, all test images of a method pooled\n\n"
+                     + _md_table(results.pooled_table(collected)) + "\n")
     parts.append("## The paper's claims, stated by paired intervals\n\nEach claim is (method - baseline) "
                  "on the same test tuples and the same noise, pooled over the separator seeds, with a "
                  "bootstrap 95% interval: *holds* when it is above 0, *does not hold* when below, *cannot "
@@ -95,8 +95,8 @@ def results_page(run_dir: Path) -> str:
         parts.append(f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nTable 1 of the run "
                      f"`{Path(ab['run']).name}`, the same protocol with G never conditioned on a blend of "
                      "features.\n\n" + _md_table(pd.DataFrame(rows).T) + "\n")
-    if collected.get("loudness"):
-        long = pd.DataFrame(collected["loudness"])
+    if collected.get("loudness", {}).get("levels"):
+        long = pd.DataFrame(collected["loudness"]["levels"])
         wide = long.pivot(index="level_db", columns="method", values=["CRS", "R@2*"]).round(2)
         wide.columns = [f"{metric}: {method}" for metric, method in wide.columns]
         wide.index = [f"{v:+.0f} dB" for v in wide.index]

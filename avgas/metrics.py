@@ -49,20 +49,23 @@ def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> 
 
 
 def pooled(judge, images: dict, truth: dict) -> dict:
-    """FID, IS (TorchMetrics' default 10 splits) and KID on all test images of each method of a
-    task pooled (every seed of a method together): 'task/method' -> scores. `truth`: task -> the
-    true images FID and KID compare with (none for mixed images, as in the paper)."""
-    groups: dict = {}
-    for (task, name), imgs in images.items():
-        groups.setdefault((task, name.partition("#")[0]), []).append(imgs)
-    out = {}
-    for (task, method), parts in groups.items():
-        fake = torch.cat(parts)
-        scores = {"IS": judge.inception_score(fake, splits=10), "images": int(len(fake))}
+    """FID, IS (TorchMetrics' default 10 splits) and KID on all test images of a method, pooled
+    over the combinations: 'task/method' -> scores. A method trained with several seeds is scored
+    per seed (each seed's set is as large as a seedless method's, since FID and IS depend on the
+    set size) and reported as the mean over seeds, with the std. `truth`: task -> the true images
+    FID and KID compare with (none for mixed images, as in the paper)."""
+    per_seed: dict = {}
+    for (task, name), fake in images.items():
+        scores = {"IS": judge.inception_score(fake, splits=10)}
         if task in truth:
             scores["FID"] = judge.fid(truth[task], fake)
-            scores["KID"] = judge.kid(truth[task], fake)
-        out[f"{task}/{method}"] = scores
+            scores["KID"] = judge.kid(truth[task], fake)[0]
+        per_seed.setdefault((task, name.partition("#")[0]), []).append(scores)
+    out = {}
+    for (task, method), runs in per_seed.items():
+        out[f"{task}/{method}"] = {k: [float(np.mean([r[k] for r in runs])), float(np.std([r[k] for r in runs]))]
+                                   for k in runs[0]}
+        out[f"{task}/{method}"].update(images=int(len(next(iter(images.values())))), seeds=len(runs))
     return out
 
 

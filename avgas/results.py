@@ -24,6 +24,7 @@ METHODS = ("Sound2Scene", "A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on m
            "reference: true image features", "reference: true audio features")
 COLUMNS = {"mixed": ("IS", "CRS", "R@2*"), "separated_foreground": ("FID", "IS", "CRS", "R@1"),
            "separated_background": ("FID", "IS", "CRS", "R@1")}
+POOLED = ("FID", "IS")  # in the tables: computed on all test images of a method (per seed), not per combination
 TABLE_NAMES = {"mixed": "Table 1 (mixed images)", "separated_foreground": "Table 2 (separated: foreground)",
                "separated_background": "Table 3 (separated: background)"}
 
@@ -72,7 +73,8 @@ def collect(p: Params) -> dict:
                  for t, mt in per_tuple.items()}
     loud = p.run_dir / "metrics_loudness.json"
     protocol = p.run_dir / "protocol.json"
-    out = {"loudness": json.loads(loud.read_text())["levels"] if loud.is_file() else [], "results": results, "ci95": ci95, "judges": judges, "per_combination": per_combination,
+    loud = json.loads(loud.read_text()) if loud.is_file() else {}
+    out = {"loudness": {"levels": loud.get("levels", []), "paired_ci": loud.get("paired", {})}, "results": results, "ci95": ci95, "judges": judges, "per_combination": per_combination,
            "per_tuple": per_tuple, "pooled": pooled,
            "protocol": {**(json.loads(protocol.read_text()) if protocol.is_file() else {}),
                         "separator seeds": max([n for m, n in seeds_of.items() if m in SEEDED] or [1])}}
@@ -85,8 +87,9 @@ def ablation(p: Params) -> dict:
     """The ablation without blended conditions for G (`g_blend_share: 0`), when its run exists
     beside this one (python -m avgas run <params> --sweep g_blend_share=0 makes
     <name>-g_blend_share0/): its folder and Table 1, to read beside this run's."""
-    other = p.run_dir.parent / f"{p.name}-g_blend_share0" / "results.json"
-    if p.g_blend_share == 0 or not other.is_file():
+    found = [p.run_dir.parent / f"{p.name}-g_blend_share{v}" / "results.json" for v in ("0", "0.0")]
+    other = next((f for f in found if f.is_file()), None)
+    if p.g_blend_share == 0 or other is None:
         return {}
     d = json.loads(other.read_text())
     return {"run": str(other.parent), "g_blend_share": 0, "mixed": d.get("results", {}).get("mixed", {}),
@@ -97,8 +100,10 @@ SEEDED = ("A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures")
 
 
 # The paper's claims, each a paired comparison on the same test tuples: (task, metric, method, baseline).
-COMPARISONS = [("mixed", "CRS", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V")] + \
-              [("mixed", "R@2*", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V")] + \
+CONTROL = "control: f_A fine-tuned on mixtures"
+COMPARISONS = [("mixed", "CRS", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)] + \
+              [("mixed", "R@2*", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)] + \
+              [("mixed", metric, "A2A", CONTROL) for metric in ("CRS", "R@2*")] + \
               [(task, "R@1", "A2A", m) for task in ("separated_foreground", "separated_background")
                for m in ("Sound2Scene", "A2V", "A2A+A2V")]
 
@@ -123,18 +128,24 @@ def write(p: Params, collected: dict) -> None:
 
 
 def table(collected: dict, task: str) -> pd.DataFrame:
-    """One of Tables 1-3: rows = methods, columns = metric (this run) and metric (paper)."""
+    """One of Tables 1-3: rows = methods, columns = metric (this run) and metric (paper). FID and IS
+    are the pooled values (all test images of a method; mean ± std over seeds); CRS and R@K are
+    means over the combinations, ± std over seeds, with a bootstrap interval over combinations."""
     ours, ci, theirs = collected["results"].get(task, {}), collected["ci95"].get(task, {}), paper.results().get(task, {})
+    pooled = collected.get("pooled", {}).get(task, {})
     rows = {}
     for m in METHODS:
         if m not in ours and m not in theirs:
             continue
         row = {}
         for metric in COLUMNS[task]:
-            v = ours.get(m, {}).get(metric)
-            c = ci.get(m, {}).get(metric)
+            if metric in POOLED and pooled:
+                v, c = pooled.get(m, {}).get(metric), None
+            else:
+                v, c = ours.get(m, {}).get(metric), ci.get(m, {}).get(metric)
             row[f"{metric} (here)"] = f"{v[0]:.2f} ± {v[1]:.2f}" if v and np.isfinite(v[0]) else "–"
-            row[f"{metric} 95% CI"] = f"[{c[0]:.2f}, {c[1]:.2f}]" if c and np.isfinite(c[0]) else "–"
+            if metric not in POOLED:
+                row[f"{metric} 95% CI"] = f"[{c[0]:.2f}, {c[1]:.2f}]" if c and np.isfinite(c[0]) else "–"
             t = theirs.get(m, {}).get(metric)
             row[f"{metric} (paper)"] = f"{t[0]:.2f} ± {t[1]:.2f}" if t else "–"
         rows[m] = row
@@ -142,15 +153,17 @@ def table(collected: dict, task: str) -> pd.DataFrame:
 
 
 def pooled_table(collected: dict) -> pd.DataFrame:
-    """FID, IS and KID on all test images of each method pooled (every seed together)."""
+    """FID, IS and KID on all test images of each method (per seed, mean ± std over seeds)."""
     rows = []
+    fmt = lambda v, d: f"{v[0]:.{d}f} ± {v[1]:.{d}f}"  # noqa: E731
     for task, methods in collected.get("pooled", {}).items():
         for m in [m for m in METHODS if m in methods]:
             v = methods[m]
-            rows.append({"task": task, "method": m, "images": v["images"], "IS": round(v["IS"], 2),
-                         "FID": round(v["FID"], 1) if "FID" in v else "–",
-                         "KID": f"{v['KID'][0]:.3f} ± {v['KID'][1]:.3f}" if "KID" in v else "–"})
-    return pd.DataFrame(rows, columns=["task", "method", "images", "FID", "IS", "KID"]).set_index(["task", "method"])
+            rows.append({"task": task, "method": m, "images × seeds": f"{v['images']} × {v['seeds']}",
+                         "FID": fmt(v["FID"], 1) if "FID" in v else "–", "IS": fmt(v["IS"], 2),
+                         "KID": fmt(v["KID"], 3) if "KID" in v else "–"})
+    return pd.DataFrame(rows, columns=["task", "method", "images × seeds", "FID", "IS", "KID"]).set_index(
+        ["task", "method"])
 
 
 def judge_table(collected: dict) -> pd.DataFrame:
@@ -177,12 +190,25 @@ def claims(collected: dict) -> pd.DataFrame:
              ("mixed", "R@2*"): "beats {base} on mixed R@2* (Table 1)",
              ("separated_foreground", "R@1"): "beats {base} on separated-foreground R@1 (Table 2)",
              ("separated_background", "R@1"): "beats {base} on separated-background R@1 (Table 3)"}
+    from avgas import judges as J
+    judge_of = {"CRS": "detector (CRS)", "R@2*": "CLIP (R@K)", "R@1": "CLIP (R@K)"}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
         for task, metrics_ in tasks.items():
             for metric, ci in metrics_.items():
+                check = collected.get("judges", {}).get(judge_of[metric], {})
+                verdict = metrics.verdict(ci) if J.trusted(check) else "cannot tell (judge not trusted)"
                 rows.append({"claim": f"{m} " + texts[(task, metric)].format(base=base),
                              "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, "
                                                     f"{ci['ci95'][1]:+.3f}]",
-                             "tuples × seeds": f"{ci['units']} × {ci['seeds']}", "verdict": metrics.verdict(ci)})
+                             "tuples × seeds": f"{ci['units']} × {ci['seeds']}", "verdict": verdict})
+    loud = collected.get("loudness", {}).get("paired_ci", {})
+    crs_trusted = J.trusted(collected.get("judges", {}).get("detector (CRS)", {}))
+    for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
+        if level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
+            rows.append({"claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
+                                  f"foreground at {level} than at 0 dB",
+                         "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
+                         "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
+                         "verdict": metrics.verdict(ci) if crs_trusted else "cannot tell (judge not trusted)"})
     return pd.DataFrame(rows, columns=["claim", "difference [95% CI]", "tuples × seeds", "verdict"]).set_index("claim")
