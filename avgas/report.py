@@ -267,7 +267,7 @@ def two_tasks_figure(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images:
     """The paper's two tasks on held-out mixtures of this run, one combination per row: the true
     images, the separated images, the mixed image, and the baseline's image. Also saved as
     <run>/figures/two_tasks.png for the book's results page."""
-    method = method or next(m for t, m in images if t == "separated_foreground")
+    method = method or next(m for t, m in images if t == "separated_foreground" and m != "Sound2Scene")
     res = next(iter(images.values())).shape[1]
     picks = tuples.groupby("combination").head(1).index[:n]
     truth = load_images_for(cat, tuples.loc[picks], res)

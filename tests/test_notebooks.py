@@ -99,14 +99,17 @@ def test_07_and_08_tables_and_results_json(quick_run):
         nb = nbformat.read(quick_run / f"{name}.ipynb", as_version=4)
         assert not [o for o in outputs(nb) if o.output_type == "error"], name
     r = json.loads((quick_run / "results.json").read_text())
-    assert set(r) == {"protocol", "results", "ci95", "paired_ci", "judges"}
+    assert set(r) == {"protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness", "ablation"}
+    assert r["protocol"]["separator seeds"] == 2 and len(r["loudness"]["levels"]) == 5 * 3  # 5 levels x 3 methods
+    assert {"FID", "IS", "KID"} <= set(r["pooled"]["separated_foreground"]["A2A"])
     assert not set(r["protocol"]["evaluated_pairs"]) & set(r["protocol"]["generator_pairs"])
     for name in ("A2A - Sound2Scene",):
         ci = r["paired_ci"][name]["mixed"]["CRS"]
         assert ci["units"] == 40 and ci["ci95"][0] <= ci["difference"] <= ci["ci95"][1]
     assert set(r["results"]) == {"mixed", "separated_foreground", "separated_background"}
     mixed, sep = r["results"]["mixed"], r["results"]["separated_foreground"]
-    assert set(mixed) == {"Sound2Scene", "A2A", "A2V", "A2A+A2V", "reference: true image features", "reference: true audio features"}
+    assert set(mixed) == {"Sound2Scene", "A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures",
+                          "reference: true image features", "reference: true audio features"}
     assert {"IS", "CRS", "R@2*"} <= set(mixed["A2A"]) and {"FID", "IS", "CRS", "R@1"} <= set(sep["A2A"])
     assert all(len(v) == 2 for v in mixed["A2A"].values())
     assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
