@@ -432,26 +432,3 @@ def load_images(cat: pd.DataFrame, stems, size: int | None = None) -> torch.Tens
     """(n, S, S, 3) uint8 images of the given clips."""
     path = dict(zip(cat["stem"], cat["image"]))
     return torch.from_numpy(np.stack([load_image(path[s], size) for s in stems]))
-
-
-@dataclass
-class ImagePool:
-    """True images of one split: its single-class images, then `scenes_per_combination` two-class
-    scenes per combination, with their classes (multi-hot over `classes`, and as index sets)."""
-    images: torch.Tensor        # (N, S, S, 3) uint8
-    labels: torch.Tensor        # (N, C)
-    sets: list                  # per image: {class index} or {fg index, bg index}
-    classes: list
-
-
-def image_pool(p: Params, cat: pd.DataFrame, split: str, scenes_per_combination: int) -> ImagePool:
-    classes = world.classes(p)
-    idx = {c: i for i, c in enumerate(classes)}
-    rows = cat[cat["split"] == split]
-    singles = load_images(cat, rows["stem"], p.image_size)
-    scenes, scene_labels = world.composites(p, split, scenes_per_combination)
-    sets = [{idx[lab]} for lab in rows["label"]] + [{idx[a], idx[b]} for a, b in scene_labels]
-    labels = torch.zeros(len(sets), len(classes))
-    for i, s in enumerate(sets):
-        labels[i, list(s)] = 1
-    return ImagePool(torch.cat([singles, torch.from_numpy(scenes)]), labels, sets, classes)

@@ -104,6 +104,19 @@ def _make(p: Params, stream: str, per_class: int, pairs: list, per_pair: int, au
                 np.stack(waves) if audio else None)
 
 
+def _standin_per_pair(p: Params) -> int:
+    """Scenes per generator pair: as many scenes in all as the evaluated pairs would have had."""
+    pairs, total = generator_pairs(p), p.scenes_per_combination * len(evaluated_pairs(p))
+    return math.ceil(total / len(pairs)) if pairs and total else 0
+
+
+def _judge_counts(p: Params, part: str) -> tuple[int, int]:
+    """(single-class images per class, scenes per evaluated pair) of a judge pool part."""
+    if part == "train":
+        return _train_clips_per_class(p), p.scenes_per_combination
+    return max(4, p.clips_per_class // 8), max(5, p.scenes_per_combination // 4)
+
+
 def _train_clips_per_class(p: Params) -> int:
     """As many clips per class as a class of the run's data has for training."""
     return max(2, p.clips_per_class - max(1, round(p.clips_per_class * p.test_fraction)))
@@ -112,10 +125,7 @@ def _train_clips_per_class(p: Params) -> int:
 def standin_pool(p: Params) -> Pool:
     """The stand-ins' own pretraining data: single-class clips of every class and as many
     two-class scenes as the evaluated pairs would have had, spread over the generator pairs."""
-    pairs = generator_pairs(p)
-    total = p.scenes_per_combination * len(evaluated_pairs(p))
-    per_pair = math.ceil(total / len(pairs)) if pairs and total else 0
-    return _make(p, "stand-in", _train_clips_per_class(p), pairs, per_pair, audio=True)
+    return _make(p, "stand-in", _train_clips_per_class(p), generator_pairs(p), _standin_per_pair(p), audio=True)
 
 
 def judge_pool(p: Params, part: str) -> Pool:
@@ -124,8 +134,7 @@ def judge_pool(p: Params, part: str) -> Pool:
     recognise what it will be asked about, from images no generator was trained on."""
     if part not in JUDGE_PARTS:
         raise ValueError(f"judge pool part {part!r}: one of {JUDGE_PARTS}")
-    n_single = _train_clips_per_class(p) if part == "train" else max(4, p.clips_per_class // 8)
-    per_pair = p.scenes_per_combination if part == "train" else max(5, p.scenes_per_combination // 4)
+    n_single, per_pair = _judge_counts(p, part)
     return _make(p, f"judge-{part}", n_single, evaluated_pairs(p), per_pair, audio=False)
 
 
@@ -133,20 +142,16 @@ def record(p: Params) -> dict:
     """The protocol of a synthetic run, for results.json: which pairs are evaluated, which the
     generator saw (disjoint), and the size of every pool."""
     standin_pairs = generator_pairs(p)
-    total = p.scenes_per_combination * len(evaluated_pairs(p))
-    per_pair = math.ceil(total / len(standin_pairs)) if standin_pairs and total else 0
     n_classes = len(world.classes(p))
-    judge = {part: {"single-class images": n_classes * (_train_clips_per_class(p) if part == "train"
-                                                        else max(4, p.clips_per_class // 8)),
-                    "two-class scenes": len(evaluated_pairs(p)) * (p.scenes_per_combination if part == "train"
-                                                                   else max(5, p.scenes_per_combination // 4))}
+    judge = {part: {"single-class images": n_classes * _judge_counts(p, part)[0],
+                    "two-class scenes": len(evaluated_pairs(p)) * _judge_counts(p, part)[1]}
              for part in JUDGE_PARTS}
     return {
         "evaluated_pairs": [f"{fg} + {bg}" for fg, bg in evaluated_pairs(p)],
         "generator_pairs": [f"{fg} + {bg}" for fg, bg in standin_pairs],
         "pools": {
             "stand-ins (f_V, G, f_A)": {"single-class clips": n_classes * _train_clips_per_class(p),
-                                        "two-class scenes": per_pair * len(standin_pairs)},
+                                        "two-class scenes": _standin_per_pair(p) * len(standin_pairs)},
             **{f"judges ({part})": v for part, v in judge.items()},
             "run data": {"clips per class": p.clips_per_class, "train/val/test tuples":
                          [p.train_tuples, p.val_tuples, p.test_tuples]},
