@@ -89,12 +89,18 @@ def results_page(run_dir: Path) -> str:
                  "on the same test tuples and the same noise, pooled over the separator seeds, with a "
                  "bootstrap 95% interval: *holds* when it is above 0, *does not hold* when below, *cannot "
                  "tell* otherwise.\n\n" + _md_table(results.claims(collected)) + "\n")
+    if collected.get("validation", {}).get("CRS"):
+        v = collected["validation"]
+        parts.append("## What settings are chosen on: CRS on the validation tuples\n\nThe same generation and "
+                     f"detector on the run's {v['tuples']} validation mixtures (a noise draw of their own). "
+                     "Settings of the stand-ins and the separators are compared on these, never on the tables "
+                     "above (`python -m avgas validate RUN_A RUN_B`).\n\n" + _md_table(results.validation_table(collected)) + "\n")
     if collected.get("ablation"):
         ab = collected["ablation"]
-        rows = {m: {k: f"{v[0]:.2f} ± {v[1]:.2f}" for k, v in ms.items()} for m, ms in ab["mixed"].items()}
-        parts.append(f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nTable 1 of the run "
-                     f"`{Path(ab['run']).name}`, the same protocol with G never conditioned on a blend of "
-                     "features.\n\n" + _md_table(pd.DataFrame(rows).T) + "\n")
+        parts.append(f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nThe run "
+                     f"`{Path(ab['run']).name}`: the same protocol with G never conditioned on a blend of features "
+                     "(Table 1 on test tuples, mean ± std over seeds; and the validation CRS).\n\n"
+                     + _md_table(results.ablation_table(collected)) + "\n")
     if collected.get("loudness", {}).get("levels"):
         long = pd.DataFrame(collected["loudness"]["levels"])
         wide = long.pivot(index="level_db", columns="method", values=["CRS", "R@2*"]).round(2)

@@ -1,4 +1,4 @@
-"""Command line: python -m avgas {run,params,world} ..."""
+"""Command line: python -m avgas {run,params,check,prepare-vggsound,world,book,validate} ..."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("params")
     w.add_argument("-p", action="append", metavar="KEY=VALUE")
 
+    va = sub.add_parser("validate", help="CRS of every method on a finished run's *validation* tuples (what "
+                                         "settings are chosen on), a column per run")
+    va.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0")
+
     args = ap.parse_args(argv)
     try:
         if args.cmd == "params":
@@ -81,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             from avgas import book
             html = book.build(args.run_dir, args.out)
             print(f"book: {html / 'index.html'}")
+            return 0
+        if args.cmd == "validate":
+            from avgas import validation
+            print(validation.compare_runs(args.run_dirs).to_string())
             return 0
         if args.cmd == "world":
             from avgas import world

@@ -6,7 +6,8 @@ A2A+A2V, the two references) -> metric (FID, IS, CRS, R@2*, R@1) -> [mean, std] 
 ``ci95`` tree of the same shape ([low, high], bootstrap over combinations), ``paired_ci`` (each
 of the paper's claims as a paired bootstrap interval over test tuples), the judges' held-out
 checks both ways (recall and false success) under ``judges``, and the run's ``protocol`` (which
-pairs are evaluated, which the generator saw, the pool sizes).
+pairs are evaluated, which the generator saw, the pool sizes), and ``validation``: the CRS on
+validation tuples that settings are compared on (avgas.validation).
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ def collect(p: Params) -> dict:
                         "separator seeds": max([n for m, n in seeds_of.items() if m in SEEDED] or [1])}}
     out["paired_ci"] = paired(out)
     out["ablation"] = ablation(p)
+    val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
+    out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
     return out
 
 
@@ -93,7 +96,7 @@ def ablation(p: Params) -> dict:
         return {}
     d = json.loads(other.read_text())
     return {"run": str(other.parent), "g_blend_share": 0, "mixed": d.get("results", {}).get("mixed", {}),
-            "paired_ci": d.get("paired_ci", {})}
+            "paired_ci": d.get("paired_ci", {}), "validation": d.get("validation", {})}
 
 
 SEEDED = ("A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures")
@@ -123,7 +126,7 @@ def write(p: Params, collected: dict) -> None:
     from avgas import paths
     paths.atomic_write_text(p.run_dir / "results.json", json.dumps(
         {k: collected[k] for k in ("protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness",
-                                   "ablation")},
+                                   "ablation", "validation")},
         indent=1))
 
 
@@ -212,3 +215,35 @@ def claims(collected: dict) -> pd.DataFrame:
                          "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
                          "verdict": metrics.verdict(ci) if crs_trusted else "cannot tell (judge not trusted)"})
     return pd.DataFrame(rows, columns=["claim", "difference [95% CI]", "tuples × seeds", "verdict"]).set_index("claim")
+
+
+def _cell(v) -> str:
+    return f"{v[0]:.2f} ± {v[1]:.2f}" if v else ""
+
+
+def ablation_table(collected: dict) -> pd.DataFrame:
+    """Table 1's CRS and R@2* of this run beside the ablation run (G without blended conditions),
+    with the mixed CRS on validation tuples of both (what g_blend_share is chosen on)."""
+    from avgas import validation
+    ab = collected.get("ablation") or {}
+    if not ab:
+        return pd.DataFrame()
+    this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
+    val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
+    val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
+    rows = {}
+    for m in [m for m in METHODS if m in this or m in other]:
+        rows[m] = {"CRS (this run)": _cell(this.get(m, {}).get("CRS")),
+                   "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
+                   "R@2* (this run)": _cell(this.get(m, {}).get("R@2*")),
+                   "R@2* (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
+                   "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
+                   "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else ""}
+    return pd.DataFrame(rows).T
+
+
+def validation_table(collected: dict) -> pd.DataFrame:
+    """CRS on validation tuples per method (mean over seeds) and task: what settings are chosen on."""
+    from avgas import validation
+    crs = collected.get("validation", {}).get("CRS", {})
+    return pd.DataFrame({task: validation.mean_over_seeds(v) for task, v in crs.items()}).round(2)

@@ -99,7 +99,9 @@ def test_07_and_08_tables_and_results_json(quick_run):
         nb = nbformat.read(quick_run / f"{name}.ipynb", as_version=4)
         assert not [o for o in outputs(nb) if o.output_type == "error"], name
     r = json.loads((quick_run / "results.json").read_text())
-    assert set(r) == {"protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness", "ablation"}
+    assert set(r) == {"protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness", "ablation",
+                      "validation"}
+    assert r["validation"]["tuples"] == 40 and "A2A#1" in r["validation"]["CRS"]["mixed"]  # quick: 40 val tuples
     assert r["protocol"]["separator seeds"] == 2 and len(r["loudness"]["levels"]) == 5 * 3  # 5 levels x 3 methods
     assert {"FID", "IS", "KID"} <= set(r["pooled"]["separated_foreground"]["A2A"])
     assert not set(r["protocol"]["evaluated_pairs"]) & set(r["protocol"]["generator_pairs"])
@@ -115,6 +117,27 @@ def test_07_and_08_tables_and_results_json(quick_run):
     assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
     assert len(r["judges"]) == 3
     assert all(JUDGE_CHECKS <= set(v) for v in r["judges"].values())
+
+
+def test_validation_scores_read_validation_tuples_only(quick_run, monkeypatch):
+    """The scores settings are chosen on never touch a test mixture, and are what validation.json holds."""
+    import json
+
+    from avgas import data, validation
+    seen = []
+    real = data.mix_spectrograms
+
+    def spy(p, cat, tuples, split, *a, **k):
+        seen.append((split, set(tuples["split"])))
+        return real(p, cat, tuples, split, *a, **k)
+
+    monkeypatch.setattr(data, "mix_spectrograms", spy)
+    p = validation.for_run(quick_run)
+    again = validation.scores(p)
+    assert seen and all(split == "val" and parts == {"val"} for split, parts in seen), seen
+    assert again["CRS"] == json.loads((quick_run / "validation.json").read_text())["CRS"]
+    table = validation.compare({"a": again, "b": again})
+    assert list(table.columns) == ["a", "b"] and "A2A" in table.index and "A2A#1" not in table.index
 
 
 def test_09_explorer_draws_and_its_widgets_are_wired(quick_run, monkeypatch):

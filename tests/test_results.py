@@ -31,3 +31,17 @@ def test_loudness_levels_are_relative_to_an_equal_loudness():
     x = np.stack([0.5 * np.sin(np.arange(1600) / 5), 0.01 * np.sin(np.arange(1600) / 7)])
     rms = np.sqrt(np.mean(loudness._equal_rms(x) ** 2, axis=1))
     assert np.allclose(rms, 0.1)
+
+
+def test_the_ablation_sits_beside_the_run_with_seeds_averaged_on_validation():
+    c = {"results": {"mixed": {"A2A": {"CRS": [0.6, 0.02], "R@2*": [0.4, 0.01]}}},
+         "validation": {"CRS": {"mixed": {"A2A": 0.5, "A2A#1": 0.7, "Sound2Scene": 0.1}}},
+         "ablation": {"run": "runs/x-g_blend_share0", "mixed": {"A2A": {"CRS": [0.3, 0.05]}},
+                      "validation": {"CRS": {"mixed": {"A2A": 0.2, "A2A#1": 0.4}}}}}
+    t = results.ablation_table(c)
+    assert t.loc["A2A", "CRS (this run)"] == "0.60 ± 0.02" and t.loc["A2A", "CRS (g_blend_share 0)"] == "0.30 ± 0.05"
+    assert t.loc["A2A", "validation CRS (this run)"] == "0.60"  # mean of the two seeds
+    assert t.loc["A2A", "validation CRS (g_blend_share 0)"] == "0.30"
+    assert results.ablation_table({"results": {}}).empty
+    v = results.validation_table(c)
+    assert v.loc["A2A", "mixed"] == 0.6 and v.loc["Sound2Scene", "mixed"] == 0.1
