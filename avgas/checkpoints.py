@@ -211,22 +211,27 @@ def load_generator(folder: Path, key: str = "icgan_folder") -> models.Generator:
     return G.eval()
 
 
+ICGAN_CONFIG = Path(__file__).parent / "resources" / "icgan_res128_config.json"  # the released G's config
+
+
 def icgan_config(**arch) -> dict:
-    """A config dict in IC-GAN's shape for a generator of the given architecture (the keys that
-    Generator reads, plus the flags the inference loader checks; G_activation pickles an
-    nn.ReLU, as IC-GAN's real config does)."""
-    return {"model": "BigGAN", "model_backbone": "biggan", "instance_cond": True, "class_cond": False,
-            "G_shared": True, "G_shared_feat": True, "hier": True, "bottom_width": 4,
-            "n_classes": 1000, "shared_dim": 128, "BN_eps": 1e-5, "SN_eps": 1e-6,
-            "num_G_SVs": 1, "num_G_SV_itrs": 1, "G_init": "ortho", "G_param": "SN",
-            "norm_style": "bn", "ema": True, "use_ema": True, "G_activation": nn.ReLU(inplace=False),
+    """A config dict with every key of the released IC-GAN config (icgan_biggan_imagenet_res128:
+    a copy of its 139 keys and values ships in avgas/resources), with the given architecture's
+    values where they differ. G_activation and D_activation pickle an nn.ReLU, as the real config
+    does; G_eval_mode is True, so IC-GAN's own loader puts G in eval mode."""
+    import json
+    real = json.loads(ICGAN_CONFIG.read_text())
+    return {**real, "bottom_width": 4, "G_activation": nn.ReLU(inplace=False), "D_activation": nn.ReLU(inplace=False),
             **arch}
 
 
 def save_generator(G: models.Generator, folder: Path, best_fid: float, itr: int = 0, epoch: int = 0,
                    suffix: str = "best0") -> None:
     """Write an IC-GAN folder: state_dict_<suffix>.pth (config, best_FID, ...) and
-    G_ema_<suffix>.pth (the generator's weights)."""
+    G_ema_<suffix>.pth (the generator's weights). IC-GAN's own loader skips a file whose best_FID is
+    999999 or more (its "never evaluated" start value), so a real score must be given."""
+    if not 0 <= best_fid < 1e5:
+        raise ValueError(f"best_FID {best_fid}: IC-GAN's loader ignores a checkpoint unless 0 <= best_FID < 1e5")
     folder = Path(folder)
     _save({"itr": itr, "epoch": epoch, "save_num": 0, "save_best_num": 0, "best_IS": 0.0,
            "best_FID": float(best_fid), "es_epoch": 0, "config": icgan_config(**G.config)},

@@ -134,3 +134,13 @@ def crs(found: list[set], wanted: list[set]) -> float:
     """Class Recognition Score (paper Eq. 5): the share of images in which the detector finds
     every class it should (both for a mixed image, the one source for a separated image)."""
     return float(np.mean([w <= f for f, w in zip(found, wanted)])) if wanted else float("nan")
+
+
+def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The Fréchet distance of two feature sets (rows), FID's formula in any feature space:
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    from scipy import linalg
+    a, b = a.double().numpy(), b.double().numpy()
+    mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(s_a @ s_b)
+    return float(max(0.0, mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(np.real(root))))

@@ -235,6 +235,15 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
     return G_ema.eval(), hist
 
 
+def generator_fid(G, fv: nn.Module, images: torch.Tensor, feats: torch.Tensor, p: Params, n: int = 512) -> float:
+    """The stand-in G's own FID, for IC-GAN's best_FID field: the Fréchet distance, in f_V's
+    feature space (not Inception's), between pool images and G(z, f_V(image)) of the same images."""
+    from avgas import generate, metrics
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(p.seed))[:n]
+    fake = from_unit(generate.sample(G, feats[idx], seed=p.seed))
+    return metrics.frechet(encode_images(fv, images[idx], p.fv_image_size), encode_images(fv, fake, p.fv_image_size))
+
+
 # ----------------------------------------------------------------------------------------- f_A
 
 
@@ -376,9 +385,11 @@ def ensure(p: Params, progress: bool = True) -> dict:
     else:
         feats = encode_images(fv, pool.images, p.fv_image_size)
         G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
-        checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=999999.0, itr=p.g_steps)
+        fid = generator_fid(G, fv, pool.images[:pool.n_single], feats[:pool.n_single], p)
+        checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
         saved_as("icgan_folder")
         report["G"] = {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,
+                       "best_FID (f_V features)": round(fid, 4),
                        "history": h_g.values}
     if "sound2scene_checkpoint" in given:
         report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}

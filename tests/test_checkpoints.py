@@ -92,6 +92,28 @@ def test_icgan_config_with_pickled_relu_is_loaded_without_unrestricted_unpicklin
         C.load_generator(tmp_path / "g")
 
 
+def test_the_saved_icgan_config_has_every_key_of_the_released_one_and_a_usable_best_fid(tmp_path):
+    """IC-GAN's load_model_inference skips a file with best_FID >= 1e5 and needs G_eval_mode."""
+    real_keys = set((KEYS / "icgan_res128_config_keys.txt").read_text().split())
+    assert len(real_keys) == 139
+    from avgas import params, standins
+    G = models.Generator(standins.generator_config(params.load("params/quick.yaml")))
+    C.save_generator(G, tmp_path / "g", best_fid=12.5)
+    state = torch.load(tmp_path / "g" / "state_dict_best0.pth", weights_only=False)
+    assert real_keys <= set(state["config"]), sorted(real_keys - set(state["config"]))
+    assert state["config"]["G_eval_mode"] is True and 0 <= state["best_FID"] < 1e5
+    assert isinstance(state["config"]["D_activation"], nn.ReLU)
+    with pytest.raises(ValueError, match="1e5"):
+        C.save_generator(G, tmp_path / "h", best_fid=999999.0)  # IC-GAN's 'never evaluated' value
+
+
+def test_frechet_distance_is_zero_for_one_set_and_the_squared_shift_for_a_moved_one():
+    from avgas import metrics
+    a = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
+    assert metrics.frechet(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet(a, a + 3.0) == pytest.approx(9 * 8, rel=1e-6)
+
+
 def test_spectral_norm_recomputes_sigma_from_u0_not_sv0():
     layer = models.SNLinear(6, 4)
     layer.eval()

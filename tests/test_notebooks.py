@@ -46,6 +46,9 @@ def test_02_shows_reconstructions_and_audio_to_image(quick_run):
     ck = quick_run / "checkpoints"
     assert (ck / "sound2scene.pth").is_file() and (ck / "swav.pth.tar").is_file()
     assert (ck / "icgan" / "state_dict_best0.pth").is_file() and (ck / "icgan" / "G_ema_best0.pth").is_file()
+    # the stand-in's own FID, so IC-GAN's loader (which skips best_FID >= 1e5) takes this file
+    state = torch.load(ck / "icgan" / "state_dict_best0.pth", weights_only=False)
+    assert 0 < state["best_FID"] < 1e5 and state["config"]["G_eval_mode"] is True
 
 
 def test_03_trains_every_alignment_and_plots_losses(quick_run):
