@@ -1,4 +1,4 @@
-# avgas: make setup | make test | make test-fast | make book | make clean
+# avgas: make setup | make lint | make test | make test-fast | make book | make clean
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.avgas-installed
 # pip prints a warning per package for the machine's local indexes; keep the log readable
 QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup system test test-fast book clean
+.PHONY: setup system lint test test-fast book clean
 setup: $(STAMP) system
 
 # Chromium, npm and ffmpeg from apt when missing (a second run does nothing).
@@ -23,7 +23,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import avgas, torch, papermill; print('avgas ready, torch', torch.__version__)"
 	touch $@
 
-test: setup
+# ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check, settings in pyproject.toml
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
 	$(PY) -m pytest
 
 test-fast: setup

@@ -5,4 +5,5 @@ params (typed run settings), world (the synthetic soundscape world), sounds and 
 designs), data (catalogue, splits, training tuples), spectrogram (Sound2Scene's transform),
 report (figures and tables), runner (papermill runs).
 """
+
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ executed notebooks and a results page written from its results.json, then `jupyt
 renders `_build/html`. Nothing generated is written into book/ or committed. MathJax is served from
 a local copy (npm package mathjax@3, folder es5) so that equations render without a CDN.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,15 @@ def mathjax_dir() -> Path:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        raise BookError("npm not found: it fetches MathJax for offline equations "
-                        "(apt-get install npm, or copy the npm package mathjax@3's es5/ folder to "
-                        f"{target})")
+        raise BookError(
+            "npm not found: it fetches MathJax for offline equations "
+            "(apt-get install npm, or copy the npm package mathjax@3's es5/ folder to "
+            f"{target})"
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        r = subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp,
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True
+        )
         tgz = next(Path(tmp).glob("mathjax-*.tgz"), None)
         if r.returncode != 0 or tgz is None:
             raise BookError(f"npm pack mathjax@{MATHJAX_VERSION} failed: {r.stderr.strip()[-300:]}")
@@ -63,59 +67,85 @@ def _md_table(df) -> str:
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
     from avgas import results
+
     f = run_dir / "results.json"
     if not f.is_file():
-        raise BookError(f"{f} is missing: the run has not finished notebook 08 "
-                        f"(python -m avgas run {run_dir / 'params.yaml'})")
+        raise BookError(
+            f"{f} is missing: the run has not finished notebook 08 (python -m avgas run {run_dir / 'params.yaml'})"
+        )
     collected = json.loads(f.read_text())
     p = yaml.safe_load((run_dir / "params.yaml").read_text())
-    parts = [f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
-             "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
-             "seeds, with a bootstrap 95% interval over the combinations. The two *reference* rows condition the "
-             "generator on features of the true single sources (f_V of the true images, f_A of the true "
-             "clips): what the generator and the judges allow when separation is perfect. Notebook "
-             "[08](generated/08_results) has the per-combination charts.\n"]
-    parts.append("## The judges, checked both ways on held-out true images of their own pool\n\n"
-                 "Recall, and the false-success rate: how often an image showing only one class of a pair "
-                 "is scored as showing both (what would inflate Table 1). A judge is trusted at recall "
-                 ">= 0.9 and false success <= 0.05; one that is not is flagged, not hidden.\n\n"
-                 + _md_table(results.judge_table(collected)) + "\n")
+    parts = [
+        f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
+        "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
+        "seeds, with a bootstrap 95% interval over the combinations. The two *reference* rows condition the "
+        "generator on features of the true single sources (f_V of the true images, f_A of the true "
+        "clips): what the generator and the judges allow when separation is perfect. Notebook "
+        "[08](generated/08_results) has the per-combination charts.\n"
+    ]
+    parts.append(
+        "## The judges, checked both ways on held-out true images of their own pool\n\n"
+        "Recall, and the false-success rate: how often an image showing only one class of a pair "
+        "is scored as showing both (what would inflate Table 1). A judge is trusted at recall "
+        ">= 0.9 and false success <= 0.05; one that is not is flagged, not hidden.\n\n"
+        + _md_table(results.judge_table(collected))
+        + "\n"
+    )
     for task, name in results.TABLE_NAMES.items():
         parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
     if collected.get("pooled"):
-        parts.append("## FID, IS and KID, all test images of a method pooled\n\n"
-                     + _md_table(results.pooled_table(collected)) + "\n")
-    parts.append("## The paper's claims, stated by paired intervals\n\nEach claim is (method - baseline) "
-                 "on the same test tuples and the same noise, pooled over the separator seeds, with a "
-                 "bootstrap 95% interval: *holds* when it is above 0, *does not hold* when below, *cannot "
-                 "tell* otherwise.\n\n" + _md_table(results.claims(collected)) + "\n")
+        parts.append(
+            "## FID, IS and KID, all test images of a method pooled\n\n"
+            + _md_table(results.pooled_table(collected))
+            + "\n"
+        )
+    parts.append(
+        "## The paper's claims, stated by paired intervals\n\nEach claim is (method - baseline) "
+        "on the same test tuples and the same noise, pooled over the separator seeds, with a "
+        "bootstrap 95% interval: *holds* when it is above 0, *does not hold* when below, *cannot "
+        "tell* otherwise.\n\n" + _md_table(results.claims(collected)) + "\n"
+    )
     if collected.get("validation", {}).get("CRS"):
         v = collected["validation"]
-        parts.append("## What settings are chosen on: CRS on the validation tuples\n\nThe same generation and "
-                     f"detector on the run's {v['tuples']} validation mixtures (a noise draw of their own). "
-                     "Settings of the stand-ins and the separators are compared on these, never on the tables "
-                     "above (`python -m avgas validate RUN_A RUN_B`).\n\n" + _md_table(results.validation_table(collected)) + "\n")
+        parts.append(
+            "## What settings are chosen on: CRS on the validation tuples\n\nThe same generation and "
+            f"detector on the run's {v['tuples']} validation mixtures (a noise draw of their own). "
+            "Settings of the stand-ins and the separators are compared on these, never on the tables "
+            "above (`python -m avgas validate RUN_A RUN_B`).\n\n"
+            + _md_table(results.validation_table(collected))
+            + "\n"
+        )
     if collected.get("ablation"):
         ab = collected["ablation"]
-        parts.append(f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nThe run "
-                     f"`{Path(ab['run']).name}`: the same protocol with G never conditioned on a blend of features "
-                     "(Table 1 on test tuples, mean ± std over seeds; and the validation CRS).\n\n"
-                     + _md_table(results.ablation_table(collected)) + "\n")
+        parts.append(
+            f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nThe run "
+            f"`{Path(ab['run']).name}`: the same protocol with G never conditioned on a blend of features "
+            "(Table 1 on test tuples, mean ± std over seeds; and the validation CRS).\n\n"
+            + _md_table(results.ablation_table(collected))
+            + "\n"
+        )
     if collected.get("loudness", {}).get("levels"):
         long = pd.DataFrame(collected["loudness"]["levels"])
         wide = long.pivot(index="level_db", columns="method", values=["CRS", "R@2*"]).round(2)
         wide.columns = [f"{metric}: {method}" for metric, method in wide.columns]
         wide.index = [f"{v:+.0f} dB" for v in wide.index]
-        parts.append("## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
-                     "foreground at each level relative to the background (the same clips and noise).\n\n"
-                     + _md_table(wide) + "\n")
+        parts.append(
+            "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
+            "foreground at each level relative to the background (the same clips and noise).\n\n"
+            + _md_table(wide)
+            + "\n"
+        )
         if (run_dir / "figures" / "loudness.png").is_file():
-            parts.append("```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
-                         "against the foreground's relative level.\n```\n")
+            parts.append(
+                "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
+                "against the foreground's relative level.\n```\n"
+            )
     if (run_dir / "figures" / "two_tasks.png").is_file():
-        parts.append("## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"
-                     "True images, the separated images (AV-GAS A2A), the mixed image and the "
-                     "Sound2Scene baseline's image for held-out mixtures.\n```\n")
+        parts.append(
+            "## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"
+            "True images, the separated images (AV-GAS A2A), the mixed image and the "
+            "Sound2Scene baseline's image for held-out mixtures.\n```\n"
+        )
     return "\n".join(parts)
 
 
@@ -127,13 +157,19 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     out = paths.resolve(out) if out else root
     notebooks = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
     toc = yaml.safe_load((root / "book" / "_toc.yml").read_text())
-    wanted = [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}])
-              for c in part["chapters"] if c["file"].startswith("generated/")]
+    wanted = [
+        c["file"]
+        for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}])
+        for c in part["chapters"]
+        if c["file"].startswith("generated/")
+    ]
     have = {f"generated/{nb.stem}" for nb in notebooks}
     missing = [w for w in wanted if w not in have]
     if missing:
-        raise BookError(f"{run_dir} lacks executed notebooks {', '.join(m.split('/')[1] for m in missing)}; "
-                        f"run them first (python -m avgas run {run_dir / 'params.yaml'})")
+        raise BookError(
+            f"{run_dir} lacks executed notebooks {', '.join(m.split('/')[1] for m in missing)}; "
+            f"run them first (python -m avgas run {run_dir / 'params.yaml'})"
+        )
     stage = out / "_build" / "src"
     shutil.rmtree(stage, ignore_errors=True)
     shutil.copytree(root / "book", stage, ignore=shutil.ignore_patterns("generated", "_build"))
@@ -153,10 +189,25 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     jb = Path(sys.executable).with_name("jupyter-book")
     t0 = time.perf_counter()
-    r = subprocess.run([str(jb if jb.exists() else "jupyter-book"), "build", str(stage), "--path-output", str(out)],
-                       capture_output=not progress, text=True)
+    r = subprocess.run(
+        # -W: a warning (a broken reference, a missing figure) fails the build, as QuantEcon's books do
+        [
+            str(jb if jb.exists() else "jupyter-book"),
+            "build",
+            "-W",
+            "--keep-going",
+            str(stage),
+            "--path-output",
+            str(out),
+        ],
+        capture_output=not progress,
+        text=True,
+    )
     if r.returncode != 0:
-        raise BookError("jupyter-book build failed" + (f":\n{(r.stdout or '')[-3000:]}" if not progress else ""))
+        raise BookError(
+            "jupyter-book build failed (warnings count as errors)"
+            + (f":\n{(r.stdout or '')[-3000:]}" if not progress else "")
+        )
     html = out / "_build" / "html"
     print(f"[avgas] book built in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}", file=sys.stderr)
     return html

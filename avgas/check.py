@@ -7,6 +7,7 @@ parsed line by line as prepare-vggsound does), the video folder (video files cou
 clips looked up) and the frame json (a JSON object). One row per item; the command exits 1 if any
 row is not ok.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,16 @@ import pandas as pd
 from avgas import checkpoints
 from avgas.params import Params, ParamsError
 
-WEIGHTS = ("sound2scene_checkpoint", "swav_checkpoint", "icgan_folder", "inception_weights",
-           "detector_weights", "clip_checkpoint")
+WEIGHTS = (
+    "sound2scene_checkpoint",
+    "swav_checkpoint",
+    "icgan_folder",
+    "inception_weights",
+    "detector_weights",
+    "clip_checkpoint",
+)
 STAND_IN = {"sound2scene_checkpoint", "swav_checkpoint", "icgan_folder"}  # trained by notebook 02
-JUDGES = {"inception_weights", "detector_weights", "clip_checkpoint"}      # trained by 05-07
+JUDGES = {"inception_weights", "detector_weights", "clip_checkpoint"}  # trained by 05-07
 
 
 def _millions(model) -> str:
@@ -31,8 +38,11 @@ def _millions(model) -> str:
 def _check_weight(p: Params, key: str) -> tuple[str, str]:
     path = p.weight_path(key)
     if p.world == "synthetic" and getattr(p, key) is None:
-        return "ok", ("trained by notebook 02 if missing" if key in STAND_IN
-                      else "the synthetic world trains its own judge (notebooks 05-07)")
+        return "ok", (
+            "trained by notebook 02 if missing"
+            if key in STAND_IN
+            else "the synthetic world trains its own judge (notebooks 05-07)"
+        )
     if not path.exists():
         return "missing", f"not found; {checkpoints._where(key)}"
     try:
@@ -48,9 +58,11 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
             return "ok", "FID Inception (torch-fidelity format)"
         if key == "detector_weights":
             from avgas import judges
+
             return "ok", judges.detector_file_info(path)
         if key == "clip_checkpoint":
             from avgas import judges
+
             return "ok", judges.clip_file_info(path, p.clip_model)
     except checkpoints.CheckpointError as e:
         return "wrong", str(e)
@@ -60,18 +72,37 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
 def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
     """The prepared data of the real run: the layout's folders, the metadata csv, the usable clips."""
     rows = []
-    for what, key, path in (("clips (audio)", "data_root", p.data_dir / "audios"),
-                            ("clips (images)", "data_root", p.data_dir / "images"),
-                            ("metadata csv", "metadata_csv", p.metadata_path)):
-        rows.append((what, key, str(path), "ok" if path.exists() else "missing",
-                     "" if path.exists() else "prepare it with `python -m avgas prepare-vggsound`"))
+    for what, key, path in (
+        ("clips (audio)", "data_root", p.data_dir / "audios"),
+        ("clips (images)", "data_root", p.data_dir / "images"),
+        ("metadata csv", "metadata_csv", p.metadata_path),
+    ):
+        rows.append(
+            (
+                what,
+                key,
+                str(path),
+                "ok" if path.exists() else "missing",
+                "" if path.exists() else "prepare it with `python -m avgas prepare-vggsound`",
+            )
+        )
     if all(r[3] == "ok" for r in rows):
         from avgas import data
+
         try:
             cat = data.catalogue(p, screen=False)
-            rows.append(("usable clips", "data_root", str(p.data_dir), "ok",
-                         (f"{len(cat)} clips of {cat['label'].nunique()} classes; "
-                          f"{len(cat.attrs['skipped'])} skipped (missing files, csv lines)")))
+            rows.append(
+                (
+                    "usable clips",
+                    "data_root",
+                    str(p.data_dir),
+                    "ok",
+                    (
+                        f"{len(cat)} clips of {cat['label'].nunique()} classes; "
+                        f"{len(cat.attrs['skipped'])} skipped (missing files, csv lines)"
+                    ),
+                )
+            )
             rows.append(_content_row(p, cat, sample))
         except data.DataError as e:
             rows.append(("usable clips", "data_root", str(p.data_dir), "wrong", str(e)))
@@ -84,10 +115,14 @@ def _content_row(p: Params, cat, sample: int | None) -> tuple:
     import numpy as np
 
     from avgas import data
+
     min_s = min(p.min_clip_seconds, p.clip_seconds)
     bad = [(s, why) for s, a in zip(cat["stem"], cat["audio"]) if (why := data.header_problem(a, min_s))]
-    picks = np.arange(len(cat)) if sample is None or sample >= len(cat) else \
-        np.random.default_rng(0).choice(len(cat), sample, replace=False)
+    picks = (
+        np.arange(len(cat))
+        if sample is None or sample >= len(cat)
+        else np.random.default_rng(0).choice(len(cat), sample, replace=False)
+    )
     known = {s for s, _ in bad}
     for i in picks:
         row = cat.iloc[int(i)]
@@ -95,12 +130,18 @@ def _content_row(p: Params, cat, sample: int | None) -> tuple:
             why = data.audio_problem(row["audio"], min_s) or data.image_problem(row["image"])
             if why:
                 bad.append((row["stem"], why))
-    what = f"headers of all {len(cat)} wavs, audio and image of {len(picks)} clips" + \
-        ("" if len(picks) == len(cat) else " (sample; --all reads every clip)")
+    what = f"headers of all {len(cat)} wavs, audio and image of {len(picks)} clips" + (
+        "" if len(picks) == len(cat) else " (sample; --all reads every clip)"
+    )
     if not bad:
         return "clip content", "data_root", str(p.data_dir), "ok", f"{what}: all usable"
-    return ("clip content", "data_root", str(p.data_dir), "ok",
-            f"{what}: {len(bad)} will be skipped by the run, e.g. {bad[0][0]}: {bad[0][1]}")
+    return (
+        "clip content",
+        "data_root",
+        str(p.data_dir),
+        "ok",
+        f"{what}: {len(bad)} will be skipped by the run, e.g. {bad[0][0]}: {bad[0][1]}",
+    )
 
 
 def _own_checkpoint_rows(p: Params) -> list[tuple]:
@@ -109,6 +150,7 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
     import torch
 
     from avgas import paths, standins, train
+
     rows = []
     report = p.checkpoint_dir / "stand_ins.json"
     if report.is_file():
@@ -116,8 +158,15 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
             bad = standins.damaged(p, json.loads(report.read_text()))
         except ValueError:
             bad = [f"{report} cannot be read"]
-        rows.append(("stand-ins of this run", "-", str(p.checkpoint_dir), "wrong" if bad else "ok",
-                     "; ".join(bad) + " (the next run trains them again)" if bad else "whole (hashes match)"))
+        rows.append(
+            (
+                "stand-ins of this run",
+                "-",
+                str(p.checkpoint_dir),
+                "wrong" if bad else "ok",
+                "; ".join(bad) + " (the next run trains them again)" if bad else "whole (hashes match)",
+            )
+        )
     for a in p.alignments:
         folder = train.separator_folder(p, a)
         if not (folder / "last.pt").is_file():
@@ -128,14 +177,22 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
             why = "" if whole else f"{folder / 'best.pt'} is missing or damaged"
         except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is damaged
             why = f"{folder / 'last.pt'} cannot be read ({checkpoints.first_line(e)})"
-        rows.append((f"separator {a} of this run", "-", str(folder), "wrong" if why else "ok",
-                     f"{why} (the next run trains it again)" if why else "whole (hashes match)"))
+        rows.append(
+            (
+                f"separator {a} of this run",
+                "-",
+                str(folder),
+                "wrong" if why else "ok",
+                f"{why} (the next run trains it again)" if why else "whole (hashes match)",
+            )
+        )
     return rows
 
 
 def _input(p: Params, item: str, key: str, where: str, prepared: bool):
     """The resolved path of an ingestion input, or its row when it is unset or not there."""
     from avgas import paths
+
     if not getattr(p, key):
         return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {where}"))
     path = paths.resolve(getattr(p, key))
@@ -146,6 +203,7 @@ def _input(p: Params, item: str, key: str, where: str, prepared: bool):
 
 def _csv_row(p: Params, prepared: bool) -> tuple:
     from avgas import vggsound, world
+
     item, key = "VGGSound csv (prepare-vggsound)", "vggsound_csv"
     path = _input(p, item, key, vggsound.CSV_WHERE, prepared)
     if isinstance(path, tuple):
@@ -160,19 +218,27 @@ def _csv_row(p: Params, prepared: bool) -> tuple:
     for r in mine:
         per[r.label][r.split] += 1
     short = [f"{c}: train {n['train']}, test {n['test']}" for c, n in per.items() if min(n.values()) < 2]
-    detail = (f"{scan.lines} lines: {len(scan.rows)} rows, {len(mine)} of the {len(wanted)} needed classes, "
-              f"{len(scan.duplicates)} duplicates, {len(scan.unparseable)} unparseable")
+    detail = (
+        f"{scan.lines} lines: {len(scan.rows)} rows, {len(mine)} of the {len(wanted)} needed classes, "
+        f"{len(scan.duplicates)} duplicates, {len(scan.unparseable)} unparseable"
+    )
     if scan.unparseable:
         n, why, _ = scan.unparseable[0]
         detail += f" (first: line {n}, {why}; prepare-vggsound lists them in skipped.csv)"
     if short:
-        return item, key, str(path), "wrong", (f"{detail}; too few rows (2 train and 2 test needed) for "
-                                               + "; ".join(short))
+        return (
+            item,
+            key,
+            str(path),
+            "wrong",
+            (f"{detail}; too few rows (2 train and 2 test needed) for " + "; ".join(short)),
+        )
     return item, key, str(path), "ok", detail
 
 
 def _video_row(p: Params, prepared: bool) -> tuple:
     from avgas import paths, vggsound, world
+
     item, key = "VGGSound videos (prepare-vggsound)", "video_dir"
     path = _input(p, item, key, vggsound.VIDEO_WHERE, prepared)
     if isinstance(path, tuple):
@@ -181,17 +247,31 @@ def _video_row(p: Params, prepared: bool) -> tuple:
         return item, key, str(path), "wrong", f"not a folder; {vggsound.VIDEO_WHERE}"
     names = {e.name for e in os.scandir(path) if e.name.endswith(vggsound.VIDEO_SUFFIXES)}
     if not names:
-        return item, key, str(path), "wrong", (f"no video files ({', '.join(vggsound.VIDEO_SUFFIXES)}) in it; "
-                                               f"{vggsound.VIDEO_WHERE}")
+        return (
+            item,
+            key,
+            str(path),
+            "wrong",
+            (f"no video files ({', '.join(vggsound.VIDEO_SUFFIXES)}) in it; {vggsound.VIDEO_WHERE}"),
+        )
     detail = f"{len(names)} video files"
     try:
-        rows = [r for r in vggsound.read_csv(paths.resolve(p.vggsound_csv)) if r[2] in world.classes(p)] \
-            if p.vggsound_csv else []
+        rows = (
+            [r for r in vggsound.read_csv(paths.resolve(p.vggsound_csv)) if r[2] in world.classes(p)]
+            if p.vggsound_csv
+            else []
+        )
     except vggsound.DataError:
         rows = []
     if rows:
-        found = sum(any(f"{stem}{suf}" in names for stem in (f"{y}_{s:06d}", world.stem_of(y, s), f"{y}_{s}")
-                        for suf in vggsound.VIDEO_SUFFIXES) for y, s, _, _ in rows)
+        found = sum(
+            any(
+                f"{stem}{suf}" in names
+                for stem in (f"{y}_{s:06d}", world.stem_of(y, s), f"{y}_{s}")
+                for suf in vggsound.VIDEO_SUFFIXES
+            )
+            for y, s, _, _ in rows
+        )
         detail += f"; {found} of the csv's {len(rows)} clips of the needed classes"
         if found == 0:
             return item, key, str(path), "wrong", detail + " (none found under either naming)"
@@ -200,6 +280,7 @@ def _video_row(p: Params, prepared: bool) -> tuple:
 
 def _frames_row(p: Params, prepared: bool) -> tuple:
     from avgas import paths, vggsound
+
     item, key = "frame json (prepare-vggsound)", "frames_json"
     if not p.frames_json:
         return item, key, "-", "ok", "middle frames (frames_json: null)"
@@ -211,8 +292,13 @@ def _frames_row(p: Params, prepared: bool) -> tuple:
     except (OSError, UnicodeDecodeError, ValueError) as e:
         return item, key, str(path), "wrong", f"not a readable JSON file ({str(e).splitlines()[0][:120]})"
     if not isinstance(frames, dict):
-        return item, key, str(path), "wrong", (f"a JSON {type(frames).__name__}, expected an object (clip stem -> "
-                                               "frame numbers)")
+        return (
+            item,
+            key,
+            str(path),
+            "wrong",
+            (f"a JSON {type(frames).__name__}, expected an object (clip stem -> frame numbers)"),
+        )
     return item, key, str(path), "ok", f"frame numbers for {len(frames)} clips"
 
 
@@ -227,6 +313,7 @@ def _ingest_rows(p: Params, prepared: bool) -> list[tuple]:
     """The inputs of prepare-vggsound: VGGSound's csv, the videos, the frame json, and that none
     of them is one of its outputs."""
     from avgas import vggsound
+
     rows = [_csv_row(p, prepared), _video_row(p, prepared), _frames_row(p, prepared)]
     try:
         vggsound.check_apart(p)
@@ -249,11 +336,25 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
         rows += data_rows
         rows += _ingest_rows(p, prepared=all(r[3] == "ok" for r in data_rows))
         ff = shutil.which("ffmpeg")
-        rows.append(("ffmpeg (prepare-vggsound)", "-", ff or "", "ok" if ff else "missing",
-                     "" if ff else "apt-get install ffmpeg / conda install ffmpeg"))
+        rows.append(
+            (
+                "ffmpeg (prepare-vggsound)",
+                "-",
+                ff or "",
+                "ok" if ff else "missing",
+                "" if ff else "apt-get install ffmpeg / conda install ffmpeg",
+            )
+        )
     else:
-        rows.append(("synthetic world", "data_root", str(p.data_dir), "ok",
-                     "present" if p.metadata_path.is_file() else "generated by notebook 01"))
+        rows.append(
+            (
+                "synthetic world",
+                "data_root",
+                str(p.data_dir),
+                "ok",
+                "present" if p.metadata_path.is_file() else "generated by notebook 01",
+            )
+        )
     for key in WEIGHTS:
         status, detail = _check_weight(p, key)
         shown = "-" if p.world == "synthetic" and getattr(p, key) is None and key in JUDGES else str(p.weight_path(key))

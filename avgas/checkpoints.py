@@ -11,6 +11,7 @@ loaders, so no later step knows which world it is in. Every loader refuses a wro
 message that names the file, what it expected, the params key that points to it, and where the
 real file comes from. Nothing is ever unpickled beyond tensors and a short allow-list.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -28,27 +29,30 @@ SOURCES = {
     "sound2scene_checkpoint": (
         "Sound2Scene's audio encoder, sound2scene.pth",
         "the Sound2Scene repository (github.com/kaist-ami/Sound2Scene, formerly postech-ami), "
-        "'Pretrained model' link in its README"),
+        "'Pretrained model' link in its README",
+    ),
     "swav_checkpoint": (
         "SwAV ResNet-50 (800 epochs), swav.pth.tar",
-        "facebookresearch/swav model zoo: swav_800ep_pretrain.pth.tar, the file IC-GAN and "
-        "Sound2Scene use"),
+        "facebookresearch/swav model zoo: swav_800ep_pretrain.pth.tar, the file IC-GAN and Sound2Scene use",
+    ),
     "icgan_folder": (
         "IC-GAN generator folder icgan_biggan_imagenet_res128/ (state_dict_best0.pth, G_ema_best0.pth)",
-        "facebookresearch/ic_gan README, 'Pretrained models': icgan_biggan_imagenet_res128.tar.gz, "
-        "unpacked"),
+        "facebookresearch/ic_gan README, 'Pretrained models': icgan_biggan_imagenet_res128.tar.gz, unpacked",
+    ),
     "inception_weights": (
-        "torch-fidelity's Inception-v3 (the TF FID network in PyTorch), "
-        "weights-inception-2015-12-05-6726825d.pth",
+        "torch-fidelity's Inception-v3 (the TF FID network in PyTorch), weights-inception-2015-12-05-6726825d.pth",
         "github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth "
-        "(or $TORCH_HOME/hub/checkpoints/ of a machine where TorchMetrics' FID ran once)"),
+        "(or $TORCH_HOME/hub/checkpoints/ of a machine where TorchMetrics' FID ran once)",
+    ),
     "detector_weights": (
         "Ultralytics YOLO-World v2 X, yolov8x-worldv2.pt",
         "github.com/ultralytics/assets/releases (yolov8x-worldv2.pt), or any machine where "
-        "ultralytics.YOLOWorld('yolov8x-worldv2.pt') ran once"),
+        "ultralytics.YOLOWorld('yolov8x-worldv2.pt') ran once",
+    ),
     "clip_checkpoint": (
         "OpenCLIP ViT-B-32 weights (laion2b_s34b_b79k), open_clip_pytorch_model.bin or .safetensors",
-        "huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip_pytorch_model.bin)"),
+        "huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip_pytorch_model.bin)",
+    ),
 }
 
 # What IC-GAN's pickled training config needs beyond tensors and containers.
@@ -81,8 +85,7 @@ def _load(path: Path, key: str, safe_globals=()) -> object:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
-        why = (f"it pickles {refused.group(1)}, which is not on the allow-list"
-               if refused else first_line(e))
+        why = f"it pickles {refused.group(1)}, which is not on the allow-list" if refused else first_line(e)
         raise CheckpointError(f"{path}: refused to unpickle: {why} {_where(key)}") from None
     except Exception as e:  # truncated or not a torch file at all
         raise CheckpointError(f"{path}: not a readable torch file ({first_line(e)}) {_where(key)}") from None
@@ -100,8 +103,11 @@ def _load_strict(model: nn.Module, state: dict, path: Path, key: str) -> None:
     want = model.state_dict()
     missing = [k for k in want if k not in state]
     extra = [k for k in state if k not in want]
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(want[k].shape)})"
-             for k in want if k in state and state[k].shape != want[k].shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(want[k].shape)})"
+        for k in want
+        if k in state and state[k].shape != want[k].shape
+    ]
     if missing or extra or wrong:
         parts = []
         if missing:
@@ -122,10 +128,13 @@ def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> model
     state = _unwrap(_load(path, key), Path(path), key)
     if "audnet.conv1.weight" not in state or "audnet.fc.weight" not in state:
         sample = list(state)[:3]
-        raise CheckpointError(f"{path}: no 'audnet.' keys (found e.g. {sample}); expected the audio "
-                              f"encoder's ResNet-18 under 'audnet.' {_where(key)}")
-    model = models.AudioEncoder(width=models.resnet18_width(state, "audnet."),
-                                out_dim=state["audnet.fc.weight"].shape[0])
+        raise CheckpointError(
+            f"{path}: no 'audnet.' keys (found e.g. {sample}); expected the audio "
+            f"encoder's ResNet-18 under 'audnet.' {_where(key)}"
+        )
+    model = models.AudioEncoder(
+        width=models.resnet18_width(state, "audnet."), out_dim=state["audnet.fc.weight"].shape[0]
+    )
     _load_strict(model, state, Path(path), key)
     return model.eval()
 
@@ -154,8 +163,10 @@ def load_image_encoder(path: Path, key: str = "swav_checkpoint") -> nn.Module:
     raw = _unwrap(_load(path, key), Path(path), key)
     state = {_strip(k): v for k, v in raw.items()}
     if "layer1.0.conv1.weight" not in state or "conv1.weight" not in state:
-        raise CheckpointError(f"{path}: no ResNet-50 trunk keys (expected e.g. 'module.conv1.weight', "
-                              f"'module.layer1.0.conv1.weight'; found e.g. {list(raw)[:3]}) {_where(key)}")
+        raise CheckpointError(
+            f"{path}: no ResNet-50 trunk keys (expected e.g. 'module.conv1.weight', "
+            f"'module.layer1.0.conv1.weight'; found e.g. {list(raw)[:3]}) {_where(key)}"
+        )
     model = models.image_encoder(width_per_group=int(state["layer1.0.conv1.weight"].shape[0]))
     trunk = {k: v for k, v in state.items() if k in model.state_dict()}
     _load_strict(model, trunk, Path(path), key)
@@ -185,8 +196,10 @@ def read_icgan_state(folder: Path, key: str = "icgan_folder") -> tuple[str, dict
         if f.is_file():
             d = _load(f, key, ICGAN_SAFE_GLOBALS)
             if not isinstance(d, dict) or not isinstance(d.get("config"), dict):
-                raise CheckpointError(f"{f}: no 'config' dict in it; an IC-GAN state_dict_best file "
-                                      f"holds config, best_FID, itr, epoch {_where(key)}")
+                raise CheckpointError(
+                    f"{f}: no 'config' dict in it; an IC-GAN state_dict_best file "
+                    f"holds config, best_FID, itr, epoch {_where(key)}"
+                )
             found[f"best{n}"] = d
     if not found:
         raise CheckpointError(f"{folder}: neither state_dict_best0.pth nor state_dict_best1.pth {_where(key)}")
@@ -205,8 +218,9 @@ def load_generator(folder: Path, key: str = "icgan_folder") -> models.Generator:
     try:
         G = models.Generator(config)
     except (KeyError, ValueError) as e:
-        raise CheckpointError(f"{folder / f'state_dict_{suffix}.pth'}: its config cannot build the "
-                              f"generator: {e} {_where(key)}") from None
+        raise CheckpointError(
+            f"{folder / f'state_dict_{suffix}.pth'}: its config cannot build the generator: {e} {_where(key)}"
+        ) from None
     _load_strict(G, weights, wfile, key)
     return G.eval()
 
@@ -220,31 +234,50 @@ def icgan_config(**arch) -> dict:
     values where they differ. G_activation and D_activation pickle an nn.ReLU, as the real config
     does; G_eval_mode is True, so IC-GAN's own loader puts G in eval mode."""
     import json
+
     real = json.loads(ICGAN_CONFIG.read_text())
-    return {**real, "bottom_width": 4, "G_activation": nn.ReLU(inplace=False), "D_activation": nn.ReLU(inplace=False),
-            **arch}
+    return {
+        **real,
+        "bottom_width": 4,
+        "G_activation": nn.ReLU(inplace=False),
+        "D_activation": nn.ReLU(inplace=False),
+        **arch,
+    }
 
 
-def save_generator(G: models.Generator, folder: Path, best_fid: float, itr: int = 0, epoch: int = 0,
-                   suffix: str = "best0") -> None:
+def save_generator(
+    G: models.Generator, folder: Path, best_fid: float, itr: int = 0, epoch: int = 0, suffix: str = "best0"
+) -> None:
     """Write an IC-GAN folder: state_dict_<suffix>.pth (config, best_FID, ...) and
     G_ema_<suffix>.pth (the generator's weights). IC-GAN's own loader skips a file whose best_FID is
     999999 or more (its "never evaluated" start value), so a real score must be given."""
     if not 0 <= best_fid < 1e5:
         raise ValueError(f"best_FID {best_fid}: IC-GAN's loader ignores a checkpoint unless 0 <= best_FID < 1e5")
     folder = Path(folder)
-    _save({"itr": itr, "epoch": epoch, "save_num": 0, "save_best_num": 0, "best_IS": 0.0,
-           "best_FID": float(best_fid), "es_epoch": 0, "config": icgan_config(**G.config)},
-          folder / f"state_dict_{suffix}.pth")
+    _save(
+        {
+            "itr": itr,
+            "epoch": epoch,
+            "save_num": 0,
+            "save_best_num": 0,
+            "best_IS": 0.0,
+            "best_FID": float(best_fid),
+            "es_epoch": 0,
+            "config": icgan_config(**G.config),
+        },
+        folder / f"state_dict_{suffix}.pth",
+    )
     _save(_cpu(G.state_dict()), folder / f"G_ema_{suffix}.pth")
 
 
 def load_parts(p) -> tuple:
     """(f_A, f_V, G) from the params' weight paths, through the loaders above."""
     dev = p.torch_device
-    return (load_audio_encoder(p.weight_path("sound2scene_checkpoint")).to(dev),
-            load_image_encoder(p.weight_path("swav_checkpoint")).to(dev),
-            load_generator(p.weight_path("icgan_folder")).to(dev))
+    return (
+        load_audio_encoder(p.weight_path("sound2scene_checkpoint")).to(dev),
+        load_image_encoder(p.weight_path("swav_checkpoint")).to(dev),
+        load_generator(p.weight_path("icgan_folder")).to(dev),
+    )
 
 
 # --------------------------------------------------------------------- Inception (FID and IS)
@@ -254,6 +287,7 @@ def inception_weights(p) -> str:
     """The real run's Inception file for TorchMetrics (through torch-fidelity), checked before
     use: a missing or wrong file is named here, not deep inside TorchMetrics."""
     import torch_fidelity  # noqa: F401 - FID/IS read the file through it: fail here if it is missing
+
     key = "inception_weights"
     path = p.weight_path(key)
     state = _unwrap(_load(path, key), path, key)

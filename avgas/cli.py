@@ -1,4 +1,5 @@
 """Command line: python -m avgas {run,params,check,prepare-vggsound,world,book,validate} ..."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("params", help="params file, e.g. params/quick.yaml")
     r.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     r.add_argument("-p", action="append", metavar="KEY=VALUE", help="override a params key (repeatable)")
-    r.add_argument("--sweep", metavar="KEY=V1,V2,...",
-                   help="one run per value (e.g. seed=0,1,2), each in its own folder <name>-<key><value>")
-    r.add_argument("--overwrite", action="store_true",
-                   help="reuse a run folder made with other params (its old notebooks go to previous/)")
+    r.add_argument(
+        "--sweep",
+        metavar="KEY=V1,V2,...",
+        help="one run per value (e.g. seed=0,1,2), each in its own folder <name>-<key><value>",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="reuse a run folder made with other params (its old notebooks go to previous/)",
+    )
     r.add_argument("--force", action="store_true", help="rerun notebooks even if finished and unchanged")
-    r.add_argument("--print-run-dir", action="store_true",
-                   help="validate, print the run folder(s) and stop (for job scripts)")
+    r.add_argument(
+        "--print-run-dir", action="store_true", help="validate, print the run folder(s) and stop (for job scripts)"
+    )
 
-    v = sub.add_parser("params", help="validate a params file and print the resolved settings; "
-                                      "without a file, list every key")
+    v = sub.add_parser(
+        "params", help="validate a params file and print the resolved settings; without a file, list every key"
+    )
     v.add_argument("params", nargs="?")
     v.add_argument("-p", action="append", metavar="KEY=VALUE")
 
@@ -53,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("params")
     w.add_argument("-p", action="append", metavar="KEY=VALUE")
 
-    va = sub.add_parser("validate", help="CRS of every method on a finished run's *validation* tuples (what "
-                                         "settings are chosen on), a column per run")
+    va = sub.add_parser(
+        "validate",
+        help="CRS of every method on a finished run's *validation* tuples (what "
+        "settings are chosen on), a column per run",
+    )
     va.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0")
 
     args = ap.parse_args(argv)
@@ -69,35 +81,45 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "prepare-vggsound":
             from avgas import vggsound
+
             r = vggsound.prepare(_load(args), workers=args.workers)
             print(r.summary())
             return 0
         if args.cmd == "check":
             from avgas import check
+
             table = check.check(_load(args), sample=None if args.all else 50)
             for item, row in table.iterrows():
-                print(f"[{row['status']:>7}] {item} ({row['params key']}): {row['path']}"
-                      + (f"\n          {row['detail']}" if row["detail"] else ""))
+                print(
+                    f"[{row['status']:>7}] {item} ({row['params key']}): {row['path']}"
+                    + (f"\n          {row['detail']}" if row["detail"] else "")
+                )
             bad = table[table["status"] != "ok"]
             print(f"\n{len(bad)} problem(s)" if len(bad) else "\neverything is in place")
             return 1 if len(bad) else 0
         if args.cmd == "book":
             from avgas import book
+
             html = book.build(args.run_dir, args.out)
             print(f"book: {html / 'index.html'}")
             return 0
         if args.cmd == "validate":
             from avgas import validation
+
             print(validation.compare_runs(args.run_dirs).to_string())
             return 0
         if args.cmd == "world":
             from avgas import world
+
             info = world.generate(_load(args))
-            print(f"{info.n_clips} clips in {info.data_dir} ({info.megabytes:.1f} MB, "
-                  f"{'reused' if info.reused else f'{info.seconds:.1f} s'})")
+            print(
+                f"{info.n_clips} clips in {info.data_dir} ({info.megabytes:.1f} MB, "
+                f"{'reused' if info.reused else f'{info.seconds:.1f} s'})"
+            )
             return 0
         if args.cmd == "run":
             from avgas import runner
+
             runs = [_load(args)]  # validated before anything runs
             if args.sweep:
                 runs = params_mod.sweep(runs[0], args.sweep)
@@ -129,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _continue_hint(args) -> str:
     if getattr(args, "cmd", None) == "run":
-        return ("Run the same command again to continue: finished notebooks are skipped, and "
-                "-p resume=true continues a separator's training from its last epoch.")
+        return (
+            "Run the same command again to continue: finished notebooks are skipped, and "
+            "-p resume=true continues a separator's training from its last epoch."
+        )
     if getattr(args, "cmd", None) == "prepare-vggsound":
         return "Run the same command again to continue: ingested clips are not redone."
     return "Run the same command again."
@@ -145,6 +169,7 @@ def _one_line(e: Exception, args) -> str | None:
     from avgas.paths import BusyError, ProtectedPathError
     from avgas.runner import RunError
     from avgas.spectrogram import AudioError
+
     if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError)):
         return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)
     if isinstance(e, OSError):  # a read-only folder, a full disk, a file that went away

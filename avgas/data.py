@@ -7,6 +7,7 @@ the csv's ``train`` clips are split again into train and val (held out for model
 share a source clip. A tuple is (mixed audio, audio 1, audio 2, image 1, image 2) with 1 = the
 foreground class and 2 = the background class of a Table 4 combination.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,10 @@ def prepare(p: Params, progress: bool = True) -> Prepared:
         return Prepared(w.data_dir, w.n_clips, w.seconds, w.megabytes, not w.reused)
     for need in (p.data_dir / "audios", p.data_dir / "images", p.metadata_path):
         if not need.exists():
-            raise DataError(f"{need} is missing: the params key 'data_root' (or 'metadata_csv') must "
-                            "point at data prepared with `python -m avgas prepare-vggsound`")
+            raise DataError(
+                f"{need} is missing: the params key 'data_root' (or 'metadata_csv') must "
+                "point at data prepared with `python -m avgas prepare-vggsound`"
+            )
     n = sum(1 for _ in open(p.metadata_path))
     return Prepared(p.data_dir, n, 0.0, 0.0, False)
 
@@ -86,9 +89,10 @@ class Row:
 @dataclass
 class CsvScan:
     """Every line of a VGGSound csv, sorted into exactly one kind."""
+
     path: Path
     lines: int = 0
-    rows: list[Row] = field(default_factory=list)      # well-formed rows, first occurrences only
+    rows: list[Row] = field(default_factory=list)  # well-formed rows, first occurrences only
     duplicates: dict[int, int] = field(default_factory=dict)  # line -> the line it repeats
     unparseable: list[tuple[int, str, list[str]]] = field(default_factory=list)  # (line, why, fields)
     header: int = 0
@@ -96,8 +100,7 @@ class CsvScan:
     comments: int = 0
 
     def accounted(self) -> int:
-        return (len(self.rows) + len(self.duplicates) + len(self.unparseable) + self.header + self.blank
-                + self.comments)
+        return len(self.rows) + len(self.duplicates) + len(self.unparseable) + self.header + self.blank + self.comments
 
 
 _BAD_YTID = re.compile(r"[\s\"'/\\,]")
@@ -106,8 +109,10 @@ _BAD_YTID = re.compile(r"[\s\"'/\\,]")
 def _parse_row(fields: list[str]) -> tuple[str, int, str, str]:
     """One csv row's fields -> (ytid, start, label, split); ValueError says what is wrong."""
     if len(fields) != 4:
-        raise ValueError(f"{len(fields)} fields, expected 4 (ytid,start_seconds,label,split; a label with a "
-                         "comma must be in double quotes)")
+        raise ValueError(
+            f"{len(fields)} fields, expected 4 (ytid,start_seconds,label,split; a label with a "
+            "comma must be in double quotes)"
+        )
     ytid, start, label, split = (x.strip() for x in fields)
     if not ytid or _BAD_YTID.search(ytid):
         raise ValueError(f"ytid {ytid!r} is not a video id")
@@ -141,9 +146,11 @@ def scan_csv(path: Path, key: str, where: str) -> CsvScan:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 text (line {line}, byte {e.start}); params key '{key}' must "
-                        "name a UTF-8 csv (save it as UTF-8)") from None
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: not UTF-8 text (line {line}, byte {e.start}); params key '{key}' must "
+            "name a UTF-8 csv (save it as UTF-8)"
+        ) from None
     scan = CsvScan(path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -186,8 +193,9 @@ def read_metadata(path: Path) -> pd.DataFrame:
     """The metadata csv as a table (ytid, start_seconds, label, split, line). Lines that are not
     rows, repeated rows and clips given two labels are left out, each listed in
     ``df.attrs['problems']`` as (file:line, why): nothing is dropped without a word."""
-    scan = scan_csv(path, "metadata_csv", "prepare it with `python -m avgas prepare-vggsound`, or let "
-                                          "the synthetic world write it")
+    scan = scan_csv(
+        path, "metadata_csv", "prepare it with `python -m avgas prepare-vggsound`, or let the synthetic world write it"
+    )
     name = Path(path).name
     problems = [(f"{name}:{n}", f"unparseable csv line {n}: {why}") for n, why, _ in scan.unparseable]
     problems += [(f"{name}:{n}", f"duplicate of line {first}") for n, first in scan.duplicates.items()]
@@ -225,10 +233,16 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     screener = ClipScreen(p) if screen else None
     for stem in meta["stem"]:
         a = audio_dir / f"{stem}.wav"
-        i = next((image_dir / f"{stem}{suf}" for suf in IMAGE_SUFFIXES
-                  if (image_dir / f"{stem}{suf}").is_file()), None)
-        why = ("no audio file" if not a.is_file() else "no image file" if i is None
-               else screener.problem(a, i) if screener else None)
+        i = next((image_dir / f"{stem}{suf}" for suf in IMAGE_SUFFIXES if (image_dir / f"{stem}{suf}").is_file()), None)
+        why = (
+            "no audio file"
+            if not a.is_file()
+            else "no image file"
+            if i is None
+            else screener.problem(a, i)
+            if screener
+            else None
+        )
         if why:
             skipped.append((stem, why))
         keep.append(not why)
@@ -246,12 +260,18 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
         val = _split_val(list(group["stem"]), p.val_fraction, p.seed)
         meta.loc[group.index[group["stem"].isin(val)], "split"] = "val"
 
-    counts = meta.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(
-        index=wanted, columns=list(SPLITS), fill_value=0)
+    counts = (
+        meta.groupby(["label", "split"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=wanted, columns=list(SPLITS), fill_value=0)
+    )
     short = counts[(counts == 0).any(axis=1)]
     if len(short):
-        raise DataError("too few clips: every class needs at least one clip in each of train, val "
-                        "and test. Counts per split:\n" + short.to_string())
+        raise DataError(
+            "too few clips: every class needs at least one clip in each of train, val "
+            "and test. Counts per split:\n" + short.to_string()
+        )
     meta = meta.reset_index(drop=True)[["stem", "ytid", "start_seconds", "label", "split", "audio", "image"]]
     meta.attrs["skipped"] = skipped
     return meta
@@ -283,6 +303,7 @@ class ClipScreen:
     def save(self) -> None:
         if self.changed:
             from avgas import paths
+
             try:
                 paths.atomic_write_text(self.file, json.dumps(self.known))
             except OSError as e:  # a cache: the clips are simply checked again next time
@@ -292,6 +313,7 @@ class ClipScreen:
 def header_problem(path: Path, min_seconds: float = 0.0) -> str | None:
     """The cheap part of the rule, from the wav's header alone: readable, 16 kHz, long enough."""
     import soundfile as sf
+
     try:
         info = sf.info(str(path))
     except Exception as e:  # noqa: BLE001 - soundfile raises several types
@@ -325,8 +347,13 @@ def image_problem(path: Path) -> str | None:
 def counts_table(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Clips per class and split, with each class's role and its Table 5 prompt."""
     from avgas import paper
-    t = cat.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(
-        index=world.classes(p), columns=list(SPLITS), fill_value=0)
+
+    t = (
+        cat.groupby(["label", "split"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=world.classes(p), columns=list(SPLITS), fill_value=0)
+    )
     bgs = {bg for _, bg in p.combination_list()}
     t.insert(0, "role", ["background" if c in bgs else "foreground" for c in t.index])
     t.insert(1, "prompt", [paper.prompts().get(c, "") for c in t.index])
@@ -361,11 +388,17 @@ def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
 
 def tuple_table(tuples: pd.DataFrame) -> pd.DataFrame:
     """Tuples per combination and split, and how many distinct source clips each split uses."""
-    t = tuples.groupby(["combination", "split"]).size().unstack(fill_value=0).reindex(
-        columns=list(SPLITS), fill_value=0)
+    t = (
+        tuples.groupby(["combination", "split"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=list(SPLITS), fill_value=0)
+    )
     t.loc["total"] = t.sum()
-    t.loc["distinct clips"] = [len(set(tuples.loc[tuples["split"] == s, "fg_stem"])
-                                   | set(tuples.loc[tuples["split"] == s, "bg_stem"])) for s in SPLITS]
+    t.loc["distinct clips"] = [
+        len(set(tuples.loc[tuples["split"] == s, "fg_stem"]) | set(tuples.loc[tuples["split"] == s, "bg_stem"]))
+        for s in SPLITS
+    ]
     return t
 
 
@@ -383,8 +416,12 @@ def mix(fg: np.ndarray, bg: np.ndarray, relative_level_db: float = 0.0) -> np.nd
 def load_waves(cat: pd.DataFrame, stems, clip_seconds: float, progress: bool = False) -> np.ndarray:
     """(n, samples) float32 waveforms of the given clips, fitted to the clip length."""
     path = dict(zip(cat["stem"], cat["audio"]))
-    return np.stack([spec.load_wave(path[s], clip_seconds)
-                     for s in tqdm(list(stems), desc="reading audio", disable=not progress, unit="clip")])
+    return np.stack(
+        [
+            spec.load_wave(path[s], clip_seconds)
+            for s in tqdm(list(stems), desc="reading audio", disable=not progress, unit="clip")
+        ]
+    )
 
 
 def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
@@ -400,32 +437,44 @@ def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
 
 def _fingerprint(p: Params, **extra) -> dict:
     stamp = p.data_dir / "world.json"
-    return {"clip_seconds": p.clip_seconds, "data": str(p.data_dir),
-            "world": stamp.read_text() if stamp.is_file() else str(p.metadata_path.stat().st_mtime),
-            **extra}
+    return {
+        "clip_seconds": p.clip_seconds,
+        "data": str(p.data_dir),
+        "world": stamp.read_text() if stamp.is_file() else str(p.metadata_path.stat().st_mtime),
+        **extra,
+    }
 
 
 def clip_spectrograms(p: Params, cat: pd.DataFrame, stems, name: str, progress: bool = True) -> torch.Tensor:
     """(n, 257, T) spectrograms of single clips, cached under the run's cache folder."""
     stems = list(stems)
     return spec.cached(
-        p.cache_dir / f"spec_clips_{name}.pt", stems,
-        lambda: spec.batched(load_waves(cat, stems, p.clip_seconds, progress), p.spectrogram_batch,
-                             progress, desc=f"spectrograms ({name})"),
-        **_fingerprint(p))
+        p.cache_dir / f"spec_clips_{name}.pt",
+        stems,
+        lambda: spec.batched(
+            load_waves(cat, stems, p.clip_seconds, progress),
+            p.spectrogram_batch,
+            progress,
+            desc=f"spectrograms ({name})",
+        ),
+        **_fingerprint(p),
+    )
 
 
-def mix_spectrograms(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, name: str,
-                     progress: bool = True) -> torch.Tensor:
+def mix_spectrograms(
+    p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, name: str, progress: bool = True
+) -> torch.Tensor:
     """(n, 257, T) spectrograms of the tuples' mixtures, cached."""
+
     def make():
         fg = load_waves(cat, tuples["fg_stem"], p.clip_seconds, progress)
         bg = load_waves(cat, tuples["bg_stem"], p.clip_seconds, progress)
-        return spec.batched(mix(fg, bg, p.relative_level_db), p.spectrogram_batch, progress,
-                            desc=f"mix spectrograms ({name})")
+        return spec.batched(
+            mix(fg, bg, p.relative_level_db), p.spectrogram_batch, progress, desc=f"mix spectrograms ({name})"
+        )
+
     keys = [f"{a}|{b}" for a, b in zip(tuples["fg_stem"], tuples["bg_stem"])]
-    return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make,
-                       **_fingerprint(p, level=p.relative_level_db))
+    return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make, **_fingerprint(p, level=p.relative_level_db))
 
 
 def load_images(cat: pd.DataFrame, stems, size: int | None = None) -> torch.Tensor:

@@ -4,6 +4,7 @@ level and the noise seed, and see the separator, the generator and the judges re
 `Explorer.show(...)` draws one state (what the executed notebook and the book show);
 `Explorer.widget()` wires it to ipywidgets for a live kernel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ def live(requested: bool | None = None) -> bool:
     block forever on a cell that opens widgets. `requested` (the notebook's `live` parameter)
     overrides, e.g. papermill -p live False."""
     import os
+
     return requested if requested is not None else not os.environ.get("AVGAS_BATCH")
 
 
@@ -34,23 +36,28 @@ class MissingRun(RuntimeError):
 class State:
     fg: str
     bg: str
-    waves: dict           # mix / foreground / background, 16 kHz
+    waves: dict  # mix / foreground / background, 16 kHz
     spectrogram: torch.Tensor
-    images: dict          # name -> (R, R, 3) uint8
-    verdicts: dict        # name -> {"detector": [...], "CLIP top-2": [...]}
+    images: dict  # name -> (R, R, 3) uint8
+    verdicts: dict  # name -> {"detector": [...], "CLIP top-2": [...]}
 
 
 class Explorer:
     def __init__(self, p: Params, cat: pd.DataFrame, alignment: str | None = None):
         self.p, self.cat = p, cat
         self.alignment = alignment or p.alignments[0]
-        needed = [p.weight_path("sound2scene_checkpoint"), p.weight_path("icgan_folder") / "G_ema_best0.pth",
-                  train.separator_folder(p, self.alignment) / "best.pt"]
+        needed = [
+            p.weight_path("sound2scene_checkpoint"),
+            p.weight_path("icgan_folder") / "G_ema_best0.pth",
+            train.separator_folder(p, self.alignment) / "best.pt",
+        ]
         missing = [str(f) for f in needed if not f.exists()]
         if missing:
-            raise MissingRun(f"the run '{p.name}' has no trained parts yet ({', '.join(missing)}). Make them "
-                             f"with: python -m avgas run params/{p.name}.yaml --only 01,02,03 "
-                             f"(or the whole run: python -m avgas run params/{p.name}.yaml)")
+            raise MissingRun(
+                f"the run '{p.name}' has no trained parts yet ({', '.join(missing)}). Make them "
+                f"with: python -m avgas run params/{p.name}.yaml --only 01,02,03 "
+                f"(or the whole run: python -m avgas run params/{p.name}.yaml)"
+            )
         self.fa, _, self.G = checkpoints.load_parts(p)
         self.separator = train.load_separator(p, self.alignment)
         res = self.G.resolution
@@ -65,27 +72,45 @@ class Explorer:
         for fg, bg in p.combination_list():
             self.combinations.setdefault(bg, []).append(fg)
 
-    def state(self, fg: str, bg: str, lam: float = 0.5, level_db: float = 0.0, seed: int = 0,
-              fg_clip: int = 0, bg_clip: int = 0) -> State:
+    def state(
+        self,
+        fg: str,
+        bg: str,
+        lam: float = 0.5,
+        level_db: float = 0.0,
+        seed: int = 0,
+        fg_clip: int = 0,
+        bg_clip: int = 0,
+    ) -> State:
         stems = (self.clips[fg][fg_clip % len(self.clips[fg])], self.clips[bg][bg_clip % len(self.clips[bg])])
         fg_w, bg_w = (spec.load_wave(self.by_stem.loc[s, "audio"], self.p.clip_seconds) for s in stems)
         mix_w = data.mix(fg_w, bg_w, level_db)
         s = spec.spectrogram(torch.from_numpy(mix_w).float()[None])
         h_fg, h_bg = train.separate(self.separator, s)
-        feats = {f"separated: {fg}": h_fg, f"separated: {bg}": h_bg,
-                 f"mixed, λ={lam:.2f}": generate.blend(h_fg, h_bg, lam),
-                 "Sound2Scene f_A(mix)": train.embed_mix(self.fa, s)}
+        feats = {
+            f"separated: {fg}": h_fg,
+            f"separated: {bg}": h_bg,
+            f"mixed, λ={lam:.2f}": generate.blend(h_fg, h_bg, lam),
+            "Sound2Scene f_A(mix)": train.embed_mix(self.fa, s),
+        }
         z = generate.noise(1, self.G.dim_z, seed)
         images = {k: standins.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
         batch = torch.stack(list(images.values()))
         res = batch.shape[1]
-        found = judges.detect(self.detector, judges.judge_view(batch, res, self.p.detector_imgsz), self.words,
-                              self.conf, self.p.detector_imgsz, device=judges.ultralytics_device(self.p))
+        found = judges.detect(
+            self.detector,
+            judges.judge_view(batch, res, self.p.detector_imgsz),
+            self.words,
+            self.conf,
+            self.p.detector_imgsz,
+            device=judges.ultralytics_device(self.p),
+        )
         view = self.clip.visual.image_size[0]
         sim = judges.clip_similarity(self.clip, self.tokenizer, judges.judge_view(batch, res, view), self.words)
         top2 = sim.topk(2, dim=1).indices.tolist()
-        verdicts = {k: {"detector": sorted(f), "CLIP top-2": [self.words[j] for j in t]}
-                    for k, f, t in zip(images, found, top2)}
+        verdicts = {
+            k: {"detector": sorted(f), "CLIP top-2": [self.words[j] for j in t]} for k, f, t in zip(images, found, top2)
+        }
         return State(fg, bg, {"mix": mix_w, "foreground": fg_w, "background": bg_w}, s[0], images, verdicts)
 
     def show(self, **kw) -> State:
@@ -98,19 +123,27 @@ class Explorer:
             ax.axis("off")
             v = st.verdicts[name]
             ok = want <= set(v["detector"]) if name.startswith("mixed") or name.startswith("Sound2Scene") else None
-            ax.set_title(f"{name}\ndetector: {', '.join(v['detector']) or '—'}\nCLIP: {', '.join(v['CLIP top-2'])}"
-                         + ("" if ok is None else ("\nboth found ✓" if ok else "\nnot both ✗")), fontsize=8)
+            ax.set_title(
+                f"{name}\ndetector: {', '.join(v['detector']) or '—'}\nCLIP: {', '.join(v['CLIP top-2'])}"
+                + ("" if ok is None else ("\nboth found ✓" if ok else "\nnot both ✗")),
+                fontsize=8,
+            )
         fig.tight_layout()
         plt.show()
-        display(HTML("<table><tr><th>mix</th><th>foreground</th><th>background</th></tr><tr>"
-                     + "".join(f"<td>{report.audio_html(st.waves[k])}</td>" for k in ("mix", "foreground", "background"))
-                     + "</tr></table>"))
+        display(
+            HTML(
+                "<table><tr><th>mix</th><th>foreground</th><th>background</th></tr><tr>"
+                + "".join(f"<td>{report.audio_html(st.waves[k])}</td>" for k in ("mix", "foreground", "background"))
+                + "</tr></table>"
+            )
+        )
         return st
 
     def widget(self):
         """Dropdowns for the background and foreground class (the foregrounds of the chosen
         background), clip indices, sliders for λ, the relative level and the noise seed."""
         import ipywidgets as w
+
         bg = w.Dropdown(options=list(self.combinations), description="background")
         fg = w.Dropdown(options=self.combinations[bg.value], description="foreground")
         bg.observe(lambda ch: setattr(fg, "options", self.combinations[ch["new"]]), names="value")
@@ -119,7 +152,8 @@ class Explorer:
         seed = w.IntSlider(value=0, min=0, max=50, description="noise seed")
         fg_clip = w.IntSlider(value=0, min=0, max=20, description="fg clip")
         bg_clip = w.IntSlider(value=0, min=0, max=20, description="bg clip")
-        out = w.interactive_output(lambda **kw: self.show(**kw) and None,
-                                   {"fg": fg, "bg": bg, "lam": lam, "level_db": level, "seed": seed,
-                                    "fg_clip": fg_clip, "bg_clip": bg_clip})
+        out = w.interactive_output(
+            lambda **kw: self.show(**kw) and None,
+            {"fg": fg, "bg": bg, "lam": lam, "level_db": level, "seed": seed, "fg_clip": fg_clip, "bg_clip": bg_clip},
+        )
         return w.VBox([w.HBox([bg, fg]), w.HBox([lam, level, seed]), w.HBox([fg_clip, bg_clip]), out])

@@ -3,6 +3,7 @@
 Embeddings are L2-normalised before the generator (IC-GAN's instance features are unit vectors);
 z ~ N(0, 1) without truncation, as Sound2Scene samples; outputs are clamped to [-1, 1].
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
     return torch.randn(n, dim_z, generator=torch.Generator().manual_seed(seed))
 
 
-def sample(G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = None,
-           seed: int = 0, batch: int = 128) -> torch.Tensor:
+def sample(
+    G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = None, seed: int = 0, batch: int = 128
+) -> torch.Tensor:
     """Images (N, 3, R, R) in [-1, 1] from unit features, z ~ N(0, 1) as Sound2Scene samples."""
     G.eval()
     device = next(G.parameters()).device
@@ -25,11 +27,9 @@ def sample(G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = No
     out = []
     with torch.no_grad():
         for i in range(0, len(feats), batch):
-            h = F.normalize(feats[i:i + batch].to(device), dim=1)
-            out.append(G(z[i:i + batch].to(device), None, h).clamp(-1, 1).cpu())
+            h = F.normalize(feats[i : i + batch].to(device), dim=1)
+            out.append(G(z[i : i + batch].to(device), None, h).clamp(-1, 1).cpu())
     return torch.cat(out)
-
-
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -48,8 +48,9 @@ REFERENCE_IMAGE = "reference: true image features"
 REFERENCE_AUDIO = "reference: true audio features"
 
 
-def embeddings_for(tuples_n: int, baseline: torch.Tensor, separated: dict, references: dict,
-                   lam: float, mixed_only: dict | None = None) -> dict:
+def embeddings_for(
+    tuples_n: int, baseline: torch.Tensor, separated: dict, references: dict, lam: float, mixed_only: dict | None = None
+) -> dict:
     """The conditioning vectors of every (task, method) of Tables 1-3.
 
     baseline: f_A(mix); separated: alignment -> (h_fg, h_bg); references: name -> (fg, bg)
@@ -75,6 +76,7 @@ def images_for(G, embeddings: dict, seed: int) -> dict:
     """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
     method, so the methods are compared on the same draws."""
     from avgas.standins import from_unit
+
     n = len(next(iter(embeddings.values())))
     z = noise(n, G.dim_z, seed)
     return {key: from_unit(sample(G, h, z)) for key, h in embeddings.items()}
@@ -83,6 +85,7 @@ def images_for(G, embeddings: dict, seed: int) -> dict:
 def save(path, images: dict, tuple_ids: list) -> None:
     """All generated images of a run in one file: {'tuple_id': [...], 'images': {'task/method': uint8}}."""
     from avgas.paths import torch_save_atomic as _save
+
     _save({"tuple_id": list(tuple_ids), "images": {f"{t}/{m}": v for (t, m), v in images.items()}}, path)
 
 
@@ -94,6 +97,7 @@ def load(path) -> tuple[dict, list]:
 def lambda_sweep(G, h_fg: torch.Tensor, h_bg: torch.Tensor, lambdas, seed: int) -> torch.Tensor:
     """(len(lambdas), N, R, R, 3) images of G(z, lambda h_fg + (1 - lambda) h_bg), same z throughout."""
     from avgas.standins import from_unit
+
     z = noise(len(h_fg), G.dim_z, seed)
     return torch.stack([from_unit(sample(G, blend(h_fg, h_bg, lam), z)) for lam in lambdas])
 
@@ -102,10 +106,12 @@ def load_run(p, cat):
     """The run's held-out tuples and the images notebook 04 generated for them:
     (test tuples, {(task, method): uint8 images}, image size)."""
     from avgas import data
+
     f = p.run_dir / "generated.pt"
     if not f.is_file():
-        raise FileNotFoundError(f"{f}: no generated images; run notebook 04 first "
-                                f"(python -m avgas run <params> --only 04)")
+        raise FileNotFoundError(
+            f"{f}: no generated images; run notebook 04 first (python -m avgas run <params> --only 04)"
+        )
     tuples = data.make_tuples(cat, p)
     test = tuples[tuples["split"] == "test"].reset_index(drop=True)
     images, ids = load(f)

@@ -10,6 +10,7 @@ sharpness.
 This module holds the scene classifier (the stand-in for Inception: its pooled features serve
 FID, its logits IS).
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,12 @@ def to_float(images: torch.Tensor, size: int) -> torch.Tensor:
         images = images.permute(0, 3, 1, 2)
     x = images.float() / 255 if images.dtype == torch.uint8 else images
     if x.shape[-1] != size:
-        x = F.interpolate(x, size=size, mode="area" if x.shape[-1] > size else "bilinear",
-                          align_corners=None if x.shape[-1] > size else False)
+        x = F.interpolate(
+            x,
+            size=size,
+            mode="area" if x.shape[-1] > size else "bilinear",
+            align_corners=None if x.shape[-1] > size else False,
+        )
     return x
 
 
@@ -59,8 +64,15 @@ class SceneClassifier(nn.Module):
         c = [width, 2 * width, 4 * width]
         layers, cin = [], 3
         for co in c:
-            layers += [nn.Conv2d(cin, co, 3, 1, 1), nn.BatchNorm2d(co), nn.ReLU(),
-                       nn.Conv2d(co, co, 3, 1, 1), nn.BatchNorm2d(co), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(cin, co, 3, 1, 1),
+                nn.BatchNorm2d(co),
+                nn.ReLU(),
+                nn.Conv2d(co, co, 3, 1, 1),
+                nn.BatchNorm2d(co),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             cin = co
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(cin, n_classes)
@@ -73,8 +85,9 @@ class SceneClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, size: int, steps: int, seed: int,
-                     batch: int = 64, progress: bool = True) -> tuple[SceneClassifier, dict]:
+def train_classifier(
+    images: torch.Tensor, labels: torch.Tensor, size: int, steps: int, seed: int, batch: int = 64, progress: bool = True
+) -> tuple[SceneClassifier, dict]:
     """Train on uint8 images (N, H, W, 3) with multi-hot labels (N, C)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -98,7 +111,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, size: int, step
 def scores(model: SceneClassifier, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Class scores (logits) of uint8 images."""
     model.eval()
-    return torch.cat([model(to_float(images[i:i + batch], model.size)) for i in range(0, len(images), batch)])
+    return torch.cat([model(to_float(images[i : i + batch], model.size)) for i in range(0, len(images), batch)])
 
 
 def topk_hits(logits: torch.Tensor, wanted: list[set[int]], k: int) -> np.ndarray:
@@ -132,9 +145,13 @@ def both_ways(pool, pairs: list[tuple[str, str]], success) -> dict:
         c = names[next(iter(pool.sets[i]))]
         false += [success(i, {fg, bg}) for fg, bg in pairs if c in (fg, bg)]
     mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
-    return {"recall: two-class scenes (both classes)": mean(r2), "recall: single-class images": mean(r1),
-            "false success: one class of a pair scored as both": mean(false),
-            "images": len(pool.sets), "one-class (image, pair) cases": len(false)}
+    return {
+        "recall: two-class scenes (both classes)": mean(r2),
+        "recall: single-class images": mean(r1),
+        "false success: one class of a pair scored as both": mean(false),
+        "images": len(pool.sets),
+        "one-class (image, pair) cases": len(false),
+    }
 
 
 def trusted(check: dict) -> bool:
@@ -151,7 +168,8 @@ def ranked_success(sim: torch.Tensor, words: list[str], word_of: dict):
 
     def success(i, classes):
         want = {word_of[c] for c in classes}
-        return want <= {words[j] for j in top[i][:len(want)]}
+        return want <= {words[j] for j in top[i][: len(want)]}
+
     return success
 
 
@@ -182,20 +200,24 @@ class LogitsExtractor(nn.Module):
 class FidIsJudge:
     """What FID and IS are computed with: the synthetic world's classifier (features / logits
     modules), or, for the real run, TorchMetrics' Inception from a local weights file."""
+
     fid_feature: nn.Module
     is_feature: nn.Module
     report: dict
 
     def fid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         from avgas import metrics
+
         return metrics.fid(real, fake, self.fid_feature)
 
     def inception_score(self, fake: torch.Tensor, splits: int = 1) -> float:
         from avgas import metrics
+
         return metrics.inception_score(fake, self.is_feature, splits=splits)
 
     def kid(self, real: torch.Tensor, fake: torch.Tensor) -> list[float]:
         from avgas import metrics
+
         return metrics.kid(real, fake, self.fid_feature)
 
 
@@ -204,10 +226,14 @@ def fid_is_judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
         model, rep = ensure_classifier(p, cat, size, progress)
         return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), rep)
     from avgas import checkpoints, metrics
+
     path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
     # built once per run (TorchMetrics would rebuild them for every metric object)
-    return FidIsJudge(metrics.inception_net(path, "2048"), metrics.inception_net(path, "logits_unbiased"),
-                      {"validation": {}, "weights": path})
+    return FidIsJudge(
+        metrics.inception_net(path, "2048"),
+        metrics.inception_net(path, "logits_unbiased"),
+        {"validation": {}, "weights": path},
+    )
 
 
 # ------------------------------------------------------------------ the synthetic world's judges
@@ -225,9 +251,11 @@ def validate_classifier(model: SceneClassifier, images, sets) -> dict:
     single = np.array([len(s) == 1 for s in sets])
     hits1 = topk_hits(logits, sets, 1)
     hits2 = topk_hits(logits, sets, 2)
-    return {"single-class top-1": float(hits1[single].mean()),
-            "two-class scenes: both in top 2": float(hits2[~single].mean()),
-            "images": int(len(sets))}
+    return {
+        "single-class top-1": float(hits1[single].mean()),
+        "two-class scenes: both in top 2": float(hits2[~single].mean()),
+        "images": int(len(sets)),
+    }
 
 
 def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
@@ -237,10 +265,17 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
     import json
 
     from avgas import protocol
+
     folder = p.checkpoint_dir / "judges"
     f = folder / "scene_classifier.pt"
-    settings = {"seed": p.seed, "steps": p.classifier_steps, "size": size, "pool": JUDGE_POOL_VERSION,
-                "scenes": p.scenes_per_combination, "world": _world_stamp(p)}
+    settings = {
+        "seed": p.seed,
+        "steps": p.classifier_steps,
+        "size": size,
+        "pool": JUDGE_POOL_VERSION,
+        "scenes": p.scenes_per_combination,
+        "world": _world_stamp(p),
+    }
     if f.is_file():
         ck = torch.load(f, weights_only=False)
         if ck["settings"] == settings:
@@ -255,12 +290,18 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
         held = protocol.judge_pool(p, part)
         success = ranked_success(scores(model, held.images), classes, {c: c for c in classes})
         return both_ways(held, protocol.evaluated_pairs(p), success)
-    report = {"validation": check("val"), "held-out": check("test"), "seconds": round(hist["seconds"], 1),
-              "train_images": len(images), "history": hist["loss"]}
+
+    report = {
+        "validation": check("val"),
+        "held-out": check("test"),
+        "seconds": round(hist["seconds"], 1),
+        "train_images": len(images),
+        "history": hist["loss"],
+    }
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
-    _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings,
-           "report": report}, f)
+
+    _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "scene_classifier.json", json.dumps(report["held-out"], indent=1))
     return model, report
 
@@ -279,6 +320,7 @@ def _ultralytics(config_dir):
     from pathlib import Path
 
     import matplotlib
+
     config_dir = Path(config_dir)
     font = config_dir / "Ultralytics" / "Arial.ttf"
     if not font.is_file():
@@ -287,12 +329,14 @@ def _ultralytics(config_dir):
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
     import ultralytics
+
     return ultralytics
 
 
 def vocabulary(p) -> list[str]:
     """The detector's and CLIP's candidate labels: the Table 5 prompts of the run's classes."""
     from avgas import paper, world
+
     prompts = paper.prompts()
     return sorted({prompts[c] for c in world.classes(p)})
 
@@ -307,6 +351,7 @@ def judge_view(images: torch.Tensor, size: int, view: int) -> torch.Tensor:
 def _write_yolo_set(folder, images, boxes_per_image, names, gen):
     """Ultralytics layout: images/*.png and labels/*.txt (class cx cy w h, normalised)."""
     from PIL import Image
+
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     for i, (img, boxes) in enumerate(zip(images, boxes_per_image)):
@@ -314,14 +359,17 @@ def _write_yolo_set(folder, images, boxes_per_image, names, gen):
         if torch.rand(1, generator=gen).item() < 0.5:  # half the images soft, like a small G's
             x = degrade(x, gen)
         Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy()).save(folder / "images" / f"{i:05d}.png")
-        lines = [f"{names.index(n)} {(x0 + x1) / 2:.4f} {(y0 + y1) / 2:.4f} {x1 - x0:.4f} {y1 - y0:.4f}"
-                 for n, (x0, y0, x1, y1) in boxes]
+        lines = [
+            f"{names.index(n)} {(x0 + x1) / 2:.4f} {(y0 + y1) / 2:.4f} {x1 - x0:.4f} {y1 - y0:.4f}"
+            for n, (x0, y0, x1, y1) in boxes
+        ]
         (folder / "labels" / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
 
 
 def detector_scenes(pool):
     """A judge pool as the detector's data: images, and boxes labelled with Table 5's prompts."""
     from avgas import paper
+
     prompts = paper.prompts()
     return pool.images, [[(prompts[c], box) for c, box in b] for b in pool.boxes]
 
@@ -331,12 +379,13 @@ def ultralytics_device(p) -> str:
     return "0" if p.torch_device.type == "cuda" else "cpu"
 
 
-def detect_scores(model, images: torch.Tensor, view: int, batch: int = 64, device: str = "cpu",
-                  floor: float = 0.01) -> list[dict]:
+def detect_scores(
+    model, images: torch.Tensor, view: int, batch: int = 64, device: str = "cpu", floor: float = 0.01
+) -> list[dict]:
     """Per uint8 image: each vocabulary word found, with its highest box confidence (>= floor)."""
     out = []
     for i in range(0, len(images), batch):
-        chunk = [im.numpy()[:, :, ::-1].copy() for im in images[i:i + batch]]  # Ultralytics takes BGR arrays
+        chunk = [im.numpy()[:, :, ::-1].copy() for im in images[i : i + batch]]  # Ultralytics takes BGR arrays
         for r in model.predict(chunk, imgsz=view, conf=floor, verbose=False, device=device):
             best: dict = {}
             for c, s in zip(r.boxes.cls.tolist(), r.boxes.conf.tolist()):
@@ -346,11 +395,14 @@ def detect_scores(model, images: torch.Tensor, view: int, batch: int = 64, devic
     return out
 
 
-def detect(model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64,
-           device: str = "cpu") -> list[set]:
+def detect(
+    model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64, device: str = "cpu"
+) -> list[set]:
     """The set of vocabulary words found (confidence >= conf) in each uint8 image."""
-    return [{w for w, s in found.items() if s >= conf}
-            for found in detect_scores(model, images, view, batch, device, floor=min(conf, 0.01) or 1e-4)]
+    return [
+        {w for w, s in found.items() if s >= conf}
+        for found in detect_scores(model, images, view, batch, device, floor=min(conf, 0.01) or 1e-4)
+    ]
 
 
 def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]:
@@ -358,6 +410,7 @@ def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]
     recall) whose false-success rate is at most 0.05; if none is, the one with the fewest false
     successes. Returns (threshold, its both-ways check)."""
     from avgas import paper
+
     prompts = paper.prompts()
     grid = grid or [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
     checks = {}
@@ -380,14 +433,23 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     import time as _time
 
     from avgas import protocol
+
     ul = _ultralytics(p.cache_dir / "ultralytics")
     folder = p.checkpoint_dir / "judges"
     weights = folder / "detector.pt"
     names = vocabulary(p)
     view = p.detector_imgsz
-    settings = {"seed": p.seed, "epochs": p.detector_epochs, "size": size, "view": view, "names": names,
-                "scenes": p.scenes_per_combination, "pool": JUDGE_POOL_VERSION, "conf": p.detector_conf,
-                "world": _world_stamp(p)}
+    settings = {
+        "seed": p.seed,
+        "epochs": p.detector_epochs,
+        "size": size,
+        "view": view,
+        "names": names,
+        "scenes": p.scenes_per_combination,
+        "pool": JUDGE_POOL_VERSION,
+        "conf": p.detector_conf,
+        "world": _world_stamp(p),
+    }
     meta = folder / "detector.json"
     if weights.is_file() and meta.is_file() and json.loads(meta.read_text()).get("settings") == settings:
         return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
@@ -398,16 +460,33 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     for part in ("train", "val"):  # Ultralytics' own val set: its training curves only, nothing chosen
         imgs, boxes = detector_scenes(pools[part])
         _write_yolo_set(work / part, judge_view(imgs, size, view), boxes, names, gen)
-    (work / "data.yaml").write_text(f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n"
-                                    + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)))
+    (work / "data.yaml").write_text(
+        f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n"
+        + "".join(f"  {i}: {n}\n" for i, n in enumerate(names))
+    )
     model = ul.YOLO("yolov8n.yaml")
     bar = tqdm(total=p.detector_epochs, desc="detector (YOLOv8n)", unit="epoch", disable=not progress)
     model.add_callback("on_train_epoch_end", lambda trainer: bar.update(1))
     t0 = _time.perf_counter()
-    model.train(data=str(work / "data.yaml"), epochs=p.detector_epochs, imgsz=view, batch=32,
-                device=ultralytics_device(p),
-                workers=0, amp=False, plots=False, project=str(work / "runs"), name="detector", exist_ok=True,
-                verbose=False, pretrained=False, seed=p.seed, deterministic=True, fliplr=0.0, mosaic=0.0)
+    model.train(
+        data=str(work / "data.yaml"),
+        epochs=p.detector_epochs,
+        imgsz=view,
+        batch=32,
+        device=ultralytics_device(p),
+        workers=0,
+        amp=False,
+        plots=False,
+        project=str(work / "runs"),
+        name="detector",
+        exist_ok=True,
+        verbose=False,
+        pretrained=False,
+        seed=p.seed,
+        deterministic=True,
+        fliplr=0.0,
+        mosaic=0.0,
+    )
     seconds = _time.perf_counter() - t0
     bar.close()
     folder.mkdir(parents=True, exist_ok=True)
@@ -417,13 +496,19 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
 
     def found(part):
         return detect_scores(model, judge_view(pools[part].images, size, view), view, device=ultralytics_device(p))
+
     if p.detector_conf is None:
         conf, validation = choose_conf(found("val"), pools["val"], pairs)
     else:
         conf, validation = choose_conf(found("val"), pools["val"], pairs, grid=[p.detector_conf])
     _, held_out = choose_conf(found("test"), pools["test"], pairs, grid=[conf])
-    report = {"conf": conf, "validation": validation, "held-out": held_out,
-              "seconds": round(seconds, 1), "vocabulary": names}
+    report = {
+        "conf": conf,
+        "validation": validation,
+        "held-out": held_out,
+        "seconds": round(seconds, 1),
+        "vocabulary": names,
+    }
     paths.atomic_write_text(meta, json.dumps({"settings": settings, "report": report}, indent=1))
     return model, report
 
@@ -441,6 +526,7 @@ def _open_clip():
     import open_clip
 
     from avgas.paths import PACKAGE_DIR
+
     if CLIP_CONFIG not in open_clip.list_models():
         open_clip.add_model_config(PACKAGE_DIR / "resources" / f"{CLIP_CONFIG}.json")
     return open_clip
@@ -456,7 +542,7 @@ def clip_similarity(model, tokenizer, images: torch.Tensor, words: list[str], ba
         t = F.normalize(model.encode_text(tokenizer([prompt_text(w) for w in words])), dim=-1)
         out = []
         for i in range(0, len(images), batch):
-            x = (to_float(images[i:i + batch], size) - mean) / std
+            x = (to_float(images[i : i + batch], size) - mean) / std
             out.append(F.normalize(model.encode_image(x), dim=-1) @ t.T)
     return torch.cat(out)
 
@@ -473,12 +559,20 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     images and their prompts, unless one with the same settings is saved; validate R@1 on
     held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
     import json
+
     oc = _open_clip()
     folder = p.checkpoint_dir / "judges"
     f = folder / "clip.pt"
     words = vocabulary(p)
-    settings = {"seed": p.seed, "steps": p.clip_steps, "size": size, "words": words, "pool": JUDGE_POOL_VERSION,
-                "scenes": p.scenes_per_combination, "world": _world_stamp(p)}
+    settings = {
+        "seed": p.seed,
+        "steps": p.clip_steps,
+        "size": size,
+        "words": words,
+        "pool": JUDGE_POOL_VERSION,
+        "scenes": p.scenes_per_combination,
+        "world": _world_stamp(p),
+    }
     tokenizer = oc.get_tokenizer(CLIP_CONFIG)
     torch.manual_seed(p.seed)
     model = oc.create_model(CLIP_CONFIG, pretrained=None)
@@ -488,8 +582,10 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
             model.load_state_dict(ck["state_dict"])
             return model.eval(), tokenizer, ck["report"]
     from avgas import paper
+
     prompts = paper.prompts()
     from avgas import protocol
+
     pool = protocol.judge_pool(p, "train")
     images, sets, classes = pool.images, pool.sets, pool.classes
     w_idx = {w: i for i, w in enumerate(words)}
@@ -522,9 +618,11 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         held = protocol.judge_pool(p, part)
         sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
         return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
+
     report = {"validation": check("val"), "held-out": check("test"), "seconds": round(seconds, 1), "history": hist}
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
+
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "clip.json", json.dumps(report["held-out"], indent=1))
     return model.eval(), tokenizer, report
@@ -532,26 +630,35 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
 
 # ------------------------------------------------------------- the real run's judge files
 
+
 def load_ultralytics_file(path, config_dir=None):
     """An Ultralytics weights file (YOLO-World for the real run), or a CheckpointError naming it."""
     from pathlib import Path
 
     from avgas import checkpoints
+
     path = Path(path)
     where = checkpoints._where("detector_weights")
     if not path.is_file():
         raise checkpoints.CheckpointError(f"{path}: file not found {where}")
-    if path.suffix != ".pt":  # Ultralytics picks its loader by suffix: anything else is read as a model yaml or an export
-        raise checkpoints.CheckpointError(f"{path}: an Ultralytics weights file ends in .pt (this one: "
-                                          f"'{path.suffix}'); point the key at the .pt file {where}")
+    if (
+        path.suffix != ".pt"
+    ):  # Ultralytics picks its loader by suffix: anything else is read as a model yaml or an export
+        raise checkpoints.CheckpointError(
+            f"{path}: an Ultralytics weights file ends in .pt (this one: "
+            f"'{path.suffix}'); point the key at the .pt file {where}"
+        )
     if path.stat().st_size == 0:
-        raise checkpoints.CheckpointError(f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {where}")
+        raise checkpoints.CheckpointError(
+            f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {where}"
+        )
     ul = _ultralytics(config_dir or Path.home() / ".cache" / "avgas-ultralytics")
     try:
         return ul.YOLO(str(path))
     except Exception as e:  # not an Ultralytics checkpoint
-        raise checkpoints.CheckpointError(f"{path}: not an Ultralytics weights file ({checkpoints.first_line(e)}) "
-                                          f"{where}") from None
+        raise checkpoints.CheckpointError(
+            f"{path}: not an Ultralytics weights file ({checkpoints.first_line(e)}) {where}"
+        ) from None
 
 
 def detector_file_info(path) -> str:
@@ -565,6 +672,7 @@ def clip_architecture(arch: str) -> str:
     oc = _open_clip()
     if arch.endswith(".json"):
         from avgas.paths import resolve
+
         path = resolve(arch)
         if path.stem not in oc.list_models():
             oc.add_model_config(path)
@@ -579,17 +687,20 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     from pathlib import Path
 
     from avgas import checkpoints
+
     path = Path(path)
     key = "clip_checkpoint"
     if path.suffix == ".safetensors":
         if not path.is_file():
             raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where(key)}")
         from safetensors.torch import load_file
+
         try:
             state = load_file(str(path))
         except Exception as e:  # noqa: BLE001 - empty, truncated or not safetensors
-            raise checkpoints.CheckpointError(f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) "
-                                              f"{checkpoints._where(key)}") from None
+            raise checkpoints.CheckpointError(
+                f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) {checkpoints._where(key)}"
+            ) from None
     else:
         state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -598,12 +709,16 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     model = oc.create_model(name, pretrained=None)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in want if k not in state]
-    wrong = [f"{k}: {tuple(state[k].shape)} (expected {want[k]})" for k in want
-             if k in state and tuple(state[k].shape) != want[k]]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} (expected {want[k]})"
+        for k in want
+        if k in state and tuple(state[k].shape) != want[k]
+    ]
     if missing or wrong:
         raise checkpoints.CheckpointError(
             f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
-            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}")
+            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}"
+        )
     model.load_state_dict({k: state[k] for k in want})
     return model.eval(), oc.get_tokenizer(name), name
 
@@ -626,11 +741,14 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
     `set_classes` would fetch OpenAI's CLIP package and weights; instead the prompt embeddings are
     computed with the local CLIP text tower and written where YOLO-World reads them."""
     from avgas import checkpoints
+
     path = p.weight_path("detector_weights")
     model = load_ultralytics_file(path, p.cache_dir / "ultralytics")
     if not hasattr(model.model, "txt_feats"):
-        raise checkpoints.CheckpointError(f"{path}: an Ultralytics model, but not YOLO-World (no text "
-                                          f"embeddings) {checkpoints._where('detector_weights')}")
+        raise checkpoints.CheckpointError(
+            f"{path}: an Ultralytics model, but not YOLO-World (no text "
+            f"embeddings) {checkpoints._where('detector_weights')}"
+        )
     with torch.no_grad():
         txt = F.normalize(clip.encode_text(tokenizer(list(words))).float(), dim=-1)
     model.model.txt_feats = txt[None]
@@ -645,12 +763,16 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
     success rate is reported as not measured)."""
     val = cat[cat["split"] == "val"].groupby("label").head(10)
     from avgas import paper
+
     prompts = paper.prompts()
     images = data.load_images(cat, val["stem"], size)
     wanted = [{prompts[lab]} for lab in val["label"]]
     hits = judge(images, wanted)
-    return {"recall: single-class images": float(np.mean(hits)),
-            "false success: one class of a pair scored as both": float("nan"), "images": len(wanted)}
+    return {
+        "recall: single-class images": float(np.mean(hits)),
+        "false success: one class of a pair scored as both": float("nan"),
+        "images": len(wanted),
+    }
 
 
 REAL_DETECTOR_CONF = 0.25  # YOLO-World's default, what the paper's CRS uses unless detector_conf is set
@@ -668,11 +790,22 @@ def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = 
     conf = REAL_DETECTOR_CONF if p.detector_conf is None else p.detector_conf
 
     def judge(images, wanted):
-        found = detect(model, judge_view(images, size, p.detector_imgsz), names, conf,
-                       p.detector_imgsz, device=ultralytics_device(p))
+        found = detect(
+            model,
+            judge_view(images, size, p.detector_imgsz),
+            names,
+            conf,
+            p.detector_imgsz,
+            device=ultralytics_device(p),
+        )
         return [w <= f for w, f in zip(wanted, found)]
-    return model, {"conf": conf, "validation": {}, "held-out": _validate_on_true_singles(p, cat, size, judge),
-                   "vocabulary": names}
+
+    return model, {
+        "conf": conf,
+        "validation": {},
+        "held-out": _validate_on_true_singles(p, cat, size, judge),
+        "vocabulary": names,
+    }
 
 
 def clip_for(p, cat, size: int, progress: bool = True):
@@ -686,6 +819,7 @@ def clip_for(p, cat, size: int, progress: bool = True):
         view = model.visual.image_size[0]
         sim = clip_similarity(model, tok, judge_view(images, size, view), words)
         return list(recall_at_k(sim, words, wanted, 1))
+
     return model, tok, {"validation": {}, "held-out": _validate_on_true_singles(p, cat, size, judge)}
 
 
@@ -693,10 +827,14 @@ def wanted(tuples) -> dict[str, list[set]]:
     """Per task, the prompt words each image of the tuples must show: both classes for a mixed
     image, its own class for a separated one (Table 5's prompts)."""
     from avgas import paper
+
     prompts = paper.prompts()
     fg, bg = [prompts[a] for a in tuples["fg_label"]], [prompts[b] for b in tuples["bg_label"]]
-    return {"mixed": [{a, b} for a, b in zip(fg, bg)], "separated_foreground": [{a} for a in fg],
-            "separated_background": [{b} for b in bg]}
+    return {
+        "mixed": [{a, b} for a, b in zip(fg, bg)],
+        "separated_foreground": [{a} for a in fg],
+        "separated_background": [{b} for b in bg],
+    }
 
 
 def flag(check: dict) -> str:

@@ -9,6 +9,7 @@ A2A  (Eq. 1): sum over the two halves j of l(h_j, f_A(a_j)) + l(f_A(a_j), h_j)
 A2V  (Eq. 2): the same against f_V(v_j), the image of source j
 A2A+A2V (Eq. 3): their sum.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ tuples are mixed again with the foreground at several levels relative to the bac
 same clips, the same noise z), and the mixed images of Sound2Scene, AV-GAS A2A and the control are
 scored with the run's detector (CRS) and CLIP (R@2*) at each level.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -20,6 +21,7 @@ LEVELS_DB = (-20.0, -10.0, 0.0, 10.0, 20.0)
 def _equal_rms(x, rms: float = 0.1):
     """Each clip at the same RMS (-20 dBFS), so that a level is relative to the other source."""
     import numpy as np
+
     return x * (rms / np.maximum(np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True)), 1e-8))
 
 
@@ -32,16 +34,18 @@ def mixes_at(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, level_db: float
     return spec.batched(data.mix(fg, bg, level_db), p.spectrogram_batch)
 
 
-def sweep(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, G, detector: tuple, clip: tuple,
-          levels=LEVELS_DB) -> pd.DataFrame:
+def sweep(
+    p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, G, detector: tuple, clip: tuple, levels=LEVELS_DB
+) -> pd.DataFrame:
     """Long table: level, method, seed, CRS, R@2* (means over the tuples) and the per-tuple
     successes. detector: (model, confidence threshold); clip: (model, tokenizer)."""
     det, conf = detector
     clip_model, tok = clip
     words, wanted = judges.vocabulary(p), judges.wanted(tuples)["mixed"]
     res, view = G.resolution, clip_model.visual.image_size[0]
-    models = {train.method_name(kind, r): (kind, r) for kind, r in train.trained_models(p)
-              if kind in ("A2A", losses.CONTROL)}  # every seed
+    models = {
+        train.method_name(kind, r): (kind, r) for kind, r in train.trained_models(p) if kind in ("A2A", losses.CONTROL)
+    }  # every seed
     rows = []
     for level in levels:
         mix = mixes_at(p, cat, tuples, level)
@@ -52,27 +56,43 @@ def sweep(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, G, detector: t
         images = generate.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
         for (_, name), imgs in images.items():
             method, _, seed = name.partition("#")
-            found = judges.detect(det, judges.judge_view(imgs, res, p.detector_imgsz), words, conf,
-                                  p.detector_imgsz, device=judges.ultralytics_device(p))
+            found = judges.detect(
+                det,
+                judges.judge_view(imgs, res, p.detector_imgsz),
+                words,
+                conf,
+                p.detector_imgsz,
+                device=judges.ultralytics_device(p),
+            )
             crs = [w <= f for w, f in zip(wanted, found)]
             sim = judges.clip_similarity(clip_model, tok, judges.judge_view(imgs, res, view), words)
             r2 = judges.recall_at_k(sim, words, wanted, 2)
-            rows.append({"level_db": level, "method": method, "seed": int(seed or 0), "CRS": metrics.crs(found, wanted),
-                         "R@2*": float(r2.mean()), "per_tuple_CRS": [bool(x) for x in crs],
-                         "per_tuple_R@2*": [bool(x) for x in r2]})
+            rows.append(
+                {
+                    "level_db": level,
+                    "method": method,
+                    "seed": int(seed or 0),
+                    "CRS": metrics.crs(found, wanted),
+                    "R@2*": float(r2.mean()),
+                    "per_tuple_CRS": [bool(x) for x in crs],
+                    "per_tuple_R@2*": [bool(x) for x in r2],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def plot(table: pd.DataFrame):
     """CRS and R@2* against the foreground's level, one line per method."""
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     table = table.groupby(["method", "level_db"], sort=False)[["CRS", "R@2*"]].mean().reset_index()
     for ax, metric in zip(axes, ("CRS", "R@2*")):
         for method, g in table.groupby("method", sort=False):
             ax.plot(g["level_db"], g[metric], marker="o", label=method)
-        ax.set(title=f"mixed images: {metric}", xlabel="foreground level relative to background (dB)",
-               ylim=(-0.02, 1.02))
+        ax.set(
+            title=f"mixed images: {metric}", xlabel="foreground level relative to background (dB)", ylim=(-0.02, 1.02)
+        )
         ax.axvline(0, color="grey", lw=0.6, ls=":")
     axes[0].set_ylabel("share of test mixtures")
     axes[1].legend(fontsize=7)
@@ -86,11 +106,18 @@ def save(p: Params, table: pd.DataFrame, fig) -> None:
     import json
 
     from avgas import paths
-    levels = (table.groupby(["level_db", "method"], sort=False)[["CRS", "R@2*"]].mean().reset_index()
-              .to_dict(orient="records"))
+
+    levels = (
+        table.groupby(["level_db", "method"], sort=False)[["CRS", "R@2*"]]
+        .mean()
+        .reset_index()
+        .to_dict(orient="records")
+    )
     per_tuple = table.drop(columns=["CRS", "R@2*"]).to_dict(orient="records")
-    paths.atomic_write_text(p.run_dir / "metrics_loudness.json",
-                            json.dumps({"levels": levels, "paired": paired(table), "per_tuple": per_tuple}, indent=1))
+    paths.atomic_write_text(
+        p.run_dir / "metrics_loudness.json",
+        json.dumps({"levels": levels, "paired": paired(table), "per_tuple": per_tuple}, indent=1),
+    )
     (p.run_dir / "figures").mkdir(parents=True, exist_ok=True)
     fig.savefig(p.run_dir / "figures" / "loudness.png", dpi=120, bbox_inches="tight")
 
@@ -99,17 +126,21 @@ def paired(table: pd.DataFrame) -> dict:
     """Paired intervals over the test tuples (seeds pooled): at each level, A2A - Sound2Scene and
     the control - Sound2Scene; and the paper's failure case, A2A at 0 dB - A2A at each level (above
     0: A2A's images lose a class when that source is quieter)."""
+
     def successes(method, level, metric):
         rows = table[(table["method"] == method) & (table["level_db"] == level)]
         return [r[f"per_tuple_{metric}"] for _, r in rows.sort_values("seed").iterrows()]
+
     out = {}
     for metric in ("CRS", "R@2*"):
         for level in sorted(table["level_db"].unique()):
             base = successes("Sound2Scene", level, metric)
             for m in [m for m in table["method"].unique() if m != "Sound2Scene"]:
-                out.setdefault(f"{m} - Sound2Scene", {}).setdefault(metric, {})[f"{level:+.0f} dB"] = \
-                    metrics.paired_ci(successes(m, level, metric), base[0])
+                out.setdefault(f"{m} - Sound2Scene", {}).setdefault(metric, {})[f"{level:+.0f} dB"] = metrics.paired_ci(
+                    successes(m, level, metric), base[0]
+                )
             if level != 0 and (table["method"] == "A2A").any():
-                out.setdefault("A2A at 0 dB - A2A at this level", {}).setdefault(metric, {})[f"{level:+.0f} dB"] = \
+                out.setdefault("A2A at 0 dB - A2A at this level", {}).setdefault(metric, {})[f"{level:+.0f} dB"] = (
                     metrics.paired_ci(successes("A2A", 0.0, metric), successes("A2A", level, metric))
+                )
     return out

@@ -3,6 +3,7 @@
 Every metric is computed per combination and summarised as mean and std over the combinations,
 as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,6 +42,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> 
     """Kernel Inception Distance [mean, std over subsets] of two uint8 image sets (TorchMetrics),
     with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
     from torchmetrics.image.kid import KernelInceptionDistance
+
     m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
     m.update(_nchw(real), real=True)
     m.update(_nchw(fake), real=False)
@@ -63,8 +65,9 @@ def pooled(judge, images: dict, truth: dict) -> dict:
         per_seed.setdefault((task, name.partition("#")[0]), []).append(scores)
     out = {}
     for (task, method), runs in per_seed.items():
-        out[f"{task}/{method}"] = {k: [float(np.mean([r[k] for r in runs])), float(np.std([r[k] for r in runs]))]
-                                   for k in runs[0]}
+        out[f"{task}/{method}"] = {
+            k: [float(np.mean([r[k] for r in runs])), float(np.std([r[k] for r in runs]))] for k in runs[0]
+        }
         out[f"{task}/{method}"].update(images=int(len(next(iter(images.values())))), seeds=len(runs))
     return out
 
@@ -73,8 +76,10 @@ def inception_net(weights_path: str, feature: str):
     """TorchMetrics' Inception (torch-fidelity's network) from a local file, giving one `feature`
     ('2048' for FID, 'logits_unbiased' for IS). Nothing is downloaded."""
     from torchmetrics.image.fid import NoTrainInceptionV3
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[feature],
-                             feature_extractor_weights_path=weights_path)
+
+    net = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=[feature], feature_extractor_weights_path=weights_path
+    )
     if feature.isdigit():
         net.num_features = int(feature)  # what FID reads instead of probing with a dummy batch
     return net
@@ -98,8 +103,12 @@ def paired_ci(a, b, n: int = 4000, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     boots = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
     low, high = np.percentile(boots, [2.5, 97.5])
-    return {"difference": float(d.mean()), "ci95": [float(low), float(high)], "units": int(len(d)),
-            "seeds": int(a.shape[0])}
+    return {
+        "difference": float(d.mean()),
+        "ci95": [float(low), float(high)],
+        "units": int(len(d)),
+        "seeds": int(a.shape[0]),
+    }
 
 
 def verdict(ci: dict) -> str:
@@ -131,7 +140,7 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
 
 
 def crs(found: list[set], wanted: list[set]) -> float:
-    """Class Recognition Score (paper Eq. 5): the share of images in which the detector finds
+    """CRS, the paper's class representation score (Eq. 5): the share of images in which the detector finds
     every class it should (both for a mixed image, the one source for a separated image)."""
     return float(np.mean([w <= f for f, w in zip(found, wanted)])) if wanted else float("nan")
 
@@ -140,6 +149,7 @@ def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
     """The Fréchet distance of two feature sets (rows), FID's formula in any feature space:
     |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
     from scipy import linalg
+
     a, b = a.double().numpy(), b.double().numpy()
     mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     root = linalg.sqrtm(s_a @ s_b)

@@ -14,6 +14,7 @@
 synthetic tiers use narrower networks so they train on two CPU cores. The state_dict keys are the
 same at every width; only the shapes change, and the loaders read the width back from them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -98,7 +99,7 @@ class Separator(nn.Module):
         if spec.dim() == 3:
             spec = spec.unsqueeze(1)
         out = self.net(spec)
-        return out[:, : self.dim], out[:, self.dim:]
+        return out[:, : self.dim], out[:, self.dim :]
 
 
 class MixEncoder(nn.Module):
@@ -220,8 +221,7 @@ class BN(nn.Module):
         self.eps = eps
 
     def forward(self, x):
-        return F.batch_norm(x, self.stored_mean, self.stored_var, self.gain, self.bias,
-                            self.training, 0.1, self.eps)
+        return F.batch_norm(x, self.stored_mean, self.stored_var, self.gain, self.bias, self.training, 0.1, self.eps)
 
 
 class GBlock(nn.Module):
@@ -308,12 +308,15 @@ class Generator(nn.Module):
         cond = feat_out + self.z_chunk
         self.shared = nn.Embedding(int(config.get("n_classes", 1000)), int(config.get("shared_dim", 128)))
         self.shared_feat = SNLinear(self.feature_dim, feat_out, eps=sn_eps)
-        self.linear = SNLinear(self.z_chunk, ins[0] * self.bottom_width ** 2, eps=sn_eps)
+        self.linear = SNLinear(self.z_chunk, ins[0] * self.bottom_width**2, eps=sn_eps)
         blocks, res = [], self.bottom_width
         for cin, cout in zip(ins, outs):
             res *= 2
-            blocks.append(nn.ModuleList([GBlock(cin, cout, cond, bn_eps, sn_eps)]
-                                        + ([Attention(cout, sn_eps)] if res in attn else [])))
+            blocks.append(
+                nn.ModuleList(
+                    [GBlock(cin, cout, cond, bn_eps, sn_eps)] + ([Attention(cout, sn_eps)] if res in attn else [])
+                )
+            )
         self.blocks = nn.ModuleList(blocks)
         self.output_layer = nn.Sequential(BN(outs[-1], bn_eps), nn.ReLU(), SNConv2d(outs[-1], 3, eps=sn_eps))
         self._ortho_init()
@@ -332,4 +335,3 @@ class Generator(nn.Module):
             for block in blocklist:
                 h = block(h, ys[i])
         return torch.tanh(self.output_layer(h))
-

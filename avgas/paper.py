@@ -1,4 +1,5 @@
-"""Facts from the AV-GAS paper (a copy of shared/reference/paper-avgas.yaml ships in avgas/resources)."""
+"""Facts from the AV-GAS paper: its setup, Tables 1-5 and prompts, in avgas/resources/paper-avgas.yaml."""
+
 from __future__ import annotations
 
 import functools

@@ -6,6 +6,7 @@ parameters in the notebooks, ``-p key=value`` overrides on the command line, and
 an unknown key, a wrong type or an impossible value stops the run with a message naming the key,
 the file and what is allowed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,115 +40,159 @@ class Params:
     name: str = _f("quick", "run name: outputs go to <run_root>/<name>/", pattern=r"^[A-Za-z0-9_.-]+$")
     run_root: str = _f("runs", "folder that holds run folders (relative to the project root)")
     world: Literal["synthetic", "vggsound"] = _f(
-        "synthetic", "which data: the generated synthetic world, or VGGSound clips you have")
+        "synthetic", "which data: the generated synthetic world, or VGGSound clips you have"
+    )
     seed: int = _f(0, "seed for world generation, splits, tuples and training", min=0)
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
     amp: bool = _f(False, "separator training in bfloat16 autocast on CUDA (ignored on the CPU)")
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
-    progress_seconds: float = _f(30.0, "batch runs: seconds between progress lines (log.txt and stderr) "
-                                       "of a long step", min=0.5, max=3600.0)
+    progress_seconds: float = _f(
+        30.0, "batch runs: seconds between progress lines (log.txt and stderr) of a long step", min=0.5, max=3600.0
+    )
 
     # --- data ----------------------------------------------------------------------------------
     data_root: Optional[str] = _f(
-        None, "folder with audios/, images/ and the metadata csv; null = <run folder>/data "
-              "(where the synthetic world is written)")
+        None,
+        "folder with audios/, images/ and the metadata csv; null = <run folder>/data "
+        "(where the synthetic world is written)",
+    )
     metadata_csv: Optional[str] = _f(
-        None, "metadata in VGGSound's row format (ytid,start_seconds,label,split); "
-              "null = <data_root>/metadata.csv")
+        None, "metadata in VGGSound's row format (ytid,start_seconds,label,split); null = <data_root>/metadata.csv"
+    )
     clips_per_class: int = _f(40, "synthetic world: clips generated per class", min=6, max=100000)
-    test_fraction: float = _f(0.2, "synthetic world: share of each class's clips in the 'test' split",
-                              min=0.05, max=0.5)
-    val_fraction: float = _f(0.15, "share of each class's 'train' clips held out for validation",
-                             min=0.05, max=0.5)
-    clip_seconds: float = _f(1.0, "clip length in seconds: clips are tiled/cut to it before the "
-                                  "spectrogram (Sound2Scene: 10)", min=0.1, max=10.0)
+    test_fraction: float = _f(
+        0.2, "synthetic world: share of each class's clips in the 'test' split", min=0.05, max=0.5
+    )
+    val_fraction: float = _f(0.15, "share of each class's 'train' clips held out for validation", min=0.05, max=0.5)
+    clip_seconds: float = _f(
+        1.0,
+        "clip length in seconds: clips are tiled/cut to it before the spectrogram (Sound2Scene: 10)",
+        min=0.1,
+        max=10.0,
+    )
     image_size: int = _f(64, "synthetic world: image side in pixels", choices=[32, 64, 128])
     combinations: Optional[dict] = _f(
-        None, "background class -> list of foreground classes; null = Table 4 of the paper")
-    relative_level_db: float = _f(0.0, "foreground level relative to background when mixing, dB "
-                                       "(paper: plain addition, 0 dB)", min=-30.0, max=30.0)
-    train_tuples: int = _f(400, "training tuples, spread evenly over the combinations (paper: 20000)",
-                           min=1)
+        None, "background class -> list of foreground classes; null = Table 4 of the paper"
+    )
+    relative_level_db: float = _f(
+        0.0,
+        "foreground level relative to background when mixing, dB (paper: plain addition, 0 dB)",
+        min=-30.0,
+        max=30.0,
+    )
+    train_tuples: int = _f(400, "training tuples, spread evenly over the combinations (paper: 20000)", min=1)
     val_tuples: int = _f(100, "validation tuples, spread evenly over the combinations", min=1)
     test_tuples: int = _f(100, "held-out test tuples, spread evenly over the combinations", min=1)
     spectrogram_batch: int = _f(64, "clips per batch when computing spectrograms", min=1, max=4096)
 
     # --- pretrained parts (real files on the real run; stand-ins trained and saved on the synthetic one)
     sound2scene_checkpoint: Optional[str] = _f(
-        None, "Sound2Scene audio encoder sound2scene.pth; null = <run>/checkpoints/sound2scene.pth")
-    swav_checkpoint: Optional[str] = _f(
-        None, "SwAV ResNet-50 swav.pth.tar; null = <run>/checkpoints/swav.pth.tar")
+        None, "Sound2Scene audio encoder sound2scene.pth; null = <run>/checkpoints/sound2scene.pth"
+    )
+    swav_checkpoint: Optional[str] = _f(None, "SwAV ResNet-50 swav.pth.tar; null = <run>/checkpoints/swav.pth.tar")
     icgan_folder: Optional[str] = _f(
-        None, "IC-GAN folder (state_dict_best*.pth, G_ema_best*.pth); null = <run>/checkpoints/icgan/")
+        None, "IC-GAN folder (state_dict_best*.pth, G_ema_best*.pth); null = <run>/checkpoints/icgan/"
+    )
     # VGGSound ingestion (python -m avgas prepare-vggsound): from the videos to data_root
     vggsound_csv: Optional[str] = _f(None, "VGGSound's vggsound.csv (ytid,start_seconds,label,split; no header)")
     video_dir: Optional[str] = _f(None, "folder of VGGSound videos, <ytid>_<start:06d>.mp4 or <ytid>_<ms>_<ms>.mp4")
-    frames_json: Optional[str] = _f(None, "Sound2Scene's top1_boxes_top10_moments.json (stem -> frame numbers at "
-                                          "10 fps, best first); null = the middle frame of every clip")
+    frames_json: Optional[str] = _f(
+        None,
+        "Sound2Scene's top1_boxes_top10_moments.json (stem -> frame numbers at "
+        "10 fps, best first); null = the middle frame of every clip",
+    )
     frame_index_base: int = _f(0, "what the frame json counts from: 0 or 1", choices=[0, 1])
     min_clip_seconds: float = _f(5.0, "ingestion: clips with less audio than this are skipped", min=0.0)
     ingest_workers: int = _f(0, "ingestion: worker processes; 0 = one per CPU core", min=0, max=256)
     # the judges of the real run (the synthetic world trains its own into <run>/checkpoints/judges/)
     inception_weights: Optional[str] = _f(
-        None, "real run: torch-fidelity's Inception weights-inception-2015-12-05-6726825d.pth (FID/IS)")
-    detector_weights: Optional[str] = _f(
-        None, "real run: Ultralytics YOLO-World yolov8x-worldv2.pt (CRS)")
+        None, "real run: torch-fidelity's Inception weights-inception-2015-12-05-6726825d.pth (FID/IS)"
+    )
+    detector_weights: Optional[str] = _f(None, "real run: Ultralytics YOLO-World yolov8x-worldv2.pt (CRS)")
     clip_checkpoint: Optional[str] = _f(
-        None, "real run: OpenCLIP ViT-B-32 weights, e.g. open_clip_pytorch_model.bin (R@K)")
-    clip_model: str = _f("ViT-B-32", "real run: OpenCLIP architecture of clip_checkpoint: a model name "
-                                     "(the paper's ViT-B-32) or the path of a model-config .json")
+        None, "real run: OpenCLIP ViT-B-32 weights, e.g. open_clip_pytorch_model.bin (R@K)"
+    )
+    clip_model: str = _f(
+        "ViT-B-32",
+        "real run: OpenCLIP architecture of clip_checkpoint: a model name "
+        "(the paper's ViT-B-32) or the path of a model-config .json",
+    )
     fv_image_size: int = _f(32, "side of the images fed to f_V (Sound2Scene/IC-GAN: 224)", min=16, max=512)
     retrain_stand_ins: bool = _f(False, "synthetic world: train the stand-ins again even if saved ones exist")
     stand_in_batch: int = _f(64, "synthetic stand-ins: batch size", min=4, max=1024)
-    scenes_per_combination: int = _f(40, "synthetic world: two-class scenes per combination: the stand-ins' "
-                                          "budget (spread over the generator pairs) and the judges' training "
-                                          "scenes per evaluated pair", min=0, max=10000)
-    fv_width_per_group: int = _f(8, "synthetic f_V: ResNet-50 bottleneck width (real: 64)",
-                                 choices=[4, 8, 16, 32, 64])
+    scenes_per_combination: int = _f(
+        40,
+        "synthetic world: two-class scenes per combination: the stand-ins' "
+        "budget (spread over the generator pairs) and the judges' training "
+        "scenes per evaluated pair",
+        min=0,
+        max=10000,
+    )
+    fv_width_per_group: int = _f(8, "synthetic f_V: ResNet-50 bottleneck width (real: 64)", choices=[4, 8, 16, 32, 64])
     fv_steps: int = _f(300, "synthetic f_V: training steps", min=1)
     g_resolution: int = _f(32, "synthetic G: output side in pixels", choices=[32, 64, 128])
     g_channels: int = _f(16, "synthetic G: BigGAN G_ch (real: 96)", min=2, max=128)
     g_dim_z: int = _f(40, "synthetic G: noise size (split into one chunk per block + 1)", min=4, max=256)
-    g_feature_proj: int = _f(64, "synthetic G: size of the projected instance feature (real: 512)",
-                             min=8, max=1024)
+    g_feature_proj: int = _f(64, "synthetic G: size of the projected instance feature (real: 512)", min=8, max=1024)
     g_steps: int = _f(1000, "synthetic G: GAN training steps", min=1)
     g_lr: float = _f(2e-4, "synthetic G: Adam learning rate of G (D: twice this)", min=1e-6, max=1e-1)
-    g_anchor_weight: float = _f(10.0, "synthetic G: weight of the coarse (8x8) L1 anchor to the "
-                                      "conditioning image", min=0.0)
-    g_diversity_weight: float = _f(2.0, "synthetic G: weight of the mode-seeking term (different z, "
-                                        "different image)", min=0.0)
-    g_blend_share: float = _f(0.5, "synthetic G: share of two-class scenes (generator pairs only) conditioned "
-                                   "on the blend of their parts' features instead of their own (0: off)",
-                              min=0.0, max=1.0)
+    g_anchor_weight: float = _f(
+        10.0, "synthetic G: weight of the coarse (8x8) L1 anchor to the conditioning image", min=0.0
+    )
+    g_diversity_weight: float = _f(
+        2.0, "synthetic G: weight of the mode-seeking term (different z, different image)", min=0.0
+    )
+    g_blend_share: float = _f(
+        0.5,
+        "synthetic G: share of two-class scenes (generator pairs only) conditioned "
+        "on the blend of their parts' features instead of their own (0: off)",
+        min=0.0,
+        max=1.0,
+    )
     fa_width: float = _f(0.25, "synthetic f_A: ResNet-18 width multiplier (real: 1.0)", min=0.05, max=1.0)
     fa_epochs: int = _f(20, "synthetic f_A: epochs of Sound2Scene's InfoNCE training", min=1)
 
     # --- the separator (AV-GAS), Section 4.1 ---------------------------------------------------
-    alignments: list = _f(lambda: ["A2A", "A2V", "A2A+A2V"], "separators to train: A2A, A2V, A2A+A2V",
-                          items=["A2A", "A2V", "A2A+A2V"])
+    alignments: list = _f(
+        lambda: ["A2A", "A2V", "A2A+A2V"], "separators to train: A2A, A2V, A2A+A2V", items=["A2A", "A2V", "A2A+A2V"]
+    )
     separator_width: float = _f(0.25, "separator ResNet-18 width multiplier (paper: 1.0)", min=0.05, max=1.0)
     epochs: int = _f(20, "separator epochs (paper: 50)", min=1)
     batch_size: int = _f(16, "separator batch size (paper: 16)", min=2, max=4096)
     lr: float = _f(1e-3, "separator Adam learning rate (paper: 1e-3)", min=1e-7, max=1.0)
     weight_decay: float = _f(1e-5, "separator Adam weight decay (paper: 1e-5)", min=0.0, max=1.0)
     resume: bool = _f(False, "continue a killed separator training from its last checkpoint")
-    separator_seeds: int = _f(1, "separators (and the control) trained per alignment, with seeds seed, seed+1, ...; "
-                                 "tables give mean ± std over them, claims pool them", min=1, max=20)
-    control: bool = _f(True, "also train the control: f_A fine-tuned on the mixtures towards one blended target "
-                             "(same optimiser, epochs and selection as the separators)")
+    separator_seeds: int = _f(
+        1,
+        "separators (and the control) trained per alignment, with seeds seed, seed+1, ...; "
+        "tables give mean ± std over them, claims pool them",
+        min=1,
+        max=20,
+    )
+    control: bool = _f(
+        True,
+        "also train the control: f_A fine-tuned on the mixtures towards one blended target "
+        "(same optimiser, epochs and selection as the separators)",
+    )
 
     # --- judges (synthetic world) -------------------------------------------------------------------
     detector_epochs: int = _f(20, "synthetic judges: epochs of the YOLOv8n detector (CRS)", min=1)
-    detector_imgsz: int = _f(64, "detector input size (Ultralytics imgsz, a multiple of 32)", choices=[32, 64, 96, 128, 640])
-    detector_conf: Optional[float] = _f(None, "detector confidence threshold for CRS; null = chosen on the judge "
-                                              "pool's validation images (synthetic) or 0.25, YOLO-World's "
-                                              "default (real run)", min=0.0, max=1.0)
+    detector_imgsz: int = _f(
+        64, "detector input size (Ultralytics imgsz, a multiple of 32)", choices=[32, 64, 96, 128, 640]
+    )
+    detector_conf: Optional[float] = _f(
+        None,
+        "detector confidence threshold for CRS; null = chosen on the judge "
+        "pool's validation images (synthetic) or 0.25, YOLO-World's "
+        "default (real run)",
+        min=0.0,
+        max=1.0,
+    )
     clip_steps: int = _f(600, "synthetic judges: training steps of the small OpenCLIP model (R@K)", min=1)
     classifier_steps: int = _f(800, "synthetic judges: training steps of the scene classifier (FID/IS features)", min=1)
 
     # --- generation (Section 3.3) ------------------------------------------------------------------
-    mix_lambda: float = _f(0.5, "lambda of the mixed image G(z, lambda h_fg + (1 - lambda) h_bg)",
-                           min=0.0, max=1.0)
+    mix_lambda: float = _f(0.5, "lambda of the mixed image G(z, lambda h_fg + (1 - lambda) h_bg)", min=0.0, max=1.0)
 
     # --- derived paths -------------------------------------------------------------------------
     @property
@@ -174,23 +219,32 @@ class Params:
     def torch_device(self):
         """The torch device of this run: 'auto' is CUDA when torch sees a GPU, else the CPU."""
         import torch
+
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ParamsError("device: cuda, but torch sees no GPU (a CPU-only torch, or no GPU visible "
-                              "to this job); use device: auto or cpu")
+            raise ParamsError(
+                "device: cuda, but torch sees no GPU (a CPU-only torch, or no GPU visible "
+                "to this job); use device: auto or cpu"
+            )
         return torch.device("cuda" if self.device != "cpu" and torch.cuda.is_available() else "cpu")
 
     def weight_path(self, key: str) -> Path:
         """Where a pretrained part is read from: the params key if set, else the run folder
         (where the synthetic stand-ins are saved)."""
-        default = {"sound2scene_checkpoint": "sound2scene.pth", "swav_checkpoint": "swav.pth.tar",
-                   "icgan_folder": "icgan", "inception_weights": "judges/inception.pth",
-                   "detector_weights": "judges/detector.pt", "clip_checkpoint": "judges/clip.pt"}[key]
+        default = {
+            "sound2scene_checkpoint": "sound2scene.pth",
+            "swav_checkpoint": "swav.pth.tar",
+            "icgan_folder": "icgan",
+            "inception_weights": "judges/inception.pth",
+            "detector_weights": "judges/detector.pt",
+            "clip_checkpoint": "judges/clip.pt",
+        }[key]
         value = getattr(self, key)
         return paths.resolve(value) if value else self.checkpoint_dir / default
 
     def combination_list(self) -> list[tuple[str, str]]:
         """(foreground, background) pairs in a fixed order."""
         from avgas import paper
+
         combos = self.combinations if self.combinations is not None else paper.combinations()
         return [(fg, bg) for bg, fgs in combos.items() for fg in fgs]
 
@@ -235,8 +289,7 @@ def _check_type(key: str, value: Any, tp, where: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
-            raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: "
-                              + ", ".join(map(repr, allowed)))
+            raise ParamsError(f"{where}: '{key}' is {value!r}; allowed values: " + ", ".join(map(repr, allowed)))
         return value
     if tp is float and isinstance(value, str):
         # YAML 1.1 reads `1e-3` (no dot) as a string; a number written that way is still a number
@@ -253,8 +306,7 @@ def _check_type(key: str, value: Any, tp, where: str) -> Any:
         list: lambda v: isinstance(v, list),
     }[tp](value)
     if not ok:
-        raise ParamsError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r} "
-                          f"({type(value).__name__})")
+        raise ParamsError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if tp is float and not math.isfinite(value):
         raise ParamsError(f"{where}: '{key}' is {value!r}; it must be a finite number")
     return float(value) if tp is float else value
@@ -273,36 +325,55 @@ def _check_rules(key: str, value: Any, where: str) -> None:
     if "items" in meta:
         bad = [v for v in value if v not in meta["items"]]
         if bad or not value or len(set(value)) != len(value):
-            raise ParamsError(f"{where}: '{key}' is {value!r}; it must be a non-empty list of distinct "
-                              f"values from {meta['items']}")
+            raise ParamsError(
+                f"{where}: '{key}' is {value!r}; it must be a non-empty list of distinct values from {meta['items']}"
+            )
     if "pattern" in meta:
         import re
+
         if not re.match(meta["pattern"], value):
             raise ParamsError(f"{where}: '{key}' is {value!r}; it must match {meta['pattern']}")
 
 
 def _check_combinations(combos: dict, world: str, where: str) -> None:
     from avgas import paper
+
     if not combos:
         raise ParamsError(f"{where}: 'combinations' is empty; give background -> [foregrounds]")
     for bg, fgs in combos.items():
         if not isinstance(fgs, list) or not fgs or not all(isinstance(x, str) for x in fgs):
-            raise ParamsError(f"{where}: 'combinations' entry {bg!r} must map to a non-empty list of "
-                              f"foreground class names, got {fgs!r}")
+            raise ParamsError(
+                f"{where}: 'combinations' entry {bg!r} must map to a non-empty list of "
+                f"foreground class names, got {fgs!r}"
+            )
         if world == "synthetic":  # the synthetic world knows only the paper's classes
             known_bg, known_fg = paper.background_classes(), paper.foreground_classes()
             if bg not in known_bg:
-                raise ParamsError(f"{where}: 'combinations' background {bg!r} is not a class of the "
-                                  f"synthetic world; allowed backgrounds: {known_bg}")
+                raise ParamsError(
+                    f"{where}: 'combinations' background {bg!r} is not a class of the "
+                    f"synthetic world; allowed backgrounds: {known_bg}"
+                )
             for fg in fgs:
                 if fg not in known_fg:
-                    raise ParamsError(f"{where}: 'combinations' foreground {fg!r} (under {bg!r}) is not "
-                                      f"a class of the synthetic world; allowed foregrounds: {known_fg}")
+                    raise ParamsError(
+                        f"{where}: 'combinations' foreground {fg!r} (under {bg!r}) is not "
+                        f"a class of the synthetic world; allowed foregrounds: {known_fg}"
+                    )
 
 
 # Files and folders the user gives avgas to read; avgas never writes to them (see paths.protect).
-INPUT_KEYS = ("sound2scene_checkpoint", "swav_checkpoint", "icgan_folder", "inception_weights",
-              "detector_weights", "clip_checkpoint", "clip_model", "vggsound_csv", "video_dir", "frames_json")
+INPUT_KEYS = (
+    "sound2scene_checkpoint",
+    "swav_checkpoint",
+    "icgan_folder",
+    "inception_weights",
+    "detector_weights",
+    "clip_checkpoint",
+    "clip_model",
+    "vggsound_csv",
+    "video_dir",
+    "frames_json",
+)
 
 
 def _check_inputs_apart(p: "Params", where: str) -> None:
@@ -312,9 +383,11 @@ def _check_inputs_apart(p: "Params", where: str) -> None:
     for key in ("vggsound_csv", "frames_json"):
         value = getattr(p, key)
         if value and paths.overlap(paths.resolve(value), out):
-            raise ParamsError(f"{where}: '{key}' ({value}) and the prepared metadata csv ({out}, params key "
-                              f"'metadata_csv') are the same file; prepare-vggsound writes the latter, so "
-                              f"give it another path, e.g. metadata_csv: <data_root>/metadata.csv")
+            raise ParamsError(
+                f"{where}: '{key}' ({value}) and the prepared metadata csv ({out}, params key "
+                f"'metadata_csv') are the same file; prepare-vggsound writes the latter, so "
+                f"give it another path, e.g. metadata_csv: <data_root>/metadata.csv"
+            )
 
 
 def protect_inputs(p: "Params", prepared_data: bool = True) -> None:
@@ -351,8 +424,10 @@ def _validate(raw: dict, source: str) -> Params:
     n_combos = len(p.combination_list())
     for key in ("train_tuples", "val_tuples", "test_tuples"):
         if getattr(p, key) < n_combos:
-            raise ParamsError(f"{source}: '{key}' is {getattr(p, key)}; it must be at least the number "
-                              f"of combinations ({n_combos}) so every combination gets a tuple")
+            raise ParamsError(
+                f"{source}: '{key}' is {getattr(p, key)}; it must be at least the number "
+                f"of combinations ({n_combos}) so every combination gets a tuple"
+            )
     return p
 
 
@@ -381,8 +456,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), yaml.load(value, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
-        raise ParamsError(f"override -p {text!r}: the value is not valid YAML "
-                          f"({str(e).splitlines()[0]})") from None
+        raise ParamsError(f"override -p {text!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def _read(path: Path) -> dict:
@@ -400,8 +474,10 @@ def _read(path: Path) -> dict:
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if raw is None:
-        raise ParamsError(f"{path}: the params file is empty (or only comments); give at least one "
-                          "key, e.g. `name: myrun` (every key and its default: python -m avgas params)")
+        raise ParamsError(
+            f"{path}: the params file is empty (or only comments); give at least one "
+            "key, e.g. `name: myrun` (every key and its default: python -m avgas params)"
+        )
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: must hold key: value pairs, got {type(raw).__name__}")
     return raw
@@ -437,13 +513,17 @@ def from_notebook(namespace: dict) -> Params:
     protect_inputs(p)
     if p.threads:  # set deliberately: 2 busy threads can be far slower than 1 on tiny ops
         import torch
+
         torch.set_num_threads(p.threads)
     return p
 
 
 def save(p: Params, path: Path) -> None:
-    paths.atomic_write_text(path, "# resolved params of this run (what actually ran)\n"
-                            + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True))
+    paths.atomic_write_text(
+        path,
+        "# resolved params of this run (what actually ran)\n"
+        + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True),
+    )
 
 
 def sweep(p: Params, spec: str) -> list[Params]:
@@ -460,6 +540,5 @@ def sweep(p: Params, spec: str) -> list[Params]:
     for text in values.split(","):
         _, value = parse_override(f"{key}={text}")
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(text).strip())
-        out.append(_validate({**p.to_dict(), key: value, "name": f"{p.name}-{key}{safe}"},
-                             f"--sweep {key}={text}"))
+        out.append(_validate({**p.to_dict(), key: value, "name": f"{p.name}-{key}{safe}"}, f"--sweep {key}={text}"))
     return out

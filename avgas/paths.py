@@ -9,6 +9,7 @@ Three rules for every file avgas writes:
 - a run folder (or a data folder being ingested) is held by one process at a time
   (:func:`exclusive`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,7 +68,7 @@ def overlap(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_PROTECTED: dict[Path, str] = {}   # resolved input path -> the params key that names it
+_PROTECTED: dict[Path, str] = {}  # resolved input path -> the params key that names it
 
 
 def protect(path: str | os.PathLike | None, key: str) -> None:
@@ -87,7 +88,8 @@ def guard(path: str | os.PathLike) -> None:
         if target == p or p in target.parents:
             raise ProtectedPathError(
                 f"{path}: refusing to write here: it is (or is inside) {p}, an input you gave as "
-                f"params key '{key}'. avgas never changes its inputs; its outputs go to the run folder.")
+                f"params key '{key}'. avgas never changes its inputs; its outputs go to the run folder."
+            )
 
 
 # ------------------------------------------------------------------------------ atomic writes
@@ -122,6 +124,7 @@ def torch_save_atomic(obj, path) -> None:
     import io
 
     import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
@@ -130,6 +133,7 @@ def torch_save_atomic(obj, path) -> None:
 def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """sha256 of a file's bytes (how a run recognises its own checkpoints, whole and unchanged)."""
     import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -141,6 +145,7 @@ def content_stamp(path: str | os.PathLike) -> str:
     """A hash of a file's bytes, or of every file in a folder (names and bytes): the identity of a
     weight file or folder, unchanged by copying or re-saving the same bytes."""
     import hashlib
+
     path = Path(path)
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     h = hashlib.sha1()
@@ -159,11 +164,15 @@ def os_error_message(e: OSError) -> str:
     """An OSError as one line a user can act on (a full disk, a read-only folder, ...)."""
     where = f"{e.filename}: " if e.filename else ""
     if disk_full(e):
-        return (f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit was "
-                "reached). Free space, or put the run elsewhere (-p run_root=...).")
+        return (
+            f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit was "
+            "reached). Free space, or put the run elsewhere (-p run_root=...)."
+        )
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not isinstance(e, ProtectedPathError):
-        return (f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
-                "(-p run_root=... or -p name=...).")
+        return (
+            f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
+            "(-p run_root=... or -p name=...)."
+        )
     return f"{where}{e.strerror or ' '.join(str(e).split())}"
 
 
@@ -177,6 +186,7 @@ def exclusive(folder: Path, what: str):
     import fcntl
     import json
     import time
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / ".avgas.lock"
@@ -195,7 +205,8 @@ def exclusive(folder: Path, what: str):
             raise BusyError(
                 f"{folder} is in use by another avgas process ({holder.get('what', 'unknown')}, pid "
                 f"{holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it to end, or "
-                "give this one another folder (-p name=...)") from None
+                "give this one another folder (-p name=...)"
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(json.dumps({"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}))

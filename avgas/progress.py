@@ -7,6 +7,7 @@ notebook, the step count and an estimate of the time left, to the run's log.txt;
 copies those lines to the job's standard error (the terminal, or the SLURM log). Interactively,
 it is just tqdm's bar.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,6 +60,7 @@ class Echo:
     def __init__(self, log: str | os.PathLike, stream=None, poll: float = 0.5):
         import sys
         import threading
+
         self.log, self.stream, self.poll = log, stream or sys.stderr, poll
         self.stop = threading.Event()
         self.offset = os.path.getsize(log) if os.path.exists(log) else 0
@@ -118,9 +120,20 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
         return out
 
     def close(self):
-        if getattr(self, "_batch", False) and not self._reported and (
-                self._said or time.monotonic() - self._t0 >= QUIET):
+        if (
+            getattr(self, "_batch", False)
+            and not self._reported
+            and (self._said or time.monotonic() - self._t0 >= QUIET)
+        ):
             self._reported = True
-            emit(line(self.desc.rstrip(": ") or "working", self.n, self.total, time.monotonic() - self._t0,
-                      self.unit, done=True))
+            emit(
+                line(
+                    self.desc.rstrip(": ") or "working",
+                    self.n,
+                    self.total,
+                    time.monotonic() - self._t0,
+                    self.unit,
+                    done=True,
+                )
+            )
         super().close()

@@ -16,6 +16,7 @@ blend of features) of a pair it is later judged on. Every pool is a pure functio
 and its stream, so it is the same on every machine, and none shares an image with another
 (tests/test_protocol.py checks this by content hash).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,11 +49,12 @@ def generator_pairs(p: Params) -> list[tuple[str, str]]:
 @dataclass
 class Pool:
     """True images with their classes; the stand-in pool also holds the single images' sounds."""
-    images: torch.Tensor          # (N, S, S, 3) uint8: single-class images first, then scenes
-    sets: list                    # per image: {class index} or {fg index, bg index}
-    classes: list                 # class names, indexed by the sets
-    boxes: list                   # per image: [(class name, (x0, y0, x1, y1))], normalised
-    waves: np.ndarray | None = None   # (n_single, samples) float32, for the stand-in pool
+
+    images: torch.Tensor  # (N, S, S, 3) uint8: single-class images first, then scenes
+    sets: list  # per image: {class index} or {fg index, bg index}
+    classes: list  # class names, indexed by the sets
+    boxes: list  # per image: [(class name, (x0, y0, x1, y1))], normalised
+    waves: np.ndarray | None = None  # (n_single, samples) float32, for the stand-in pool
 
     @property
     def labels(self) -> torch.Tensor:
@@ -100,8 +102,7 @@ def _make(p: Params, stream: str, per_class: int, pairs: list, per_pair: int, au
             images.append(np.asarray(img))
             sets.append({idx[fg], idx[bg]})
             boxes.append([(fg, box), (bg, (0.0, 0.0, 1.0, 1.0))])
-    return Pool(torch.from_numpy(np.stack(images)), sets, classes, boxes,
-                np.stack(waves) if audio else None)
+    return Pool(torch.from_numpy(np.stack(images)), sets, classes, boxes, np.stack(waves) if audio else None)
 
 
 def _standin_per_pair(p: Params) -> int:
@@ -143,18 +144,26 @@ def record(p: Params) -> dict:
     generator saw (disjoint), and the size of every pool."""
     standin_pairs = generator_pairs(p)
     n_classes = len(world.classes(p))
-    judge = {part: {"single-class images": n_classes * _judge_counts(p, part)[0],
-                    "two-class scenes": len(evaluated_pairs(p)) * _judge_counts(p, part)[1]}
-             for part in JUDGE_PARTS}
+    judge = {
+        part: {
+            "single-class images": n_classes * _judge_counts(p, part)[0],
+            "two-class scenes": len(evaluated_pairs(p)) * _judge_counts(p, part)[1],
+        }
+        for part in JUDGE_PARTS
+    }
     return {
         "evaluated_pairs": [f"{fg} + {bg}" for fg, bg in evaluated_pairs(p)],
         "generator_pairs": [f"{fg} + {bg}" for fg, bg in standin_pairs],
         "pools": {
-            "stand-ins (f_V, G, f_A)": {"single-class clips": n_classes * _train_clips_per_class(p),
-                                        "two-class scenes": _standin_per_pair(p) * len(standin_pairs)},
+            "stand-ins (f_V, G, f_A)": {
+                "single-class clips": n_classes * _train_clips_per_class(p),
+                "two-class scenes": _standin_per_pair(p) * len(standin_pairs),
+            },
             **{f"judges ({part})": v for part, v in judge.items()},
-            "run data": {"clips per class": p.clips_per_class, "train/val/test tuples":
-                         [p.train_tuples, p.val_tuples, p.test_tuples]},
+            "run data": {
+                "clips per class": p.clips_per_class,
+                "train/val/test tuples": [p.train_tuples, p.val_tuples, p.test_tuples],
+            },
         },
         "g_blend_share": p.g_blend_share,
     }
@@ -165,6 +174,7 @@ def save(p: Params) -> dict:
     import json
 
     from avgas import paths
+
     rec = record(p)
     paths.atomic_write_text(p.run_dir / "protocol.json", json.dumps(rec, indent=1))
     return rec

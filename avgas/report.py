@@ -1,4 +1,5 @@
 """What the notebooks show: figures, audio players and tables built from the module's outputs."""
+
 from __future__ import annotations
 
 import html
@@ -16,6 +17,7 @@ from avgas.params import Params
 
 def _first_per_class(cat: pd.DataFrame, p: Params, split: str = "train") -> pd.DataFrame:
     from avgas import world
+
     sub = cat[cat["split"] == split].groupby("label").head(1).set_index("label")
     return sub.reindex(world.classes(p))
 
@@ -33,15 +35,23 @@ def class_players(cat: pd.DataFrame, p: Params) -> HTML:
     for label, row in first.iterrows():
         wave = spec.load_wave(row["audio"], p.clip_seconds)
         role = "background" if label in bgs else "foreground"
-        rows.append(f"<tr><td>{html.escape(label)}</td><td>{role}</td>"
-                    f"<td>{html.escape(paper.prompts().get(label, ''))}</td><td>{audio_html(wave)}</td></tr>")
-    return HTML("<table><tr><th>class</th><th>role</th><th>prompt</th><th>listen</th></tr>"
-                + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{html.escape(label)}</td><td>{role}</td>"
+            f"<td>{html.escape(paper.prompts().get(label, ''))}</td><td>{audio_html(wave)}</td></tr>"
+        )
+    return HTML(
+        "<table><tr><th>class</th><th>role</th><th>prompt</th><th>listen</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _show_spec(ax, s: torch.Tensor | np.ndarray, title: str = ""):
-    ax.imshow(np.asarray(s), origin="lower", aspect="auto", cmap="magma",
-              extent=[0, s.shape[-1] * spec.HOP / spec.SR, 0, spec.SR / 2000])
+    ax.imshow(
+        np.asarray(s),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=[0, s.shape[-1] * spec.HOP / spec.SR, 0, spec.SR / 2000],
+    )
     ax.set_title(title, fontsize=8)
     ax.tick_params(labelsize=6)
 
@@ -51,8 +61,9 @@ def class_gallery(cat: pd.DataFrame, p: Params, columns: int = 4):
     first = _first_per_class(cat, p)
     n = len(first)
     rows = int(np.ceil(n / columns))
-    fig, axes = plt.subplots(2 * rows, columns, figsize=(3 * columns, 4.2 * rows),
-                             gridspec_kw={"height_ratios": [1.4, 1] * rows})
+    fig, axes = plt.subplots(
+        2 * rows, columns, figsize=(3 * columns, 4.2 * rows), gridspec_kw={"height_ratios": [1.4, 1] * rows}
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for k, (label, row) in enumerate(first.iterrows()):
@@ -86,8 +97,9 @@ def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
     bg_w = spec.load_wave(by.loc[tup["bg_stem"], "audio"], p.clip_seconds)
     mix_w = data.mix(fg_w, bg_w, p.relative_level_db)
     fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
-    for ax, w, t in zip(axes[:3], (mix_w, fg_w, bg_w),
-                        ("mixed audio", f"audio 1: {tup['fg_label']}", f"audio 2: {tup['bg_label']}")):
+    for ax, w, t in zip(
+        axes[:3], (mix_w, fg_w, bg_w), ("mixed audio", f"audio 1: {tup['fg_label']}", f"audio 2: {tup['bg_label']}")
+    ):
         _show_spec(ax, spec.spectrogram(torch.from_numpy(w)), t)
     for ax, stem, t in zip(axes[3:], (tup["fg_stem"], tup["bg_stem"]), ("image 1", "image 2")):
         ax.imshow(data.load_image(by.loc[stem, "image"]))
@@ -95,20 +107,22 @@ def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
         ax.axis("off")
     fig.suptitle(f"Training tuple {tup['tuple_id']}: {tup['combination']}")
     fig.tight_layout()
-    players = HTML("<table><tr><th>mixed</th><th>audio 1 (foreground)</th><th>audio 2 (background)</th></tr>"
-                   f"<tr><td>{audio_html(mix_w)}</td><td>{audio_html(fg_w)}</td><td>{audio_html(bg_w)}</td></tr></table>")
+    players = HTML(
+        "<table><tr><th>mixed</th><th>audio 1 (foreground)</th><th>audio 2 (background)</th></tr>"
+        f"<tr><td>{audio_html(mix_w)}</td><td>{audio_html(fg_w)}</td><td>{audio_html(bg_w)}</td></tr></table>"
+    )
     return fig, players
 
 
 # ------------------------------------------------------------------------- pretrained parts (02)
 
 
-def image_grid(rows: list, row_titles: list[str], col_titles: list[str] | None = None,
-               title: str = "", cell: float = 1.1):
+def image_grid(
+    rows: list, row_titles: list[str], col_titles: list[str] | None = None, title: str = "", cell: float = 1.1
+):
     """rows: list of (n, H, W, 3) uint8 arrays (one row each, same n)."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + 1.8, cell * n_rows + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + 1.8, cell * n_rows + 0.5), squeeze=False)
     for r, (imgs, name) in enumerate(zip(rows, row_titles)):
         for c in range(n_cols):
             ax = axes[r, c]
@@ -130,9 +144,15 @@ def image_grid(rows: list, row_titles: list[str], col_titles: list[str] | None =
 
 def stand_in_table(rep: dict) -> pd.DataFrame:
     """Sizes and training times of the synthetic stand-ins (or the file used, when given)."""
-    rows = {k: {"parameters (M)": v.get("params_M", ""), "training seconds": v.get("seconds", ""),
-                "source": v.get("given", "stand-in trained here")}
-            for k, v in rep.items() if isinstance(v, dict) and ("params_M" in v or "given" in v)}
+    rows = {
+        k: {
+            "parameters (M)": v.get("params_M", ""),
+            "training seconds": v.get("seconds", ""),
+            "source": v.get("given", "stand-in trained here"),
+        }
+        for k, v in rep.items()
+        if isinstance(v, dict) and ("params_M" in v or "given" in v)
+    }
     return pd.DataFrame(rows).T
 
 
@@ -179,6 +199,7 @@ def embedding_map(groups: dict, labels: dict, title: str = "", method: str = "ts
     groups: name -> (n, D) tensor; labels: name -> list of n class names."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+
     names = list(groups)
     X = torch.cat([torch.nn.functional.normalize(groups[n], dim=1) for n in names]).numpy()
     X = PCA(n_components=min(50, X.shape[1], len(X) - 1), random_state=seed).fit_transform(X)
@@ -189,11 +210,10 @@ def embedding_map(groups: dict, labels: dict, title: str = "", method: str = "ts
     classes = sorted({c for n in names for c in labels[n]})
     cmap = plt.get_cmap("tab20", len(classes))
     colour = {c: cmap(i) for i, c in enumerate(classes)}
-    fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.2), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.3 * len(names), 4.2), squeeze=False, sharex=True, sharey=True)
     start = 0
     for ax, n in zip(axes[0], names):
-        pts = X[start:start + len(groups[n])]
+        pts = X[start : start + len(groups[n])]
         start += len(groups[n])
         ax.scatter(pts[:, 0], pts[:, 1], c=[colour[c] for c in labels[n]], s=9)
         ax.set_title(n, fontsize=9)
@@ -207,17 +227,20 @@ def embedding_map(groups: dict, labels: dict, title: str = "", method: str = "ts
     return fig
 
 
-def generation_grid(G, feats: torch.Tensor, reals: torch.Tensor | None, names: list[str],
-                    n_z: int = 3, title: str = "", seed: int = 0):
+def generation_grid(
+    G, feats: torch.Tensor, reals: torch.Tensor | None, names: list[str], n_z: int = 3, title: str = "", seed: int = 0
+):
     """Columns = items; first row the true image (if given), then G(z_k, feature) for n_z noises
     (the same z_k along a row, so rows show what the noise does and columns what the feature does)."""
     from avgas import generate, standins
+
     res = G.resolution
     rows, row_names = [], []
     if reals is not None:
         r = reals.permute(0, 3, 1, 2).float()
-        rows.append(torch.nn.functional.interpolate(r, size=res, mode="area").round().byte()
-                    .permute(0, 2, 3, 1).numpy())
+        rows.append(
+            torch.nn.functional.interpolate(r, size=res, mode="area").round().byte().permute(0, 2, 3, 1).numpy()
+        )
         row_names.append("true image")
     for k in range(n_z):
         z = generate.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
@@ -234,13 +257,17 @@ def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images
     first = tuples.groupby("combination").head(1)
     methods = [m for t, m in images if t == "mixed"]
     seps = [m for t, m in images if t == "separated_foreground"]
-    cols = (["true fg", "true bg"] + [f"mixed: {m}" for m in methods]
-            + [f"{m}: fg" for m in seps] + [f"{m}: bg" for m in seps])
+    cols = (
+        ["true fg", "true bg"]
+        + [f"mixed: {m}" for m in methods]
+        + [f"{m}: fg" for m in seps]
+        + [f"{m}: bg" for m in seps]
+    )
     truth = load_images_for(cat, first, res)
     figs = []
     for start in range(0, len(first), per_figure):
         rows, names = [], []
-        for i in first.index[start:start + per_figure]:
+        for i in first.index[start : start + per_figure]:
             row = [truth[("fg", i)], truth[("bg", i)]]
             row += [images[("mixed", m)][i] for m in methods]
             row += [images[("separated_foreground", m)][i] for m in seps]
@@ -258,12 +285,15 @@ def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
     for i, row in tuples.iterrows():
         for k, stem in (("fg", row["fg_stem"]), ("bg", row["bg_stem"])):
             img = torch.from_numpy(data.load_image(path[stem])).permute(2, 0, 1)[None].float()
-            out[(k, i)] = torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
+            out[(k, i)] = (
+                torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
+            )
     return out
 
 
-def two_tasks_figure(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, n: int = 4,
-                     method: str | None = None):
+def two_tasks_figure(
+    p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, n: int = 4, method: str | None = None
+):
     """The paper's two tasks on held-out mixtures of this run, one combination per row: the true
     images, the separated images, the mixed image, and the baseline's image. Also saved as
     <run>/figures/two_tasks.png for the book's results page."""
@@ -271,11 +301,25 @@ def two_tasks_figure(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images:
     res = next(iter(images.values())).shape[1]
     picks = tuples.groupby("combination").head(1).index[:n]
     truth = load_images_for(cat, tuples.loc[picks], res)
-    rows = [[truth[("fg", i)], truth[("bg", i)], images[("separated_foreground", method)][i],
-             images[("separated_background", method)][i], images[("mixed", method)][i],
-             images[("mixed", "Sound2Scene")][i]] for i in picks]
-    cols = ["true fg", "true bg", f"separated fg\n({method})", f"separated bg\n({method})",
-            f"mixed, λ={p.mix_lambda}\n({method})", "Sound2Scene\n(f_A of the mix)"]
+    rows = [
+        [
+            truth[("fg", i)],
+            truth[("bg", i)],
+            images[("separated_foreground", method)][i],
+            images[("separated_background", method)][i],
+            images[("mixed", method)][i],
+            images[("mixed", "Sound2Scene")][i],
+        ]
+        for i in picks
+    ]
+    cols = [
+        "true fg",
+        "true bg",
+        f"separated fg\n({method})",
+        f"separated bg\n({method})",
+        f"mixed, λ={p.mix_lambda}\n({method})",
+        "Sound2Scene\n(f_A of the mix)",
+    ]
     names = [tuples.loc[i, "combination"].replace(" + ", "\n+ ") for i in picks]
     fig = image_grid(rows, names, cols, cell=1.3)
     out = p.run_dir / "figures"

@@ -9,6 +9,7 @@ checks both ways (recall and false success) under ``judges``, and the run's ``pr
 pairs are evaluated, which the generator saw, the pool sizes), and ``validation``: the CRS on
 validation tuples that settings are compared on (avgas.validation).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,31 @@ import pandas as pd
 from avgas import paper
 from avgas.params import Params
 
-SOURCES = {"metrics_fid_is.json": "scene classifier (FID/IS)", "metrics_crs.json": "detector (CRS)",
-           "metrics_rk.json": "CLIP (R@K)"}
-METHODS = ("Sound2Scene", "A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures",
-           "reference: true image features", "reference: true audio features")
-COLUMNS = {"mixed": ("IS", "CRS", "R@2*"), "separated_foreground": ("FID", "IS", "CRS", "R@1"),
-           "separated_background": ("FID", "IS", "CRS", "R@1")}
+SOURCES = {
+    "metrics_fid_is.json": "scene classifier (FID/IS)",
+    "metrics_crs.json": "detector (CRS)",
+    "metrics_rk.json": "CLIP (R@K)",
+}
+METHODS = (
+    "Sound2Scene",
+    "A2A",
+    "A2V",
+    "A2A+A2V",
+    "control: f_A fine-tuned on mixtures",
+    "reference: true image features",
+    "reference: true audio features",
+)
+COLUMNS = {
+    "mixed": ("IS", "CRS", "R@2*"),
+    "separated_foreground": ("FID", "IS", "CRS", "R@1"),
+    "separated_background": ("FID", "IS", "CRS", "R@1"),
+}
 POOLED = ("FID", "IS")  # in the tables: computed on all test images of a method (per seed), not per combination
-TABLE_NAMES = {"mixed": "Table 1 (mixed images)", "separated_foreground": "Table 2 (separated: foreground)",
-               "separated_background": "Table 3 (separated: background)"}
+TABLE_NAMES = {
+    "mixed": "Table 1 (mixed images)",
+    "separated_foreground": "Table 2 (separated: foreground)",
+    "separated_background": "Table 3 (separated: background)",
+}
 
 
 def split_method(name: str) -> tuple[str, int]:
@@ -62,23 +79,38 @@ def collect(p: Params) -> dict:
                 if "per_tuple" in v:
                     per_tuple.setdefault(task, {}).setdefault(method, {}).setdefault(metric, {})[k] = v["per_tuple"]
     from avgas import metrics
+
     for (task, method, metric), seeds in runs.items():
         combos = list(next(iter(seeds.values())))
         per_seed = [metrics.summary(s)[0] for s in seeds.values()]
         avg = {c: float(np.nanmean([s[c] for s in seeds.values()])) for c in combos}
-        results.setdefault(task, {}).setdefault(method, {})[metric] = [float(np.mean(per_seed)), float(np.std(per_seed))]
+        results.setdefault(task, {}).setdefault(method, {})[metric] = [
+            float(np.mean(per_seed)),
+            float(np.std(per_seed)),
+        ]
         ci95.setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=p.seed)
         per_combination.setdefault(task, {}).setdefault(method, {})[metric] = avg
     seeds_of = {m: len(ks) for (t, m, x), ks in runs.items()}
-    per_tuple = {t: {m: {x: [v[k] for k in sorted(v)] for x, v in ms.items()} for m, ms in mt.items()}
-                 for t, mt in per_tuple.items()}
+    per_tuple = {
+        t: {m: {x: [v[k] for k in sorted(v)] for x, v in ms.items()} for m, ms in mt.items()}
+        for t, mt in per_tuple.items()
+    }
     loud = p.run_dir / "metrics_loudness.json"
     protocol = p.run_dir / "protocol.json"
     loud = json.loads(loud.read_text()) if loud.is_file() else {}
-    out = {"loudness": {"levels": loud.get("levels", []), "paired_ci": loud.get("paired", {})}, "results": results, "ci95": ci95, "judges": judges, "per_combination": per_combination,
-           "per_tuple": per_tuple, "pooled": pooled,
-           "protocol": {**(json.loads(protocol.read_text()) if protocol.is_file() else {}),
-                        "separator seeds": max([n for m, n in seeds_of.items() if m in SEEDED] or [1])}}
+    out = {
+        "loudness": {"levels": loud.get("levels", []), "paired_ci": loud.get("paired", {})},
+        "results": results,
+        "ci95": ci95,
+        "judges": judges,
+        "per_combination": per_combination,
+        "per_tuple": per_tuple,
+        "pooled": pooled,
+        "protocol": {
+            **(json.loads(protocol.read_text()) if protocol.is_file() else {}),
+            "separator seeds": max([n for m, n in seeds_of.items() if m in SEEDED] or [1]),
+        },
+    }
     out["paired_ci"] = paired(out)
     out["ablation"] = ablation(p)
     val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
@@ -95,8 +127,13 @@ def ablation(p: Params) -> dict:
     if p.g_blend_share == 0 or other is None:
         return {}
     d = json.loads(other.read_text())
-    return {"run": str(other.parent), "g_blend_share": 0, "mixed": d.get("results", {}).get("mixed", {}),
-            "paired_ci": d.get("paired_ci", {}), "validation": d.get("validation", {})}
+    return {
+        "run": str(other.parent),
+        "g_blend_share": 0,
+        "mixed": d.get("results", {}).get("mixed", {}),
+        "paired_ci": d.get("paired_ci", {}),
+        "validation": d.get("validation", {}),
+    }
 
 
 SEEDED = ("A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures")
@@ -104,16 +141,22 @@ SEEDED = ("A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures")
 
 # The paper's claims, each a paired comparison on the same test tuples: (task, metric, method, baseline).
 CONTROL = "control: f_A fine-tuned on mixtures"
-COMPARISONS = [("mixed", "CRS", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)] + \
-              [("mixed", "R@2*", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)] + \
-              [("mixed", metric, "A2A", CONTROL) for metric in ("CRS", "R@2*")] + \
-              [(task, "R@1", "A2A", m) for task in ("separated_foreground", "separated_background")
-               for m in ("Sound2Scene", "A2V", "A2A+A2V")]
+COMPARISONS = (
+    [("mixed", "CRS", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)]
+    + [("mixed", "R@2*", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)]
+    + [("mixed", metric, "A2A", CONTROL) for metric in ("CRS", "R@2*")]
+    + [
+        (task, "R@1", "A2A", m)
+        for task in ("separated_foreground", "separated_background")
+        for m in ("Sound2Scene", "A2V", "A2A+A2V")
+    ]
+)
 
 
 def paired(collected: dict) -> dict:
     """'<method> - <baseline>' -> task -> metric -> paired bootstrap interval over test tuples."""
     from avgas import metrics
+
     pt, out = collected["per_tuple"], {}
     for task, metric, m, base in COMPARISONS:
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
@@ -124,17 +167,38 @@ def paired(collected: dict) -> dict:
 
 def write(p: Params, collected: dict) -> None:
     from avgas import paths
-    paths.atomic_write_text(p.run_dir / "results.json", json.dumps(
-        {k: collected[k] for k in ("protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness",
-                                   "ablation", "validation")},
-        indent=1))
+
+    paths.atomic_write_text(
+        p.run_dir / "results.json",
+        json.dumps(
+            {
+                k: collected[k]
+                for k in (
+                    "protocol",
+                    "results",
+                    "ci95",
+                    "paired_ci",
+                    "pooled",
+                    "judges",
+                    "loudness",
+                    "ablation",
+                    "validation",
+                )
+            },
+            indent=1,
+        ),
+    )
 
 
 def table(collected: dict, task: str) -> pd.DataFrame:
     """One of Tables 1-3: rows = methods, columns = metric (this run) and metric (paper). FID and IS
     are the pooled values (all test images of a method; mean ± std over seeds); CRS and R@K are
     means over the combinations, ± std over seeds, with a bootstrap interval over combinations."""
-    ours, ci, theirs = collected["results"].get(task, {}), collected["ci95"].get(task, {}), paper.results().get(task, {})
+    ours, ci, theirs = (
+        collected["results"].get(task, {}),
+        collected["ci95"].get(task, {}),
+        paper.results().get(task, {}),
+    )
     pooled = collected.get("pooled", {}).get(task, {})
     rows = {}
     for m in METHODS:
@@ -162,11 +226,19 @@ def pooled_table(collected: dict) -> pd.DataFrame:
     for task, methods in collected.get("pooled", {}).items():
         for m in [m for m in METHODS if m in methods]:
             v = methods[m]
-            rows.append({"task": task, "method": m, "images × seeds": f"{v['images']} × {v['seeds']}",
-                         "FID": fmt(v["FID"], 1) if "FID" in v else "–", "IS": fmt(v["IS"], 2),
-                         "KID": fmt(v["KID"], 3) if "KID" in v else "–"})
+            rows.append(
+                {
+                    "task": task,
+                    "method": m,
+                    "images × seeds": f"{v['images']} × {v['seeds']}",
+                    "FID": fmt(v["FID"], 1) if "FID" in v else "–",
+                    "IS": fmt(v["IS"], 2),
+                    "KID": fmt(v["KID"], 3) if "KID" in v else "–",
+                }
+            )
     return pd.DataFrame(rows, columns=["task", "method", "images × seeds", "FID", "IS", "KID"]).set_index(
-        ["task", "method"])
+        ["task", "method"]
+    )
 
 
 def judge_table(collected: dict) -> pd.DataFrame:
@@ -174,13 +246,20 @@ def judge_table(collected: dict) -> pd.DataFrame:
     successes it gives an image showing only one class of a pair; trusted at recall >= 0.9 and
     false success <= 0.05 (not measured: NaN, shown as such)."""
     from avgas import judges as J
+
     rows = []
     for judge, v in collected["judges"].items():
         verdict = J.flag(v)
         for k, x in v.items():
             if k.startswith(("recall", "false")):
-                rows.append({"judge": judge, "check": k, "score": round(x, 3) if np.isfinite(x) else "not measured",
-                             "verdict": verdict})
+                rows.append(
+                    {
+                        "judge": judge,
+                        "check": k,
+                        "score": round(x, 3) if np.isfinite(x) else "not measured",
+                        "verdict": verdict,
+                    }
+                )
     return pd.DataFrame(rows, columns=["judge", "check", "score", "verdict"]).set_index(["judge", "check"])
 
 
@@ -188,12 +267,16 @@ def claims(collected: dict) -> pd.DataFrame:
     """The paper's claims, each stated as far as its paired 95% interval over the test tuples
     (method - baseline, the same mixtures and noise) supports it: holds, does not hold, cannot tell."""
     from avgas import metrics
+
     rows = []
-    texts = {("mixed", "CRS"): "beats {base} on mixed CRS (Table 1)",
-             ("mixed", "R@2*"): "beats {base} on mixed R@2* (Table 1)",
-             ("separated_foreground", "R@1"): "beats {base} on separated-foreground R@1 (Table 2)",
-             ("separated_background", "R@1"): "beats {base} on separated-background R@1 (Table 3)"}
+    texts = {
+        ("mixed", "CRS"): "beats {base} on mixed CRS (Table 1)",
+        ("mixed", "R@2*"): "beats {base} on mixed R@2* (Table 1)",
+        ("separated_foreground", "R@1"): "beats {base} on separated-foreground R@1 (Table 2)",
+        ("separated_background", "R@1"): "beats {base} on separated-background R@1 (Table 3)",
+    }
     from avgas import judges as J
+
     judge_of = {"CRS": "detector (CRS)", "R@2*": "CLIP (R@K)", "R@1": "CLIP (R@K)"}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
@@ -201,19 +284,27 @@ def claims(collected: dict) -> pd.DataFrame:
             for metric, ci in metrics_.items():
                 check = collected.get("judges", {}).get(judge_of[metric], {})
                 verdict = metrics.verdict(ci) if J.trusted(check) else "cannot tell (judge not trusted)"
-                rows.append({"claim": f"{m} " + texts[(task, metric)].format(base=base),
-                             "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, "
-                                                    f"{ci['ci95'][1]:+.3f}]",
-                             "tuples × seeds": f"{ci['units']} × {ci['seeds']}", "verdict": verdict})
+                rows.append(
+                    {
+                        "claim": f"{m} " + texts[(task, metric)].format(base=base),
+                        "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
+                        "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
+                        "verdict": verdict,
+                    }
+                )
     loud = collected.get("loudness", {}).get("paired_ci", {})
     crs_trusted = J.trusted(collected.get("judges", {}).get("detector (CRS)", {}))
     for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
         if level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
-            rows.append({"claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
-                                  f"foreground at {level} than at 0 dB",
-                         "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
-                         "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
-                         "verdict": metrics.verdict(ci) if crs_trusted else "cannot tell (judge not trusted)"})
+            rows.append(
+                {
+                    "claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
+                    f"foreground at {level} than at 0 dB",
+                    "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
+                    "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
+                    "verdict": metrics.verdict(ci) if crs_trusted else "cannot tell (judge not trusted)",
+                }
+            )
     return pd.DataFrame(rows, columns=["claim", "difference [95% CI]", "tuples × seeds", "verdict"]).set_index("claim")
 
 
@@ -225,6 +316,7 @@ def ablation_table(collected: dict) -> pd.DataFrame:
     """Table 1's CRS and R@2* of this run beside the ablation run (G without blended conditions),
     with the mixed CRS on validation tuples of both (what g_blend_share is chosen on)."""
     from avgas import validation
+
     ab = collected.get("ablation") or {}
     if not ab:
         return pd.DataFrame()
@@ -233,17 +325,20 @@ def ablation_table(collected: dict) -> pd.DataFrame:
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
     rows = {}
     for m in [m for m in METHODS if m in this or m in other]:
-        rows[m] = {"CRS (this run)": _cell(this.get(m, {}).get("CRS")),
-                   "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
-                   "R@2* (this run)": _cell(this.get(m, {}).get("R@2*")),
-                   "R@2* (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
-                   "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
-                   "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else ""}
+        rows[m] = {
+            "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
+            "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
+            "R@2* (this run)": _cell(this.get(m, {}).get("R@2*")),
+            "R@2* (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
+            "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
+            "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else "",
+        }
     return pd.DataFrame(rows).T
 
 
 def validation_table(collected: dict) -> pd.DataFrame:
     """CRS on validation tuples per method (mean over seeds) and task: what settings are chosen on."""
     from avgas import validation
+
     crs = collected.get("validation", {}).get("CRS", {})
     return pd.DataFrame({task: validation.mean_over_seeds(v) for task, v in crs.items()}).round(2)

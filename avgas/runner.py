@@ -7,6 +7,7 @@ after a rerun one reruns too, as its inputs may have changed). A run folder made
 params is not touched unless `overwrite` is given; then the old executed notebooks, params and
 manifest are kept under `previous/<time>/` first.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,6 +73,7 @@ def _differences(old_file: Path, p: Params) -> list[str]:
     only if `p` sets it to something other than its default (a newer avgas adding a key does not
     make an old run a different one)."""
     import yaml
+
     try:
         old = yaml.safe_load(old_file.read_text()) or {}
     except (OSError, yaml.YAMLError):
@@ -102,7 +104,8 @@ def _claim(p: Params, overwrite: bool) -> dict:
         raise RunError(
             f"{run_dir} holds a run made with other params ({'; '.join(diff[:6]) or 'unknown params'}"
             f"{' ...' if len(diff) > 6 else ''}). Nothing was changed. Give the new run its own folder "
-            f"(-p name=...) or pass --overwrite (the old notebooks and params are kept under previous/).")
+            f"(-p name=...) or pass --overwrite (the old notebooks and params are kept under previous/)."
+        )
     keep = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
     keep.mkdir(parents=True, exist_ok=True)
     for f in [*executed, run_dir / "params.yaml", _manifest_path(run_dir), run_dir / "results.json"]:
@@ -117,8 +120,11 @@ def _failed_cell(executed: Path, exec_count) -> str:
     """'cell 3 (`first line ...`)': the failing cell's place in the committed notebook (the cell
     papermill injects is not counted) and its first line, so it can be found without Jupyter."""
     try:
-        cells = [c for c in json.loads(executed.read_text())["cells"]
-                 if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))]
+        cells = [
+            c
+            for c in json.loads(executed.read_text())["cells"]
+            if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))
+        ]
         for i, c in enumerate(cells, 1):
             if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
                 first = next((ln for ln in "".join(c["source"]).splitlines() if ln.strip()), "")
@@ -143,8 +149,11 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
     out, stale = [], False
     for nb in notebooks(None):
         entry = done.get(nb.stem, {})
-        fresh = (entry.get("status") == "finished" and entry.get("source") == source_hash(nb)
-                 and (p.run_dir / nb.name).is_file())
+        fresh = (
+            entry.get("status") == "finished"
+            and entry.get("source") == source_hash(nb)
+            and (p.run_dir / nb.name).is_file()
+        )
         stale = stale or not fresh
         out.append((nb, stale))
     picked = set(notebooks(only))
@@ -152,8 +161,9 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
     return [(nb, True if only else need) for nb, need in out if nb in picked]
 
 
-def run(p: Params, only: list[str] | None = None, progress: bool = True, overwrite: bool = False,
-        force: bool = False) -> dict[str, float | str]:
+def run(
+    p: Params, only: list[str] | None = None, progress: bool = True, overwrite: bool = False, force: bool = False
+) -> dict[str, float | str]:
     """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused).
     One process at a time per run folder: a second one is refused (paths.BusyError)."""
     notebooks(only)  # fail on a wrong --only before any work
@@ -196,15 +206,23 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             t0 = time.perf_counter()
             try:
                 with progress_mod.Echo(run_dir / "log.txt"):
-                    pm.execute_notebook(str(nb), str(out), parameters={"params_file": str(resolved)},
-                                        cwd=str(nb.parent), kernel_name="python3",
-                                        progress_bar=progress, log_output=False,
-                                        kernel_manager_class=_kernel_manager(run_dir / "kernel.log"))
+                    pm.execute_notebook(
+                        str(nb),
+                        str(out),
+                        parameters={"params_file": str(resolved)},
+                        cwd=str(nb.parent),
+                        kernel_name="python3",
+                        progress_bar=progress,
+                        log_output=False,
+                        kernel_manager_class=_kernel_manager(run_dir / "kernel.log"),
+                    )
             except pm.PapermillExecutionError as e:
                 if e.ename == "KeyboardInterrupt":
                     raise KeyboardInterrupt from None
-                msg = (f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
-                       f"the executed notebook is kept at {out}")
+                msg = (
+                    f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
+                    f"the executed notebook is kept at {out}"
+                )
                 _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
                 log.error(msg)
                 raise RunError(msg) from None
@@ -214,7 +232,8 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                 raise
             except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
                 msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
-                    " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else "")
+                    " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else ""
+                )
                 _record(run_dir, m, nb, entry, "failed", msg[:500])
                 log.error(msg)
                 raise RunError(msg) from None
@@ -245,6 +264,7 @@ def _kernel_manager(stderr_file: Path):
                 return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": f, "stderr": f})
             finally:
                 f.close()
+
     return LoggedKernelManager
 
 

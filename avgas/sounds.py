@@ -5,6 +5,7 @@ foregrounds are events (sirens, barks, bells) that come and go. Every design tak
 generator, so pitch, timing and level vary from clip to clip, and returns float32 samples.
 Plain numpy: a clip costs a few milliseconds.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -91,7 +92,7 @@ def sea_waves(rng, n):
     t = np.arange(n) / SR
     swell = 0.55 + 0.45 * np.sin(2 * np.pi * rng.uniform(0.5, 0.9) * t + rng.uniform(0, 2 * np.pi))
     body = _band(rng.standard_normal(n), 60, 700 * rng.uniform(0.85, 1.15))
-    foam = 0.35 * _band(rng.standard_normal(n), 1200, 3000) * swell ** 2
+    foam = 0.35 * _band(rng.standard_normal(n), 1200, 3000) * swell**2
     return (body + foam) * swell
 
 
@@ -139,7 +140,7 @@ def airplane_flyby(rng, n):
     f0 = rng.uniform(90, 130) * (1.1 - 0.25 * t)  # Doppler: the pitch falls as it passes
     engine = _tone(f0, n, _saw(12)) + 0.6 * _band(rng.standard_normal(n), 300, 2500)
     centre = rng.uniform(0.35, 0.65)
-    return engine * np.exp(-((t - centre) / 0.3) ** 2)
+    return engine * np.exp(-(((t - centre) / 0.3) ** 2))
 
 
 def ambulance_siren(rng, n):
@@ -169,8 +170,7 @@ def church_bell_ringing(rng, n):
     out = np.zeros(n)
     for s in _repeat_events(rng, n, rng.uniform(0.6, 0.8), 0.05):
         m = int(1.5 * SR)
-        strike = sum(_tone(f0 * r, m) * _decay(m, 0.8 / (1 + i * 0.4)) / (1 + 0.3 * i)
-                     for i, r in enumerate(ratios))
+        strike = sum(_tone(f0 * r, m) * _decay(m, 0.8 / (1 + i * 0.4)) / (1 + 0.3 * i) for i, r in enumerate(ratios))
         _place(out, strike, s)
     return out
 
@@ -188,8 +188,9 @@ def dog_barking(rng, n):
 
 def fire_truck_siren(rng, n):
     t = np.arange(n) / SR
-    f = 1000 * rng.uniform(0.9, 1.1) + 380 * np.sin(2 * np.pi * t / rng.uniform(0.7, 1.1)
-                                                    + rng.uniform(0, 2 * np.pi))  # the wail
+    f = 1000 * rng.uniform(0.9, 1.1) + 380 * np.sin(
+        2 * np.pi * t / rng.uniform(0.7, 1.1) + rng.uniform(0, 2 * np.pi)
+    )  # the wail
     return _tone(f, n, _saw(6))
 
 
@@ -388,7 +389,7 @@ def render(label: str, rng: np.random.Generator, seconds: float, level_db: float
     n = int(round(seconds * SR))
     x = np.asarray(DESIGNS[label](rng, n), dtype=np.float64)[:n]
     x = x - x.mean()
-    rms = np.sqrt(np.mean(x ** 2)) + 1e-12
+    rms = np.sqrt(np.mean(x**2)) + 1e-12
     x = x * (10 ** (level_db / 20) / rms)
     peak = np.abs(x).max()
     if peak > 0.99:  # keep within [-1, 1] (16-bit wav) without clipping the waveform

@@ -5,6 +5,7 @@ Sound2Scene: read 16 kHz mono, tile to fill and cut to the clip length, clip to 
 window, hop 159, per-segment mean removal, one-sided density scaling), natural log of S + 1e-7,
 and per-clip standardisation by the clip's own mean and std (+1e-9). 10 s -> (257, 1004).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,9 @@ SILENCE_RMS = 1e-4
 def wave_problem(x: np.ndarray, sr: int, min_seconds: float = 0.0) -> str | None:
     """Why a decoded clip (samples, or samples x channels) cannot be used, or None when it can."""
     if sr != SR:
-        return (f"sample rate is {sr} Hz; Sound2Scene's encoder expects {SR} Hz "
-                "(resample it, e.g. ffmpeg -ar 16000 -ac 1)")
+        return (
+            f"sample rate is {sr} Hz; Sound2Scene's encoder expects {SR} Hz (resample it, e.g. ffmpeg -ar 16000 -ac 1)"
+        )
     n = x.shape[0]
     if n < max(NPERSEG, int(round(min_seconds * SR))):
         return f"too short ({n / SR:.3f} s < {max(NPERSEG / SR, min_seconds):.3f} s)"
@@ -107,12 +109,12 @@ def spectrogram(x: torch.Tensor, standardise: bool = True) -> torch.Tensor:
     if x.shape[-1] < NPERSEG:
         raise AudioError(f"clip of {x.shape[-1]} samples is shorter than one {NPERSEG}-sample window")
     win = _window(x.device, x.dtype)
-    frames = x.unfold(-1, NPERSEG, HOP)                      # (B, T, 512), no padding
-    frames = frames - frames.mean(dim=-1, keepdim=True)      # scipy's detrend='constant'
-    power = torch.fft.rfft(frames * win).abs() ** 2          # (B, T, 257)
-    power = power / (SR * (win ** 2).sum())                  # density scaling
-    power[..., 1:-1] *= 2                                    # one-sided: double all but DC/Nyquist
-    s = torch.log(power + EPS_LOG).transpose(1, 2)           # (B, 257, T)
+    frames = x.unfold(-1, NPERSEG, HOP)  # (B, T, 512), no padding
+    frames = frames - frames.mean(dim=-1, keepdim=True)  # scipy's detrend='constant'
+    power = torch.fft.rfft(frames * win).abs() ** 2  # (B, T, 257)
+    power = power / (SR * (win**2).sum())  # density scaling
+    power[..., 1:-1] *= 2  # one-sided: double all but DC/Nyquist
+    s = torch.log(power + EPS_LOG).transpose(1, 2)  # (B, 257, T)
     if standardise:
         mean = s.mean(dim=(1, 2), keepdim=True)
         std = s.std(dim=(1, 2), keepdim=True, unbiased=False)
@@ -127,8 +129,9 @@ def spectrogram_reference(x: np.ndarray) -> np.ndarray:
     return (s - s.mean()) / (s.std() + EPS_STD)
 
 
-def batched(waves: np.ndarray | torch.Tensor, batch: int = 64, progress: bool = False,
-            desc: str = "spectrograms") -> torch.Tensor:
+def batched(
+    waves: np.ndarray | torch.Tensor, batch: int = 64, progress: bool = False, desc: str = "spectrograms"
+) -> torch.Tensor:
     """Spectrograms of many equal-length clips, in batches (float32, CPU tensor)."""
     waves = torch.as_tensor(waves, dtype=torch.float32)
     # Large batches of long clips are memory-bound (measured: 10 s clips ran 3x slower at batch
@@ -136,15 +139,16 @@ def batched(waves: np.ndarray | torch.Tensor, batch: int = 64, progress: bool = 
     batch = max(1, min(batch, MAX_BATCH_SAMPLES // max(1, waves.shape[-1])))
     out = []
     for i in tqdm(range(0, len(waves), batch), desc=desc, disable=not progress, unit="batch"):
-        out.append(spectrogram(waves[i:i + batch]))
+        out.append(spectrogram(waves[i : i + batch]))
     return torch.cat(out) if out else torch.empty(0, 257, 0)
 
 
 def cached(path: Path, keys: Sequence[str], make: Callable[[], torch.Tensor], **fingerprint) -> torch.Tensor:
     """Load a tensor saved under `path` if it was made for the same keys and settings, else make
     it and save it (atomically). The keys (clip stems or tuple ids) are stored with the tensor."""
-    tag = hashlib.sha1(json.dumps({"keys": list(keys), **fingerprint}, sort_keys=True,
-                                  default=str).encode()).hexdigest()
+    tag = hashlib.sha1(
+        json.dumps({"keys": list(keys), **fingerprint}, sort_keys=True, default=str).encode()
+    ).hexdigest()
     if path.is_file():
         saved = torch.load(path, weights_only=True)
         if saved.get("tag") == tag:

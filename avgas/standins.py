@@ -21,6 +21,7 @@ Recipe (sizes in params; measured costs in the notebook):
 3. f_A (ResNet-18 on spectrograms) is trained as Sound2Scene trains it: symmetric InfoNCE with
    logits = -L2 distance of unit vectors between f_A(audio) and f_V(image) of the same clip.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,6 +44,7 @@ from avgas.progress import tqdm
 @dataclass
 class History:
     """Losses per step or epoch, and wall time, for the notebook's plots and the issue notes."""
+
     values: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -71,7 +73,7 @@ def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 2
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = models.image_to_encoder_input(images[i:i + batch], size).to(device)
+            x = models.image_to_encoder_input(images[i : i + batch], size).to(device)
             out.append(F.normalize(fv(x), dim=1).cpu())
     return torch.cat(out)
 
@@ -133,8 +135,15 @@ class Discriminator(nn.Module):
 
 def generator_config(p: Params) -> dict:
     from avgas.checkpoints import icgan_config
-    return icgan_config(G_ch=p.g_channels, dim_z=p.g_dim_z, resolution=p.g_resolution, G_attn="0",
-                        shared_dim_feat=p.g_feature_proj, experiment_name="icgan_synthetic_standin")
+
+    return icgan_config(
+        G_ch=p.g_channels,
+        dim_z=p.g_dim_z,
+        resolution=p.g_resolution,
+        G_attn="0",
+        shared_dim_feat=p.g_feature_proj,
+        experiment_name="icgan_synthetic_standin",
+    )
 
 
 def _coarse(x: torch.Tensor) -> torch.Tensor:
@@ -168,15 +177,15 @@ class BlendedConditions:
         for row, i in enumerate(idx.tolist()):
             if i not in self.parts or torch.rand((), generator=gen) >= self.share:
                 continue
-            pick = [self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=gen)]
-                    for c in self.parts[i]]
+            pick = [self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=gen)] for c in self.parts[i]]
             lam = 0.5 + self.spread * (2 * torch.rand((), generator=gen).item() - 1)
             h[row] = F.normalize(lam * self.feats[pick[0]] + (1 - lam) * self.feats[pick[1]], dim=0)
         return h
 
 
-def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True,
-                    sets: list | None = None):
+def train_generator(
+    p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True, sets: list | None = None
+):
     """IC-GAN-style training of the stand-in G on (image, f_V(image)) pairs; with `sets` (the
     classes of each image), two-class scenes are also conditioned on blends of their parts'
     features (see BlendedConditions). Returns the EMA generator (what IC-GAN ships as G_ema)
@@ -229,8 +238,7 @@ def train_generator(p: Params, images: torch.Tensor, feats: torch.Tensor, progre
             decay = 0.0 if step < p.g_steps // 10 else 0.995
             for (k, v), ve in zip(G.state_dict().items(), G_ema.state_dict().values()):
                 ve.copy_(v if decay == 0.0 or not v.is_floating_point() else ve * decay + v * (1 - decay))
-        hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item(),
-                 diversity=diversity.item())
+        hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item(), diversity=diversity.item())
     hist.seconds = time.perf_counter() - t0
     return G_ema.eval(), hist
 
@@ -239,6 +247,7 @@ def generator_fid(G, fv: nn.Module, images: torch.Tensor, feats: torch.Tensor, p
     """The stand-in G's own FID, for IC-GAN's best_FID field: the Fréchet distance, in f_V's
     feature space (not Inception's), between pool images and G(z, f_V(image)) of the same images."""
     from avgas import generate, metrics
+
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(p.seed))[:n]
     fake = from_unit(generate.sample(G, feats[idx], seed=p.seed))
     return metrics.frechet(encode_images(fv, images[idx], p.fv_image_size), encode_images(fv, fake, p.fv_image_size))
@@ -263,7 +272,7 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n - b + 1, b):
-            idx = perm[i:i + b]
+            idx = perm[i : i + b]
             loss = losses.symmetric_infonce(fa(specs[idx].to(dev)), targets[idx].to(dev))
             opt.zero_grad()
             loss.backward()
@@ -279,17 +288,36 @@ def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.T
     fa.eval()
     device = next(fa.parameters()).device
     with torch.no_grad():
-        return torch.cat([fa(specs[i:i + batch].to(device)).cpu() for i in range(0, len(specs), batch)])
+        return torch.cat([fa(specs[i : i + batch].to(device)).cpu() for i in range(0, len(specs), batch)])
 
 
 # ------------------------------------------------------------------ train if missing, then save
 
 # Settings that define the stand-ins: saved ones are reused only when all of these match.
-STAND_IN_KEYS = ("seed", "clips_per_class", "clip_seconds", "image_size", "combinations",
-                 "test_fraction", "fv_image_size", "stand_in_batch", "scenes_per_combination",
-                 "fv_width_per_group", "fv_steps", "g_resolution", "g_channels", "g_dim_z",
-                 "g_feature_proj", "g_steps", "g_lr", "g_anchor_weight", "g_diversity_weight", "g_blend_share",
-                 "fa_width", "fa_epochs")
+STAND_IN_KEYS = (
+    "seed",
+    "clips_per_class",
+    "clip_seconds",
+    "image_size",
+    "combinations",
+    "test_fraction",
+    "fv_image_size",
+    "stand_in_batch",
+    "scenes_per_combination",
+    "fv_width_per_group",
+    "fv_steps",
+    "g_resolution",
+    "g_channels",
+    "g_dim_z",
+    "g_feature_proj",
+    "g_steps",
+    "g_lr",
+    "g_anchor_weight",
+    "g_diversity_weight",
+    "g_blend_share",
+    "fa_width",
+    "fa_epochs",
+)
 
 
 POOL_VERSION = 2  # bump when the stand-in pool's recipe changes (protocol.standin_pool)
@@ -298,8 +326,10 @@ PARTS = {"swav_checkpoint": "f_V", "icgan_folder": "G", "sound2scene_checkpoint"
 
 def stand_in_path(p: Params, key: str) -> Path:
     """Where a stand-in is saved: always under the run folder, never at a path the user gave."""
-    return p.checkpoint_dir / {"swav_checkpoint": "swav.pth.tar", "icgan_folder": "icgan",
-                               "sound2scene_checkpoint": "sound2scene.pth"}[key]
+    return (
+        p.checkpoint_dir
+        / {"swav_checkpoint": "swav.pth.tar", "icgan_folder": "icgan", "sound2scene_checkpoint": "sound2scene.pth"}[key]
+    )
 
 
 def _saved_files(p: Params, key: str) -> list[Path]:
@@ -353,8 +383,12 @@ def ensure(p: Params, progress: bool = True) -> dict:
             log.warning("stand-ins retrained: %s", "; ".join(bad))
             print("stand-ins retrained: " + "; ".join(bad))
     if len(given) == len(PARTS):
-        return {"settings": settings, "trained": [], "reused": False,
-                **{PARTS[k]: {"given": str(f)} for k, f in given.items()}}
+        return {
+            "settings": settings,
+            "trained": [],
+            "reused": False,
+            **{PARTS[k]: {"given": str(f)} for k, f in given.items()},
+        }
 
     report: dict = {"settings": settings, "trained": [], "hashes": {}}
 
@@ -367,39 +401,57 @@ def ensure(p: Params, progress: bool = True) -> dict:
         return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
 
     pool = protocol.standin_pool(p)
-    report["pool"] = {"single-class clips": pool.n_single, "two-class scenes": len(pool.sets) - pool.n_single,
-                      "pairs": [f"{pool.classes[a]} + {pool.classes[b]}" for a, b in
-                                dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) == 2)]}
+    report["pool"] = {
+        "single-class clips": pool.n_single,
+        "two-class scenes": len(pool.sets) - pool.n_single,
+        "pairs": [
+            f"{pool.classes[a]} + {pool.classes[b]}"
+            for a, b in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) == 2)
+        ],
+    }
     if "swav_checkpoint" in given:
         fv = checkpoints.load_image_encoder(given["swav_checkpoint"]).to(p.torch_device)
         report["f_V"] = {"given": str(given["swav_checkpoint"]), "params_M": size(fv)}
     else:
         fv, probe, h_fv = train_image_encoder(p, pool, progress)
-        checkpoints.save_image_encoder(fv, stand_in_path(p, "swav_checkpoint"),
-                                       heads={"prototypes.weight": probe.weight.detach()})
+        checkpoints.save_image_encoder(
+            fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
+        )
         saved_as("swav_checkpoint")
-        report["f_V"] = {"params_M": size(fv), "seconds": round(h_fv.seconds, 1), "images": len(pool.images),
-                         "history": h_fv.values}
+        report["f_V"] = {
+            "params_M": size(fv),
+            "seconds": round(h_fv.seconds, 1),
+            "images": len(pool.images),
+            "history": h_fv.values,
+        }
     if "icgan_folder" in given:
         report["G"] = {"given": str(given["icgan_folder"])}
     else:
         feats = encode_images(fv, pool.images, p.fv_image_size)
         G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
-        fid = generator_fid(G, fv, pool.images[:pool.n_single], feats[:pool.n_single], p)
+        fid = generator_fid(G, fv, pool.images[: pool.n_single], feats[: pool.n_single], p)
         checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
         saved_as("icgan_folder")
-        report["G"] = {"params_M": size(G), "seconds": round(h_g.seconds, 1), "resolution": p.g_resolution,
-                       "best_FID (f_V features)": round(fid, 4),
-                       "history": h_g.values}
+        report["G"] = {
+            "params_M": size(G),
+            "seconds": round(h_g.seconds, 1),
+            "resolution": p.g_resolution,
+            "best_FID (f_V features)": round(fid, 4),
+            "history": h_g.values,
+        }
     if "sound2scene_checkpoint" in given:
         report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}
     else:
         specs = spec.batched(pool.waves, p.spectrogram_batch, progress, desc="spectrograms (stand-in pool)")
-        targets = encode_images(fv, pool.images[:pool.n_single], p.fv_image_size)
+        targets = encode_images(fv, pool.images[: pool.n_single], p.fv_image_size)
         fa, h_fa = train_audio_encoder(p, specs, targets, progress)
         checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
         saved_as("sound2scene_checkpoint")
-        report["f_A"] = {"params_M": size(fa), "seconds": round(h_fa.seconds, 1), "clips": len(specs),
-                         "history": h_fa.values}
+        report["f_A"] = {
+            "params_M": size(fa),
+            "seconds": round(h_fa.seconds, 1),
+            "clips": len(specs),
+            "history": h_fa.values,
+        }
     paths.atomic_write_text(report_file, json.dumps(report))
     return {**report, "reused": False}

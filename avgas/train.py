@@ -7,6 +7,7 @@ A killed run continues from `last.pt` with `resume: true` and ends with the same
 uninterrupted one: the shuffling of epoch e depends only on (seed, e), and the model, optimiser
 and history are all in the checkpoint.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,6 +39,7 @@ def _file_stamp(path: Path) -> str:
 @dataclass
 class Targets:
     """Frozen embeddings of single clips, by stem: f_A(audio) and f_V(image), (n, D) each."""
+
     stems: list
     audio: torch.Tensor
     image: torch.Tensor
@@ -52,8 +54,11 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
     """f_A and f_V embeddings of the given clips, computed once and cached (the cache is
     invalidated when the clips, the settings or the weight files change)."""
     stems = list(dict.fromkeys(stems))
-    stamp = {"fa": _file_stamp(p.weight_path("sound2scene_checkpoint")),
-             "fv": _file_stamp(p.weight_path("swav_checkpoint")), "fv_size": p.fv_image_size}
+    stamp = {
+        "fa": _file_stamp(p.weight_path("sound2scene_checkpoint")),
+        "fv": _file_stamp(p.weight_path("swav_checkpoint")),
+        "fv_size": p.fv_image_size,
+    }
 
     def make():
         specs = data.clip_spectrograms(p, cat, stems, name, progress)
@@ -68,12 +73,15 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
 @dataclass
 class SeparatorData:
     """Everything one split contributes to separator training: mixtures and their targets."""
+
     tuples: pd.DataFrame
-    mix: torch.Tensor          # (N, 257, T)
-    targets: dict              # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D)
+    mix: torch.Tensor  # (N, 257, T)
+    targets: dict  # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D)
 
     def batch(self, idx, device=None) -> tuple[torch.Tensor, dict]:
-        return self.mix[idx].to(device), {k: (a[idx].to(device), b[idx].to(device)) for k, (a, b) in self.targets.items()}
+        return self.mix[idx].to(device), {
+            k: (a[idx].to(device), b[idx].to(device)) for k, (a, b) in self.targets.items()
+        }
 
 
 def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
@@ -92,15 +100,19 @@ def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, pro
 class TrainResult:
     alignment: str
     folder: Path
-    history: dict = field(default_factory=dict)   # train_loss, val_loss, seconds per epoch
+    history: dict = field(default_factory=dict)  # train_loss, val_loss, seconds per epoch
     best_epoch: int = -1
     best_val: float = float("inf")
     reused: bool = False
 
     def summary(self) -> dict:
-        return {"alignment": self.alignment, "epochs": len(self.history.get("val_loss", [])),
-                "best_epoch": self.best_epoch + 1, "best_val_loss": round(self.best_val, 4),
-                "seconds_per_epoch": round(float(np.mean(self.history.get("seconds", [0]))), 2)}
+        return {
+            "alignment": self.alignment,
+            "epochs": len(self.history.get("val_loss", [])),
+            "best_epoch": self.best_epoch + 1,
+            "best_val_loss": round(self.best_val, 4),
+            "seconds_per_epoch": round(float(np.mean(self.history.get("seconds", [0]))), 2),
+        }
 
 
 def separator_folder(p: Params, alignment: str, replica: int = 0) -> Path:
@@ -127,6 +139,7 @@ def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
     if alignment != losses.CONTROL:
         return models.Separator(width=p.separator_width, dim=dim)
     from avgas import checkpoints
+
     fa = checkpoints.load_audio_encoder(p.weight_path("sound2scene_checkpoint"))
     model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim)
     model.load_state_dict(fa.state_dict())  # the same keys: audnet.*
@@ -136,15 +149,24 @@ def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
 def _settings(p: Params, alignment: str, n_train: int) -> str:
     """What makes two trainings the same (epochs excluded: a resumed run may extend them); the
     frozen parts' files are part of it, so retrained stand-ins retrain the separator."""
-    keys = {k: getattr(p, k) for k in ("seed", "separator_width", "batch_size", "lr", "weight_decay",
-                                        "clip_seconds", "relative_level_db", "train_tuples")}
+    keys = {
+        k: getattr(p, k)
+        for k in (
+            "seed",
+            "separator_width",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "clip_seconds",
+            "relative_level_db",
+            "train_tuples",
+        )
+    }
     keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
-    return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train},
-                                   sort_keys=True).encode()).hexdigest()
+    return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
 
 
-def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None,
-                amp: bool = False) -> float:
+def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None, amp: bool = False) -> float:
     """Mean loss over one pass; trains when an optimiser is given. `amp`: bfloat16 autocast on
     CUDA (no loss scaling needed); ignored on the CPU."""
     n = len(d.mix)
@@ -152,12 +174,14 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, n, batch):
-        idx = order[i:i + batch]
+        idx = order[i : i + batch]
         if len(idx) < 2:  # InfoNCE needs negatives
             continue
         spec, targets = d.batch(idx, device)
-        with torch.set_grad_enabled(opt is not None), \
-                torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        with (
+            torch.set_grad_enabled(opt is not None),
+            torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
+        ):
             h_fg, h_bg = model(spec)
             loss = losses.separator_loss(h_fg.float(), h_bg.float(), targets, alignment)
         if opt is not None:
@@ -169,8 +193,15 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
     return total / max(1, count)
 
 
-def train_separator(p: Params, alignment: str, train: SeparatorData, val: SeparatorData,
-                    progress: bool = True, stop_after: int | None = None, replica: int = 0) -> TrainResult:
+def train_separator(
+    p: Params,
+    alignment: str,
+    train: SeparatorData,
+    val: SeparatorData,
+    progress: bool = True,
+    stop_after: int | None = None,
+    replica: int = 0,
+) -> TrainResult:
     """Train (or reuse, or resume) the separator for one alignment (or the control), with seed
     p.seed + replica. `stop_after` ends after that many epochs of this call, as a kill would."""
     folder = separator_folder(p, alignment, replica)
@@ -190,17 +221,25 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
         done = ck["epoch"] + 1 >= p.epochs
         best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
         if same and not best_whole:
-            _warn(f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
-                  "from what training wrote); training again from the first epoch")
+            _warn(
+                f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
+                "from what training wrote); training again from the first epoch"
+            )
         elif same and (p.resume or done):
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
             start = ck["epoch"] + 1
             result.reused = done
-    bar = tqdm(range(start, p.epochs), desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
-               + (f" (seed {p.seed})" if replica else ""), unit="epoch", disable=not progress,
-               initial=start, total=p.epochs)
+    bar = tqdm(
+        range(start, p.epochs),
+        desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
+        + (f" (seed {p.seed})" if replica else ""),
+        unit="epoch",
+        disable=not progress,
+        initial=start,
+        total=p.epochs,
+    )
     for epoch in bar:
         if stop_after is not None and epoch - start >= stop_after:
             break
@@ -215,12 +254,31 @@ def train_separator(p: Params, alignment: str, train: SeparatorData, val: Separa
         result.history["seconds"].append(time.perf_counter() - t0)
         if va < result.best_val:
             result.best_val, result.best_epoch = va, epoch
-            _save({"model": _cpu(model.state_dict()), "epoch": epoch, "val_loss": va, "alignment": alignment,
-                   "width": p.separator_width, "kind": type(model).__name__}, folder / "best.pt")
-        _save({"model": _cpu(model.state_dict()), "optimizer": opt.state_dict(), "epoch": epoch,
-               "history": result.history, "best_epoch": result.best_epoch, "best_val": result.best_val,
-               "settings": settings, "width": p.separator_width,
-               "best_hash": paths.file_hash(folder / "best.pt")}, last)
+            _save(
+                {
+                    "model": _cpu(model.state_dict()),
+                    "epoch": epoch,
+                    "val_loss": va,
+                    "alignment": alignment,
+                    "width": p.separator_width,
+                    "kind": type(model).__name__,
+                },
+                folder / "best.pt",
+            )
+        _save(
+            {
+                "model": _cpu(model.state_dict()),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_val": result.best_val,
+                "settings": settings,
+                "width": p.separator_width,
+                "best_hash": paths.file_hash(folder / "best.pt"),
+            },
+            last,
+        )
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
     return result
 
@@ -264,8 +322,8 @@ def _read_own(path: Path, device="cpu") -> dict | None:
         return ck
     except Exception as e:  # noqa: BLE001 - any unreadable file means: train again
         from avgas.checkpoints import first_line
-        _warn(f"{path} cannot be read ({first_line(e)}); "
-              "it is ignored and the separator is trained again")
+
+        _warn(f"{path} cannot be read ({first_line(e)}); it is ignored and the separator is trained again")
         return None
 
 
@@ -278,13 +336,17 @@ def load_separator(p: Params, alignment: str, which: str = "best", replica: int 
     """The trained separator (best epoch by validation loss, or the last one), or the control."""
     f = separator_folder(p, alignment, replica) / f"{which}.pt"
     if not f.is_file():
-        raise FileNotFoundError(f"{f}: no trained separator for {alignment}; run notebook 03 "
-                                f"(python -m avgas run <params> --only 03)")
+        raise FileNotFoundError(
+            f"{f}: no trained separator for {alignment}; run notebook 03 (python -m avgas run <params> --only 03)"
+        )
     ck = _read_own(f)
     if ck is None:
         from avgas.checkpoints import CheckpointError
-        raise CheckpointError(f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
-                              f"(python -m avgas run <params> --only 03), which trains it again")
+
+        raise CheckpointError(
+            f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
+            f"(python -m avgas run <params> --only 03), which trains it again"
+        )
     if ck.get("kind") == "MixEncoder":
         state = ck["model"]
         model = models.MixEncoder(width=models.resnet18_width(state, "audnet."), dim=state["audnet.fc.weight"].shape[0])
@@ -304,7 +366,7 @@ def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tu
     fg, bg = [], []
     with torch.no_grad():
         for i in range(0, len(mix), batch):
-            a, b = model(mix[i:i + batch].to(device))
+            a, b = model(mix[i : i + batch].to(device))
             fg.append(a.cpu())
             bg.append(b.cpu())
     return torch.cat(fg), torch.cat(bg)
@@ -322,7 +384,7 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
     model = models.Separator(width=p.separator_width, dim=d.targets["A"][0].shape[1]).train()
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     idx = torch.arange(min(len(d.mix), p.batch_size * (n_batches + 1)))
-    batches = [d.batch(idx[i:i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
+    batches = [d.batch(idx[i : i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
     times = []
     for x, targets in batches:
         t0 = time.perf_counter()

@@ -7,6 +7,7 @@ chosen on the judge pool's validation images, on the run's validation mixtures, 
 of their own. Written to `validation.json` in the run folder; `python -m avgas validate RUN ...`
 prints them side by side for several runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,23 @@ def scores(p: Params, progress: bool = False) -> dict:
     val = train.separator_data(p, cat, tuples, "val", fa, fv, progress)
     separated, controls = train.embeddings(p, val.mix)
     references = {generate.REFERENCE_IMAGE: val.targets["V"], generate.REFERENCE_AUDIO: val.targets["A"]}
-    emb = generate.embeddings_for(len(val.mix), train.embed_mix(fa, val.mix), separated, references,
-                                  p.mix_lambda, controls)
+    emb = generate.embeddings_for(
+        len(val.mix), train.embed_mix(fa, val.mix), separated, references, p.mix_lambda, controls
+    )
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
     size = next(iter(images.values())).shape[1]
     detector, det = judges.detector_for(p, cat, size, progress)
     names, wanted = judges.vocabulary(p), judges.wanted(val.tuples)
     out: dict = {"tuples": len(val.mix), "detector threshold": det["conf"], "CRS": {}}
     for (task, method), imgs in images.items():
-        found = judges.detect(detector, judges.judge_view(imgs, size, p.detector_imgsz), names, det["conf"],
-                              p.detector_imgsz, device=judges.ultralytics_device(p))
+        found = judges.detect(
+            detector,
+            judges.judge_view(imgs, size, p.detector_imgsz),
+            names,
+            det["conf"],
+            p.detector_imgsz,
+            device=judges.ultralytics_device(p),
+        )
         hits = [w <= f for w, f in zip(wanted[task], found)]
         out["CRS"].setdefault(task, {})[method] = round(float(np.mean(hits)), 4)
     return out
@@ -48,6 +56,7 @@ def scores(p: Params, progress: bool = False) -> dict:
 def save(p: Params, progress: bool = False) -> dict:
     """scores(p), written atomically to <run>/validation.json (the run's settings beside them)."""
     from avgas.standins import STAND_IN_KEYS
+
     keys = STAND_IN_KEYS + ("epochs", "separator_width", "separator_seeds", "detector_epochs", "mix_lambda")
     out = {"settings": {k: getattr(p, k) for k in keys}, **scores(p, progress)}
     paths.atomic_write_text(p.run_dir / "validation.json", json.dumps(out, indent=1))
@@ -65,6 +74,7 @@ def mean_over_seeds(crs: dict) -> dict:
 def compare(runs: dict) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
     """runs: label -> validation.json dict. Mixed CRS (mean over seeds) per method, a column per run."""
     import pandas as pd
+
     return pd.DataFrame({label: mean_over_seeds(d["CRS"]["mixed"]) for label, d in runs.items()}).round(3)
 
 
@@ -73,10 +83,10 @@ def for_run(run_dir) -> Params:
     from pathlib import Path
 
     from avgas import params as params_mod
+
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "params.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir / 'params.yaml'}: not a run folder "
-                                f"(python -m avgas run <params> makes one)")
+        raise FileNotFoundError(f"{run_dir / 'params.yaml'}: not a run folder (python -m avgas run <params> makes one)")
     p = params_mod.load(run_dir / "params.yaml", {"run_root": str(run_dir.parent), "name": run_dir.name})
     params_mod.protect_inputs(p)
     return p
@@ -85,6 +95,7 @@ def for_run(run_dir) -> Params:
 def compare_runs(run_dirs: list) -> "pd.DataFrame":  # noqa: F821
     """validation.json of each run (computed and saved when missing, under the run's lock)."""
     from pathlib import Path
+
     runs = {}
     for d in run_dirs:
         p = for_run(d)

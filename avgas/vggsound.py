@@ -19,6 +19,7 @@ outputs are refused before any work, the inputs are registered with `paths.prote
 json outputs are written atomically, and one ingestion at a time holds the data folder. Killing the
 ingestion (SIGTERM, Ctrl-C, or SIGKILL) takes its worker processes and their ffmpeg with it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,24 +45,28 @@ from avgas.data import CsvScan, DataError, Row
 from avgas.params import Params
 from avgas.spectrogram import SR, wave_problem
 
-FPS = 10                       # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
+FPS = 10  # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 INPUT_KEYS = ("vggsound_csv", "video_dir", "frames_json")
 SKIP_COLUMNS = ["stem", "ytid", "start_seconds", "label", "reason", "line"]
-CSV_WHERE = ("vggsound.csv from the VGGSound page, www.robots.ox.ac.uk/~vgg/data/vggsound/ "
-             "(ytid,start_seconds,label,split; no header)")
-VIDEO_WHERE = ("the folder of VGGSound's videos, <ytid>_<start:06d>.mp4 (public mirrors) or "
-               "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's)")
+CSV_WHERE = (
+    "vggsound.csv from the VGGSound page, www.robots.ox.ac.uk/~vgg/data/vggsound/ "
+    "(ytid,start_seconds,label,split; no header)"
+)
+VIDEO_WHERE = (
+    "the folder of VGGSound's videos, <ytid>_<start:06d>.mp4 (public mirrors) or "
+    "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's)"
+)
 FRAMES_WHERE = "Sound2Scene's top1_boxes_top10_moments.json; null = each clip's middle frame"
 
 
 @dataclass
 class Ingested:
-    clips: int            # distinct rows of the needed classes in the csv (each ends up ok or skipped)
-    ok: int               # clips in the layout (this call or before)
-    reused: int           # of which already done before this call
-    skipped: int          # lines in skipped.csv: skipped clips + unparseable csv lines
-    fallbacks: int        # frames taken from the middle because the json had no entry
+    clips: int  # distinct rows of the needed classes in the csv (each ends up ok or skipped)
+    ok: int  # clips in the layout (this call or before)
+    reused: int  # of which already done before this call
+    skipped: int  # lines in skipped.csv: skipped clips + unparseable csv lines
+    fallbacks: int  # frames taken from the middle because the json had no entry
     seconds: float
     skip_list: Path
     reasons: dict
@@ -69,9 +74,9 @@ class Ingested:
     #                                            + header + blank + comments
     lines: int = 0
     other_classes: int = 0  # well-formed rows of classes the combinations do not need
-    duplicates: int = 0     # rows repeating an earlier row (same ytid, start and label): ingested once
-    unparseable: int = 0    # lines that are not a ytid,start_seconds,label,split row (in skipped.csv)
-    conflicts: int = 0      # clips of the needed classes skipped because the csv gives them two labels
+    duplicates: int = 0  # rows repeating an earlier row (same ytid, start and label): ingested once
+    unparseable: int = 0  # lines that are not a ytid,start_seconds,label,split row (in skipped.csv)
+    conflicts: int = 0  # clips of the needed classes skipped because the csv gives them two labels
     header: int = 0
     blank: int = 0
     comments: int = 0
@@ -84,17 +89,24 @@ class Ingested:
     def csv_line(self) -> str:
         """How the csv's lines were used, in words (each line counted once)."""
         extra = f" ({self.conflicts} with two labels, skipped)" if self.conflicts else ""
-        return (f"csv: {self.lines} lines = {self.clips} clips of the needed classes{extra} + {self.other_classes} "
-                f"rows of other classes + {self.duplicates} duplicates (ingested once) + {self.unparseable} "
-                f"unparseable (in the skip-list) + {self.header + self.blank + self.comments} header/blank/comment")
+        return (
+            f"csv: {self.lines} lines = {self.clips} clips of the needed classes{extra} + {self.other_classes} "
+            f"rows of other classes + {self.duplicates} duplicates (ingested once) + {self.unparseable} "
+            f"unparseable (in the skip-list) + {self.header + self.blank + self.comments} header/blank/comment"
+        )
 
     def summary(self) -> str:
         """The one-paragraph result of prepare-vggsound, as the command prints it."""
-        parts = f" ({self.skipped - self.unparseable} clips, {self.unparseable} unparseable csv lines)" \
-            if self.unparseable else ""
-        return (f"{self.ok} of {self.clips} clips in the layout ({self.reused} from before), {self.skipped} skipped"
-                f"{parts} {self.reasons or ''}, {self.fallbacks} middle-frame fallbacks; {self.clips_per_second:.1f} "
-                f"clips/s; skip-list: {self.skip_list}\n{self.csv_line()}")
+        parts = (
+            f" ({self.skipped - self.unparseable} clips, {self.unparseable} unparseable csv lines)"
+            if self.unparseable
+            else ""
+        )
+        return (
+            f"{self.ok} of {self.clips} clips in the layout ({self.reused} from before), {self.skipped} skipped"
+            f"{parts} {self.reasons or ''}, {self.fallbacks} middle-frame fallbacks; {self.clips_per_second:.1f} "
+            f"clips/s; skip-list: {self.skip_list}\n{self.csv_line()}"
+        )
 
 
 # ---------------------------------------------------------------------------------------- the csv
@@ -125,9 +137,14 @@ def _kind(reason: str) -> str:
 
 def _outputs(p: Params) -> list[tuple[str, Path]]:
     root = p.data_dir
-    return [("metadata_csv", p.metadata_path), ("data_root", root / "skipped.csv"),
-            ("data_root", root / "ingest.json"), ("data_root", root / "audios"), ("data_root", root / "images"),
-            ("data_root", root / ".avgas.lock")]
+    return [
+        ("metadata_csv", p.metadata_path),
+        ("data_root", root / "skipped.csv"),
+        ("data_root", root / "ingest.json"),
+        ("data_root", root / "audios"),
+        ("data_root", root / "images"),
+        ("data_root", root / ".avgas.lock"),
+    ]
 
 
 def check_apart(p: Params) -> None:
@@ -139,12 +156,17 @@ def check_apart(p: Params) -> None:
         inp = paths.resolve(value)
         for okey, out in _outputs(p):
             if paths.overlap(inp, out):
-                how = "is the same path as" if paths.same_or_inside(inp, out) and paths.same_or_inside(out, inp) \
+                how = (
+                    "is the same path as"
+                    if paths.same_or_inside(inp, out) and paths.same_or_inside(out, inp)
                     else ("is inside" if paths.same_or_inside(inp, out) else "contains")
-                raise DataError(f"prepare-vggsound would write {out} (params key '{okey}'), but your input {inp} "
-                                f"(params key '{ikey}') {how} it; give them paths apart, e.g. metadata_csv: "
-                                "<data_root>/metadata.csv and the VGGSound csv, videos and frame json outside "
-                                "data_root's audios/ and images/")
+                )
+                raise DataError(
+                    f"prepare-vggsound would write {out} (params key '{okey}'), but your input {inp} "
+                    f"(params key '{ikey}') {how} it; give them paths apart, e.g. metadata_csv: "
+                    "<data_root>/metadata.csv and the VGGSound csv, videos and frame json outside "
+                    "data_root's audios/ and images/"
+                )
 
 
 def _load_frames(p: Params) -> dict:
@@ -156,11 +178,14 @@ def _load_frames(p: Params) -> dict:
     try:
         frames = json.loads(f.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise DataError(f"{f}: not a readable JSON file (params key 'frames_json'; {FRAMES_WHERE}): "
-                        f"{str(e).splitlines()[0][:160]}") from None
+        raise DataError(
+            f"{f}: not a readable JSON file (params key 'frames_json'; {FRAMES_WHERE}): {str(e).splitlines()[0][:160]}"
+        ) from None
     if not isinstance(frames, dict):
-        raise DataError(f"{f}: the frame json must map clip stems to frame numbers, got a "
-                        f"{type(frames).__name__} (params key 'frames_json')")
+        raise DataError(
+            f"{f}: the frame json must map clip stems to frame numbers, got a "
+            f"{type(frames).__name__} (params key 'frames_json')"
+        )
     return frames
 
 
@@ -186,7 +211,7 @@ def _die_with_parent(parent_pid: int | None = None) -> None:
 
 def _worker_init(parent_pid: int) -> None:
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: it stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
 
 
@@ -210,14 +235,22 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 def _ffmpeg() -> str:
     exe = shutil.which("ffmpeg")
     if exe is None:
-        raise DataError("ffmpeg not found: it decodes the VGGSound videos (apt-get install ffmpeg, or "
-                        "conda install ffmpeg; environment.yml has it)")
+        raise DataError(
+            "ffmpeg not found: it decodes the VGGSound videos (apt-get install ffmpeg, or "
+            "conda install ffmpeg; environment.yml has it)"
+        )
     return exe
 
 
 def _run(cmd: list[str]) -> tuple[bool, str]:
-    r = subprocess.run(cmd, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                       preexec_fn=functools.partial(_die_with_parent, os.getpid()))
+    r = subprocess.run(
+        cmd,
+        check=False,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+    )
     return r.returncode == 0, (r.stderr or "").strip().splitlines()[-1][:200] if r.stderr.strip() else ""
 
 
@@ -235,13 +268,33 @@ def ingest_clip(job: dict) -> dict:
     """One clip: wav + jpg, or a reason. Runs in a worker process; writes atomically."""
     import soundfile as sf
     from PIL import Image
+
     ffmpeg, video = job["ffmpeg"], Path(job["video"])
     wav, jpg = Path(job["wav"]), Path(job["jpg"])
     out = {"stem": job["stem"], "ok": False, "reason": "", "fallback": False}
     with tempfile.TemporaryDirectory() as tmp:
         a = Path(tmp) / "a.wav"
-        ok, err = _run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-t", str(job["clip_seconds"]),
-                        "-vn", "-ac", "1", "-ar", str(SR), "-f", "wav", str(a)])
+        ok, err = _run(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(video),
+                "-t",
+                str(job["clip_seconds"]),
+                "-vn",
+                "-ac",
+                "1",
+                "-ar",
+                str(SR),
+                "-f",
+                "wav",
+                str(a),
+            ]
+        )
         if not ok or not a.is_file() or a.stat().st_size <= 44:
             out["reason"] = f"no decodable audio ({err or 'empty output'})"
             return out
@@ -263,12 +316,44 @@ def ingest_clip(job: dict) -> dict:
             t = min(seconds, job["clip_seconds"]) / 2
         f = Path(tmp) / "f.jpg"
         # -ss before -i seeks by time, so videos under 10 fps give their nearest frame, not an error
-        ok, err = _run([ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{t:.3f}", "-i", str(video),
-                        "-frames:v", "1", "-q:v", "2", str(f)])
+        ok, err = _run(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-ss",
+                f"{t:.3f}",
+                "-i",
+                str(video),
+                "-frames:v",
+                "1",
+                "-q:v",
+                "2",
+                str(f),
+            ]
+        )
         if (not ok or not f.is_file()) and frames:  # a frame number past the end: take the middle
             out["fallback"] = True
-            ok, err = _run([ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seconds / 2:.3f}", "-i", str(video),
-                            "-frames:v", "1", "-q:v", "2", str(f)])
+            ok, err = _run(
+                [
+                    ffmpeg,
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-ss",
+                    f"{seconds / 2:.3f}",
+                    "-i",
+                    str(video),
+                    "-frames:v",
+                    "1",
+                    "-q:v",
+                    "2",
+                    str(f),
+                ]
+            )
         try:
             if not ok or not f.is_file():
                 raise OSError(err or "no frame written")
@@ -306,11 +391,14 @@ def prepare(p: Params, workers: int | None = None, progress: bool = True) -> Ing
         with paths.exclusive(p.data_dir, "prepare-vggsound"):  # one ingestion per data folder
             return _ingest(p, scan, frames, ffmpeg, workers, progress)
     except paths.BusyError as e:
-        raise DataError(f"{str(e).split(';')[0]}; wait for it to end (what it finishes is reused, not redone)") from None
+        raise DataError(
+            f"{str(e).split(';')[0]}; wait for it to end (what it finishes is reused, not redone)"
+        ) from None
 
 
 def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | None, progress: bool) -> Ingested:
     from tqdm.auto import tqdm
+
     video_dir = paths.resolve(p.video_dir)
     wanted = set(world.classes(p))
     root = p.data_dir
@@ -339,9 +427,20 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
             skipped.append((stem, ytid, start, label, "missing video (no file matching either naming)", row.line))
             continue
         key = next((k for k in (stem, f"{ytid}_{start:06d}", ytid) if k in frames), None)
-        jobs.append({"ffmpeg": ffmpeg, "video": str(video), "wav": str(wav), "jpg": str(jpg), "stem": stem,
-                     "frames": frames.get(key) if key else None, "frame_index_base": p.frame_index_base,
-                     "clip_seconds": 10.0, "min_seconds": p.min_clip_seconds, "row": row})
+        jobs.append(
+            {
+                "ffmpeg": ffmpeg,
+                "video": str(video),
+                "wav": str(wav),
+                "jpg": str(jpg),
+                "stem": stem,
+                "frames": frames.get(key) if key else None,
+                "frame_index_base": p.frame_index_base,
+                "clip_seconds": 10.0,
+                "min_seconds": p.min_clip_seconds,
+                "row": row,
+            }
+        )
     t0 = time.perf_counter()
     workers = workers or p.ingest_workers or max(1, (os.cpu_count() or 2))
     if jobs:
@@ -355,8 +454,12 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
                 try:
                     r = fut.result()
                 except Exception as e:  # noqa: BLE001 - a crashed worker skips its clip, the rest go on
-                    r = {"stem": j["stem"], "ok": False, "reason": f"worker error ({type(e).__name__}: {e})"[:200],
-                         "fallback": False}
+                    r = {
+                        "stem": j["stem"],
+                        "ok": False,
+                        "reason": f"worker error ({type(e).__name__}: {e})"[:200],
+                        "fallback": False,
+                    }
                 r["row"] = j["row"]
                 if r["ok"]:
                     results.append(r)
@@ -366,9 +469,11 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
         except (KeyboardInterrupt, _Stopped) as e:
             _stop_pool(pool)
             done = len(results) - reused
-            raise DataError(f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
-                            f"after {done} of {len(jobs)} clips; the finished clips are kept: run the same command "
-                            "again to continue") from None
+            raise DataError(
+                f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
+                f"after {done} of {len(jobs)} clips; the finished clips are kept: run the same command "
+                "again to continue"
+            ) from None
         except BaseException:
             _stop_pool(pool)
             raise
@@ -397,20 +502,41 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
     for _, _, label, split in ok_rows:
         counts.setdefault(label, {"train": 0, "test": 0})
         counts[label][split if split in ("train", "test") else "train"] += 1
-    short = {c: counts.get(c, {"train": 0, "test": 0}) for c in sorted(wanted)
-             if min(counts.get(c, {"train": 0, "test": 0}).values()) < 2}
-    summary = Ingested(len(rows), len(results), reused, len(skipped), sum(r.get("fallback", False) for r in results),
-                       seconds, skip_list, reasons, lines=scan.lines, other_classes=len(scan.rows) - len(rows),
-                       duplicates=len(scan.duplicates), unparseable=len(scan.unparseable), conflicts=conflicts,
-                       header=scan.header, blank=scan.blank, comments=scan.comments)
-    record = {**{k: v for k, v in summary.__dict__.items() if k != "skip_list"},
-              "clips_per_second": summary.clips_per_second,
-              "duplicate_lines": {str(n): first for n, first in list(scan.duplicates.items())[:1000]}}
+    short = {
+        c: counts.get(c, {"train": 0, "test": 0})
+        for c in sorted(wanted)
+        if min(counts.get(c, {"train": 0, "test": 0}).values()) < 2
+    }
+    summary = Ingested(
+        len(rows),
+        len(results),
+        reused,
+        len(skipped),
+        sum(r.get("fallback", False) for r in results),
+        seconds,
+        skip_list,
+        reasons,
+        lines=scan.lines,
+        other_classes=len(scan.rows) - len(rows),
+        duplicates=len(scan.duplicates),
+        unparseable=len(scan.unparseable),
+        conflicts=conflicts,
+        header=scan.header,
+        blank=scan.blank,
+        comments=scan.comments,
+    )
+    record = {
+        **{k: v for k, v in summary.__dict__.items() if k != "skip_list"},
+        "clips_per_second": summary.clips_per_second,
+        "duplicate_lines": {str(n): first for n, first in list(scan.duplicates.items())[:1000]},
+    }
     paths.atomic_write_text(root / "ingest.json", json.dumps(record, indent=1))
     if short:  # everything ingested is kept; the run cannot use these classes yet
-        raise DataError("too few usable clips (at least 2 in train and 2 in test needed) for: "
-                        + "; ".join(f"{c}: train {n['train']}, test {n['test']}" for c, n in short.items())
-                        + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}")
+        raise DataError(
+            "too few usable clips (at least 2 in train and 2 in test needed) for: "
+            + "; ".join(f"{c}: train {n['train']}, test {n['test']}" for c, n in short.items())
+            + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}"
+        )
     return summary
 
 
@@ -418,18 +544,25 @@ def report(p: Params):
     """What the last ingestion into p.data_dir did (for notebook 01): a one-row summary and the
     skip-list's reasons with an example clip each; None when nothing was ingested there."""
     import pandas as pd
+
     f = p.data_dir / "ingest.json"
     if not f.is_file():
         return None
     s = json.loads(f.read_text())
-    summary = pd.DataFrame([{k: s[k] for k in ("clips", "ok", "reused", "skipped", "fallbacks")}
-                            | {k: s.get(k, 0) for k in ("unparseable", "duplicates", "other_classes", "lines")}
-                            | {"clips/s": round(s["clips_per_second"], 2)}], index=["prepare-vggsound"])
+    summary = pd.DataFrame(
+        [
+            {k: s[k] for k in ("clips", "ok", "reused", "skipped", "fallbacks")}
+            | {k: s.get(k, 0) for k in ("unparseable", "duplicates", "other_classes", "lines")}
+            | {"clips/s": round(s["clips_per_second"], 2)}
+        ],
+        index=["prepare-vggsound"],
+    )
     skipped = pd.read_csv(p.data_dir / "skipped.csv") if (p.data_dir / "skipped.csv").is_file() else pd.DataFrame()
     if len(skipped):
         skipped["kind"] = skipped["reason"].astype(str).map(_kind)
         if "line" in skipped:
             skipped["stem"] = skipped["stem"].fillna("line " + skipped["line"].astype(str))
-        skipped = skipped.groupby("kind").agg(clips=("stem", "size"), example=("stem", "first"),
-                                              reason=("reason", "first"))
+        skipped = skipped.groupby("kind").agg(
+            clips=("stem", "size"), example=("stem", "first"), reason=("reason", "first")
+        )
     return summary, skipped

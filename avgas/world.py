@@ -9,6 +9,7 @@ Stems follow Sound2Scene's ``<ytid>_<start_ms>_<end_ms>`` naming of VGGSound's 1
 segments, so :mod:`avgas.data` reads this folder exactly as it reads prepared VGGSound.
 Everything is a function of (seed, class, clip index): the same params give the same bytes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,9 +44,15 @@ def stem_of(ytid: str, start_seconds: int) -> str:
 
 
 def _spec(p: Params) -> dict:
-    return {"version": WORLD_VERSION, "seed": p.seed, "classes": classes(p),
-            "clips_per_class": p.clips_per_class, "clip_seconds": p.clip_seconds,
-            "image_size": p.image_size, "test_fraction": p.test_fraction}
+    return {
+        "version": WORLD_VERSION,
+        "seed": p.seed,
+        "classes": classes(p),
+        "clips_per_class": p.clips_per_class,
+        "clip_seconds": p.clip_seconds,
+        "image_size": p.image_size,
+        "test_fraction": p.test_fraction,
+    }
 
 
 @dataclass
@@ -63,14 +70,16 @@ def _clip_rng(seed: int, class_index: int, clip: int, what: int) -> np.random.Ge
 
 
 def _folder_mb(d: Path) -> float:
-    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) / 2 ** 20
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) / 2**20
 
 
 def generate(p: Params, progress: bool = True) -> WorldInfo:
     """Write the synthetic world for `p` into p.data_dir (reused when it already matches)."""
     if p.world != "synthetic":
-        raise ValueError(f"world is {p.world!r}: the synthetic world is only generated for "
-                         "world: synthetic (VGGSound data is prepared with prepare-vggsound)")
+        raise ValueError(
+            f"world is {p.world!r}: the synthetic world is only generated for "
+            "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
+        )
     out = p.data_dir
     spec = _spec(p)
     stamp = out / "world.json"
@@ -79,9 +88,12 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     theirs = [out / sub for sub in ("audios", "images") if (out / sub).is_dir() and any((out / sub).iterdir())]
     if theirs and not stamp.is_file():  # clips that no synthetic world of avgas wrote: the user's
         from avgas.data import DataError
-        raise DataError(f"{out} holds clips that avgas did not generate ({theirs[0]} has files and there is no "
-                        "world.json); the synthetic world replaces its folder's clips, so give it its own "
-                        "folder (params key 'data_root', or null for <run>/data). Nothing was changed.")
+
+        raise DataError(
+            f"{out} holds clips that avgas did not generate ({theirs[0]} has files and there is no "
+            "world.json); the synthetic world replaces its folder's clips, so give it its own "
+            "folder (params key 'data_root', or null for <run>/data). Nothing was changed."
+        )
     paths.guard(out)
     for sub in ("audios", "images"):  # never mix clips of two different worlds
         shutil.rmtree(out / sub, ignore_errors=True)
@@ -103,7 +115,8 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
         wave = sounds.render(label, _clip_rng(p.seed, ci, j, 1), p.clip_seconds, level)
         sf.write(out / "audios" / f"{stem}.wav", wave, sounds.SR, subtype="PCM_16")
         pictures.draw(label, _clip_rng(p.seed, ci, j, 2), p.image_size).save(
-            out / "images" / f"{stem}.png", optimize=False)
+            out / "images" / f"{stem}.png", optimize=False
+        )
         rows.append((ytid, start, label, "test" if j < n_test else "train"))
     with open(out / "metadata.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)

@@ -3,6 +3,7 @@ and world generation time and size per tier. Numbers for the issue notes, not a 
 
     .venv/bin/python benchmarks/spectrogram_throughput.py [--threads N]
 """
+
 import argparse
 import shutil
 import tempfile

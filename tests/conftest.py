@@ -16,8 +16,14 @@ from avgas import params  # noqa: E402
 # A small world for unit tests: 3 combinations, 6 clips per class, 0.5 s clips.
 SMALL = {
     "combinations": {"hail": ["dog barking", "train horning"], "sea waves": ["people cheering"]},
-    "clips_per_class": 6, "clip_seconds": 0.5, "image_size": 32,
-    "train_tuples": 12, "val_tuples": 3, "test_tuples": 6, "test_fraction": 0.34, "val_fraction": 0.25,
+    "clips_per_class": 6,
+    "clip_seconds": 0.5,
+    "image_size": 32,
+    "train_tuples": 12,
+    "val_tuples": 3,
+    "test_tuples": 6,
+    "test_fraction": 0.34,
+    "val_fraction": 0.25,
 }
 
 
@@ -31,8 +37,17 @@ def quick_run(tmp_path_factory):
     """The quick tier as a user runs it, killed once in the middle and started again."""
     root = tmp_path_factory.mktemp("runs")
     # progress_seconds and resume change how a run proceeds, not what it computes
-    cmd = [sys.executable, "-m", "avgas", "run", "params/quick.yaml", "-p", f"run_root={root}",
-           "-p", "progress_seconds=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "avgas",
+        "run",
+        "params/quick.yaml",
+        "-p",
+        f"run_root={root}",
+        "-p",
+        "progress_seconds=1",
+    ]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     manifest = root / "quick" / "run.json"
     deadline = time.time() + 600

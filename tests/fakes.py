@@ -1,4 +1,5 @@
 """Files in real formats that the tests make themselves: mp4 clips (ffmpeg) and an Inception file."""
+
 import shutil
 import subprocess
 
@@ -29,6 +30,7 @@ def inception_file(path):
     """torch-fidelity's Inception with random weights, saved as its release file is (a state_dict),
     built without the download its constructor would do."""
     import torch_fidelity.feature_extractor_inceptionv3 as tf
+
     mp = pytest.MonkeyPatch()
     mp.setattr(tf, "load_state_dict_from_url", lambda *a, **k: None)
     mp.setattr(tf.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)

@@ -1,5 +1,6 @@
 """Issue 10, items 3-5: bad clips, bad csv rows and bad images are skipped with their reason or
 stop with the file named -- never trained on, never dropped without a word."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -54,8 +55,8 @@ def test_every_metadata_row_is_kept_or_reported_with_its_line(world_dir):
     lines = p.metadata_path.read_text().splitlines()
     bad = list(lines)
     bad.insert(3, 'abc,"notanumber,dog barking,train')  # stray quote: only this line is lost
-    bad.insert(5, "xyz,twelve,dog barking,train")        # non-numeric start
-    bad.insert(7, lines[0])                               # a duplicate row
+    bad.insert(5, "xyz,twelve,dog barking,train")  # non-numeric start
+    bad.insert(7, lines[0])  # a duplicate row
     bad.insert(9, "only,three,fields")
     p.metadata_path.write_text("\n".join(bad) + "\n")
     meta = data.read_metadata(p.metadata_path)

@@ -1,5 +1,6 @@
 """The built book in a real browser: headless Chromium opens the pages of the quick run's book,
 takes screenshots, and the rendered DOM is checked for tables, figures and typeset equations."""
+
 import re
 import shutil
 import subprocess
@@ -10,16 +11,25 @@ import pytest
 from avgas import book
 
 pytestmark = pytest.mark.slow
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=5000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=5000",
+]
 
 
 def chromium(*args):
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     assert exe, "Chromium is missing: make setup installs it (scripts/install-system.sh)"
     with tempfile.TemporaryDirectory() as profile:
-        r = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *args],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [exe, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+        )
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
 

@@ -1,5 +1,6 @@
 """`python -m avgas check` on the real run's ingestion inputs (issue 10, item 11): VGGSound's csv,
 the video folder and the frame json, each ok / missing / wrong, read (not only looked for)."""
+
 import json
 
 import numpy as np
@@ -13,10 +14,22 @@ COMBOS = {"hail": ["dog barking"]}
 
 
 def _params(tmp_path, **inputs):
-    return params.load("params/vggsound.yaml", {
-        "combinations": COMBOS, "data_root": str(tmp_path / "d"), "metadata_csv": str(tmp_path / "d" / "metadata.csv"),
-        "train_tuples": 2, "val_tuples": 2, "test_tuples": 2, "device": "cpu",
-        "vggsound_csv": None, "video_dir": None, "frames_json": None, **inputs})
+    return params.load(
+        "params/vggsound.yaml",
+        {
+            "combinations": COMBOS,
+            "data_root": str(tmp_path / "d"),
+            "metadata_csv": str(tmp_path / "d" / "metadata.csv"),
+            "train_tuples": 2,
+            "val_tuples": 2,
+            "test_tuples": 2,
+            "device": "cpu",
+            "vggsound_csv": None,
+            "video_dir": None,
+            "frames_json": None,
+            **inputs,
+        },
+    )
 
 
 def _rows(p):
@@ -43,8 +56,11 @@ def inputs(tmp_path):
     lines += ['x01,0,"engine accelerating, revving, vroom",train', 'x02,"0,hail,train', "x03,zero,hail,test"]
     (src / "vggsound.csv").write_text("\n".join(lines) + "\n")
     (src / "frames.json").write_text(json.dumps({"clip00_0_10000": [3, 1]}))
-    return {"vggsound_csv": str(src / "vggsound.csv"), "video_dir": str(src / "video"),
-            "frames_json": str(src / "frames.json")}
+    return {
+        "vggsound_csv": str(src / "vggsound.csv"),
+        "video_dir": str(src / "video"),
+        "frames_json": str(src / "frames.json"),
+    }
 
 
 def test_unset_inputs_are_missing_with_their_key_and_where_to_get_them(tmp_path):
@@ -72,12 +88,14 @@ def test_wrong_inputs_are_named(tmp_path, inputs):
     (src / "list.json").write_text("[1, 2]")
     (src / "bad.json").write_text("{")
     (src / "empty").mkdir()
-    cases = [("vggsound_csv", src / "latin1.csv", "not UTF-8 text (line 1"),
-             ("vggsound_csv", src / "few.csv", "too few rows (2 train and 2 test needed) for hail: train 0, test 0"),
-             ("video_dir", src / "vggsound.csv", "not a folder"),
-             ("video_dir", src / "empty", "no video files"),
-             ("frames_json", src / "list.json", "a JSON list, expected an object"),
-             ("frames_json", src / "bad.json", "not a readable JSON file")]
+    cases = [
+        ("vggsound_csv", src / "latin1.csv", "not UTF-8 text (line 1"),
+        ("vggsound_csv", src / "few.csv", "too few rows (2 train and 2 test needed) for hail: train 0, test 0"),
+        ("video_dir", src / "vggsound.csv", "not a folder"),
+        ("video_dir", src / "empty", "no video files"),
+        ("frames_json", src / "list.json", "a JSON list, expected an object"),
+        ("frames_json", src / "bad.json", "not a readable JSON file"),
+    ]
     for key, path, why in cases:
         status, detail = _rows(_params(tmp_path, **{**inputs, key: str(path)}))[key]
         assert status == "wrong" and why in detail, (key, path, detail)
@@ -87,8 +105,17 @@ def test_wrong_inputs_are_named(tmp_path, inputs):
 
 def test_inputs_overlapping_the_outputs_are_wrong(tmp_path, inputs):
     (tmp_path / "src" / "audios").mkdir()
-    r = _rows(_params(tmp_path, **{**inputs, "data_root": str(tmp_path / "src"), "video_dir": str(tmp_path / "src" / "audios"),
-                                   "metadata_csv": str(tmp_path / "src" / "metadata.csv")}))
+    r = _rows(
+        _params(
+            tmp_path,
+            **{
+                **inputs,
+                "data_root": str(tmp_path / "src"),
+                "video_dir": str(tmp_path / "src" / "audios"),
+                "metadata_csv": str(tmp_path / "src" / "metadata.csv"),
+            },
+        )
+    )
     assert r["apart"][0] == "wrong" and "'video_dir'" in r["apart"][1] and "'data_root'" in r["apart"][1]
 
 
@@ -118,6 +145,7 @@ def test_check_reads_the_clips_and_names_the_ones_the_run_will_skip(small_params
     """Issue 10, item 3: `check` reads the data (every header; the audio and image of a sample, or
     of every clip), by the run's own rule, instead of only looking for files."""
     from avgas import data, world
+
     world.generate(small_params, progress=False)
     cat = data.catalogue(small_params)
     p = small_params.replace(world="vggsound", data_root=str(small_params.data_dir))
@@ -130,6 +158,7 @@ def test_check_reads_the_clips_and_names_the_ones_the_run_will_skip(small_params
     def content(sample):
         row = check.check(p, sample=sample).loc["clip content"]
         return row["status"], row["detail"]
+
     status, detail = content(None)  # --all
     assert status == "ok" and f"1 will be skipped by the run, e.g. {victim['stem']}: non-finite audio" in detail
     status, detail = content(3)
@@ -141,6 +170,7 @@ def test_check_finds_a_damaged_stand_in_of_the_run(small_params):
     """Issue 10, item 9: the run's own stand-in files are checked against their hashes."""
     from avgas import data, standins
     from tests.test_inputs_untouched import TINY
+
     p = small_params.replace(**TINY)
     data.prepare(p, progress=False)
     standins.ensure(p, progress=False)
@@ -148,4 +178,6 @@ def test_check_finds_a_damaged_stand_in_of_the_run(small_params):
     f = p.checkpoint_dir / "swav.pth.tar"
     f.write_bytes(f.read_bytes()[:100])
     row = check.check(p).loc["stand-ins of this run"]
-    assert row["status"] == "wrong" and "swav.pth.tar is damaged" in row["detail"] and "trains them again" in row["detail"]
+    assert (
+        row["status"] == "wrong" and "swav.pth.tar is damaged" in row["detail"] and "trains them again" in row["detail"]
+    )

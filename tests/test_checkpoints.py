@@ -1,5 +1,6 @@
 """Loaders of the three real files, checked against the key lists of the real checkpoints and
 on random-weight files written in exactly those formats."""
+
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch.nn as nn
 from avgas import checkpoints as C
 from avgas import models
 
-# Key lists of the real checkpoints (copied from shared/reference/checkpoint-keys, so the tests
+# Key lists of the real checkpoints (copied into tests/data/checkpoint-keys, so the tests
 # never depend on files outside the checkout).
 KEYS = Path(__file__).resolve().parent / "data" / "checkpoint-keys"
 
@@ -25,10 +26,12 @@ def tsv(name):
 
 def random_state(rows):
     """Random tensors with the listed keys, shapes and dtypes (variances kept positive)."""
+
     def make(k, s, d):
         if d == "int64":
             return torch.zeros(s, dtype=torch.int64)
         return torch.rand(s) + 0.5 if k.endswith(("running_var", "stored_var")) else torch.randn(s)
+
     return {k: make(k, s, d) for k, s, d in rows}
 
 
@@ -49,7 +52,11 @@ def test_audio_encoder_matches_sound2scene_keys_and_loads_a_real_format_file(tmp
 
 def test_image_encoder_loads_a_swav_format_file_and_drops_the_heads(tmp_path):
     rows = tsv("swav_800ep_keys.tsv")
-    trunk = [(k.removeprefix("module."), s) for k, s, _ in rows if not k.startswith(("module.projection", "module.prototypes"))]
+    trunk = [
+        (k.removeprefix("module."), s)
+        for k, s, _ in rows
+        if not k.startswith(("module.projection", "module.prototypes"))
+    ]
     assert shapes(models.image_encoder().state_dict()) == trunk
     state = random_state(rows)
     torch.save(state, tmp_path / "swav.pth.tar")
@@ -67,8 +74,17 @@ def test_generator_matches_icgan_keys_and_loads_an_icgan_folder(tmp_path):
     folder = tmp_path / "icgan_biggan_imagenet_res128"
     folder.mkdir()
     for n, fid in ((0, 9.0), (1, 7.5)):
-        torch.save({"itr": 1, "epoch": 1, "best_IS": 0.0, "best_FID": fid, "es_epoch": 0,
-                    "config": C.icgan_config(**ICGAN128)}, folder / f"state_dict_best{n}.pth")
+        torch.save(
+            {
+                "itr": 1,
+                "epoch": 1,
+                "best_IS": 0.0,
+                "best_FID": fid,
+                "es_epoch": 0,
+                "config": C.icgan_config(**ICGAN128),
+            },
+            folder / f"state_dict_best{n}.pth",
+        )
         torch.save(random_state(rows), folder / f"G_ema_best{n}.pth")
     loaded = C.load_generator(folder)
     expected = torch.load(folder / "G_ema_best1.pth")
@@ -97,6 +113,7 @@ def test_the_saved_icgan_config_has_every_key_of_the_released_one_and_a_usable_b
     real_keys = set((KEYS / "icgan_res128_config_keys.txt").read_text().split())
     assert len(real_keys) == 139
     from avgas import params, standins
+
     G = models.Generator(standins.generator_config(params.load("params/quick.yaml")))
     C.save_generator(G, tmp_path / "g", best_fid=12.5)
     state = torch.load(tmp_path / "g" / "state_dict_best0.pth", weights_only=False)
@@ -109,6 +126,7 @@ def test_the_saved_icgan_config_has_every_key_of_the_released_one_and_a_usable_b
 
 def test_frechet_distance_is_zero_for_one_set_and_the_squared_shift_for_a_moved_one():
     from avgas import metrics
+
     a = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
     assert metrics.frechet(a, a) == pytest.approx(0.0, abs=1e-6)
     assert metrics.frechet(a, a + 3.0) == pytest.approx(9 * 8, rel=1e-6)

@@ -1,5 +1,6 @@
 """Issue 10, items 6-8 and 10: errors a user can act on are one line (exit 1, or 2 for params),
 never a traceback; a killed run continues with -p resume=true; one process per run folder."""
+
 import json
 import os
 import resource
@@ -17,8 +18,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def avgas(*args, preexec=None, env=None, timeout=300):
     e = {**os.environ, "AVGAS_ROOT": ROOT, "MPLCONFIGDIR": "/tmp/avgas-test-mpl", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "avgas", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=e, preexec_fn=preexec, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "avgas", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=e,
+        preexec_fn=preexec,
+        timeout=timeout,
+    )
 
 
 def one_line_error(r, code):
@@ -32,6 +40,7 @@ def one_line_error(r, code):
 
 
 # ------------------------------------------------------------------------------------- params (7)
+
 
 def test_params_nan_and_infinity_are_impossible_values():
     for bad in (".nan", ".inf", "-.inf", "nan"):
@@ -50,8 +59,11 @@ def test_params_accept_1e_minus_3_for_a_float(tmp_path):
 
 
 def test_params_empty_file_duplicate_keys_and_non_utf8_are_refused(tmp_path):
-    cases = {"empty.yaml": b"# only a comment\n", "dup.yaml": b"name: a\nepochs: 2\nepochs: 3\n",
-             "latin.yaml": "name: caf\xe9\n".encode("latin-1")}
+    cases = {
+        "empty.yaml": b"# only a comment\n",
+        "dup.yaml": b"name: a\nepochs: 2\nepochs: 3\n",
+        "latin.yaml": "name: caf\xe9\n".encode("latin-1"),
+    }
     wants = {"empty.yaml": "empty", "dup.yaml": "'epochs' is given twice", "latin.yaml": "not UTF-8"}
     for name, raw in cases.items():
         (tmp_path / name).write_bytes(raw)
@@ -70,6 +82,7 @@ def test_prepared_csv_cannot_be_vggsound_csv():
 
 
 # --------------------------------------------------------------------------------- weight files (6)
+
 
 def test_a_zero_byte_weight_file_is_named_not_an_index_error(tmp_path):
     empty = tmp_path / "sound2scene.pth"
@@ -95,6 +108,7 @@ def test_a_detector_file_with_another_suffix_is_refused_by_name(tmp_path):
 
 # ------------------------------------------------------------------------------ run folders (6, 10)
 
+
 def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
     run_dir = tmp_path / "quick"
     with paths.exclusive(run_dir, "a test holding the folder"):
@@ -106,6 +120,7 @@ def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
 def _no_root_override():
     """Root writes into a read-only folder anyway: drop that capability (CAP_DAC_OVERRIDE) before exec."""
     import ctypes
+
     ctypes.CDLL(None, use_errno=True).prctl(24, 1, 0, 0, 0)  # PR_CAPBSET_DROP, CAP_DAC_OVERRIDE
 
 
@@ -123,8 +138,10 @@ def test_a_read_only_run_folder_is_one_line(tmp_path):
 def test_a_full_disk_is_one_line_leaves_no_litter_and_no_running_notebook(tmp_path):
     """The disk fills while notebook 01 writes its spectrogram cache (a 1 MB file-size limit, which
     fails writes with EFBIG as a full disk fails them with ENOSPC); then the run continues."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
     r = avgas("run", "params/quick.yaml", "-p", f"run_root={tmp_path}", "--only", "01", preexec=limit)
     line = one_line_error(r, 1)
     assert "01_data" in line and ("File too large" in line or "No space" in line), line
@@ -139,9 +156,15 @@ def test_a_full_disk_is_one_line_leaves_no_litter_and_no_running_notebook(tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_continue(tmp_path):
     e = {**os.environ, "AVGAS_ROOT": ROOT}
-    job = subprocess.Popen([sys.executable, "-m", "avgas", "run", "params/quick.yaml", "-p", f"run_root={tmp_path}",
-                            "--only", "01"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                           env=e, start_new_session=True)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "avgas", "run", "params/quick.yaml", "-p", f"run_root={tmp_path}", "--only", "01"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=e,
+        start_new_session=True,
+    )
     log = tmp_path / "quick" / "log.txt"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and "running 01_data" in log.read_text()):

@@ -1,4 +1,5 @@
 """Issue 10, item 1: a weight file the user gives is used (or refused), never written."""
+
 import hashlib
 
 import pytest
@@ -6,8 +7,16 @@ import torch
 
 from avgas import checkpoints, data, models, params, paths, standins
 
-TINY = {"fv_steps": 2, "g_steps": 2, "fa_epochs": 1, "scenes_per_combination": 1, "stand_in_batch": 8,
-        "fv_width_per_group": 4, "g_channels": 4, "fa_width": 0.05}
+TINY = {
+    "fv_steps": 2,
+    "g_steps": 2,
+    "fa_epochs": 1,
+    "scenes_per_combination": 1,
+    "stand_in_batch": 8,
+    "fv_width_per_group": 4,
+    "g_channels": 4,
+    "fa_width": 0.05,
+}
 
 
 def digest(path):
@@ -23,8 +32,11 @@ def user_weights(tmp_path):
     cfg = standins.generator_config(params.load(None, {"g_channels": 4}))
     checkpoints.save_generator(models.Generator(cfg), w / "icgan", best_fid=10.0)
     checkpoints.save_audio_encoder(models.AudioEncoder(width=0.05), w / "sound2scene.pth")
-    return {"swav_checkpoint": str(w / "swav.pth.tar"), "icgan_folder": str(w / "icgan"),
-            "sound2scene_checkpoint": str(w / "sound2scene.pth")}
+    return {
+        "swav_checkpoint": str(w / "swav.pth.tar"),
+        "icgan_folder": str(w / "icgan"),
+        "sound2scene_checkpoint": str(w / "sound2scene.pth"),
+    }
 
 
 def _world(p):
@@ -54,8 +66,10 @@ def test_a_part_not_given_is_trained_into_the_run_folder_only(small_params, user
     assert not (p.checkpoint_dir / "swav.pth.tar").exists()
     # G was trained on the given f_V's features: loading through the run's paths gives the user's f_V
     fv = checkpoints.load_image_encoder(p.weight_path("swav_checkpoint"))
-    assert torch.equal(fv.state_dict()["conv1.weight"],
-                       checkpoints.load_image_encoder(given["swav_checkpoint"]).state_dict()["conv1.weight"])
+    assert torch.equal(
+        fv.state_dict()["conv1.weight"],
+        checkpoints.load_image_encoder(given["swav_checkpoint"]).state_dict()["conv1.weight"],
+    )
 
 
 def test_a_write_to_a_protected_input_is_refused(tmp_path):

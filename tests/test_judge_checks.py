@@ -1,5 +1,6 @@
 """Issue 11, item 5: a judge is measured both ways -- recall, and the successes it gives an image
 that shows only one class of a pair -- and the detector's threshold is chosen on validation."""
+
 import math
 
 import torch
@@ -9,8 +10,7 @@ from avgas import judges, protocol
 
 def toy_pool():
     """Two single images (classes a, b) and one scene of the pair (a, b)."""
-    return protocol.Pool(torch.zeros(3, 4, 4, 3, dtype=torch.uint8), [{0}, {1}, {0, 1}], ["a", "b"],
-                         [[], [], []])
+    return protocol.Pool(torch.zeros(3, 4, 4, 3, dtype=torch.uint8), [{0}, {1}, {0, 1}], ["a", "b"], [[], [], []])
 
 
 def test_an_honest_judge_and_one_that_always_says_both():
@@ -36,6 +36,7 @@ def test_the_detector_threshold_is_the_most_recall_within_the_false_success_limi
     pool, pairs = toy_pool(), [("a", "b")]
     # prompts: paper.prompts() maps class names to words; use names that are their own prompts
     import avgas.paper as paper
+
     words = {"a": "a", "b": "b"}
     orig = paper.prompts
     paper.prompts = lambda: words

@@ -1,5 +1,6 @@
 """The real run's judge files: clear errors for bad files, and the Inception path end to end on a
 randomly initialised file in torch-fidelity's exact format (no download anywhere)."""
+
 import fakes
 import pytest
 import torch
@@ -50,6 +51,7 @@ def test_clip_file_is_checked_against_its_architecture(tmp_path):
     import open_clip
 
     from avgas import judges
+
     judges._open_clip()
     good = tmp_path / "open_clip_pytorch_model.bin"
     torch.save(open_clip.create_model("avgas-clip-tiny", pretrained=None).state_dict(), good)
@@ -60,8 +62,22 @@ def test_clip_file_is_checked_against_its_architecture(tmp_path):
 
 def test_check_lists_every_missing_file_with_its_key(tmp_path, capsys):
     from avgas import cli
-    args = ["check", "params/vggsound.yaml", "-p", f"data_root={tmp_path}/vgg", "-p", f"metadata_csv={tmp_path}/vgg.csv"]
-    for key in ("sound2scene_checkpoint", "swav_checkpoint", "inception_weights", "detector_weights", "clip_checkpoint"):
+
+    args = [
+        "check",
+        "params/vggsound.yaml",
+        "-p",
+        f"data_root={tmp_path}/vgg",
+        "-p",
+        f"metadata_csv={tmp_path}/vgg.csv",
+    ]
+    for key in (
+        "sound2scene_checkpoint",
+        "swav_checkpoint",
+        "inception_weights",
+        "detector_weights",
+        "clip_checkpoint",
+    ):
         args += ["-p", f"{key}={tmp_path}/{key}.pth"]
     args += ["-p", f"icgan_folder={tmp_path}/icgan"]
     assert cli.main(args) == 1

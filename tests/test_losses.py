@@ -27,7 +27,8 @@ def batch():
 
 def test_infonce_matches_the_written_out_formula(batch):
     assert losses.infonce(batch["h_fg"], batch["a_fg"]).item() == pytest.approx(
-        direct_infonce(batch["h_fg"], batch["a_fg"]), rel=1e-5)
+        direct_infonce(batch["h_fg"], batch["a_fg"]), rel=1e-5
+    )
 
 
 def test_separator_losses_are_eq_1_to_3(batch):
@@ -35,12 +36,16 @@ def test_separator_losses_are_eq_1_to_3(batch):
     targets = {"A": (b["a_fg"], b["a_bg"]), "V": (b["v_fg"], b["v_bg"])}
     eq = {}
     for kind, (t_fg, t_bg) in {"A": (b["a_fg"], b["a_bg"]), "V": (b["v_fg"], b["v_bg"])}.items():
-        eq[kind] = (direct_infonce(b["h_fg"], t_fg) + direct_infonce(t_fg, b["h_fg"])
-                    + direct_infonce(b["h_bg"], t_bg) + direct_infonce(t_bg, b["h_bg"]))
+        eq[kind] = (
+            direct_infonce(b["h_fg"], t_fg)
+            + direct_infonce(t_fg, b["h_fg"])
+            + direct_infonce(b["h_bg"], t_bg)
+            + direct_infonce(t_bg, b["h_bg"])
+        )
     got = {a: losses.separator_loss(b["h_fg"], b["h_bg"], targets, a).item() for a in losses.ALIGNMENTS}
-    assert got["A2A"] == pytest.approx(eq["A"], rel=1e-5)                 # Eq. 1
-    assert got["A2V"] == pytest.approx(eq["V"], rel=1e-5)                 # Eq. 2
-    assert got["A2A+A2V"] == pytest.approx(eq["A"] + eq["V"], rel=1e-5)   # Eq. 3
+    assert got["A2A"] == pytest.approx(eq["A"], rel=1e-5)  # Eq. 1
+    assert got["A2V"] == pytest.approx(eq["V"], rel=1e-5)  # Eq. 2
+    assert got["A2A+A2V"] == pytest.approx(eq["A"] + eq["V"], rel=1e-5)  # Eq. 3
 
 
 def test_perfect_alignment_has_lower_loss_than_swapped_halves(batch):

@@ -6,11 +6,12 @@ from avgas import judges, metrics
 
 class Colour(torch.nn.Module):
     """A toy feature extractor: mean colour and its square (uint8 in, floats out)."""
+
     num_features = 6
 
     def forward(self, x):
         m = x.float().mean((2, 3)) / 255
-        return torch.cat([m, m ** 2], 1)
+        return torch.cat([m, m**2], 1)
 
 
 def images(seed, shift=0):
@@ -66,17 +67,22 @@ def test_crs_counts_images_where_every_class_is_found():
 
 def test_recall_at_k_on_a_constructed_similarity_matrix():
     words = ["dog", "rain", "sea"]
-    sim = torch.tensor([[0.9, 0.8, 0.1],    # dog, rain on top
-                        [0.9, 0.1, 0.8],    # dog, sea
-                        [0.1, 0.2, 0.9]])   # sea first
+    sim = torch.tensor(
+        [
+            [0.9, 0.8, 0.1],  # dog, rain on top
+            [0.9, 0.1, 0.8],  # dog, sea
+            [0.1, 0.2, 0.9],
+        ]
+    )  # sea first
     both = [{"dog", "rain"}] * 3
-    assert judges.recall_at_k(sim, words, both, 2).tolist() == [True, False, False]   # R@2*
+    assert judges.recall_at_k(sim, words, both, 2).tolist() == [True, False, False]  # R@2*
     assert judges.recall_at_k(sim, words, [{"dog"}, {"dog"}, {"sea"}], 1).tolist() == [True, True, True]  # R@1
 
 
 def test_paired_interval_and_verdict():
     """Issue 11, item 6: a claim is (method - baseline) on the same tuples, pooled over seeds."""
     import numpy as np
+
     rng = np.random.default_rng(0)
     base = rng.random(200) < 0.3
     better = [base | (rng.random(200) < 0.5) for _ in range(3)]  # three seeds, each adds successes

@@ -1,4 +1,5 @@
 """The notebooks, executed by papermill through the CLI as users run them (slow)."""
+
 import nbformat
 import pytest
 import torch
@@ -6,8 +7,11 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-JUDGE_CHECKS = {"recall: two-class scenes (both classes)", "recall: single-class images",
-                "false success: one class of a pair scored as both"}
+JUDGE_CHECKS = {
+    "recall: two-class scenes (both classes)",
+    "recall: single-class images",
+    "false success: one class of a pair scored as both",
+}
 
 
 def outputs(nb):
@@ -29,6 +33,7 @@ def test_01_shows_players_images_and_the_tuple(quick_run):
 
 def test_committed_notebooks_have_no_outputs():
     from pathlib import Path
+
     for f in Path("notebooks").glob("*.ipynb"):
         nb = nbformat.read(f, as_version=4)
         for c in nb.cells:
@@ -53,6 +58,7 @@ def test_02_shows_reconstructions_and_audio_to_image(quick_run):
 
 def test_03_trains_every_alignment_and_plots_losses(quick_run):
     import json
+
     nb = nbformat.read(quick_run / "03_separator.ipynb", as_version=4)
     outs = outputs(nb)
     assert not [o for o in outs if o.output_type == "error"]
@@ -66,6 +72,7 @@ def test_03_trains_every_alignment_and_plots_losses(quick_run):
 
 def test_04_generates_every_task_and_method(quick_run):
     from avgas import generate
+
     nb = nbformat.read(quick_run / "04_generation.ipynb", as_version=4)
     assert not [o for o in outputs(nb) if o.output_type == "error"]
     images, ids = generate.load(quick_run / "generated.pt")
@@ -77,6 +84,7 @@ def test_04_generates_every_task_and_method(quick_run):
 
 def test_05_scores_every_set_with_a_validated_judge(quick_run):
     import json
+
     nb = nbformat.read(quick_run / "05_fid_is.ipynb", as_version=4)
     assert not [o for o in outputs(nb) if o.output_type == "error"]
     m = json.loads((quick_run / "metrics_fid_is.json").read_text())
@@ -87,6 +95,7 @@ def test_05_scores_every_set_with_a_validated_judge(quick_run):
 
 def test_06_crs_with_a_detector_in_ultralytics_format(quick_run):
     import json
+
     nb = nbformat.read(quick_run / "06_crs.ipynb", as_version=4)
     assert not [o for o in outputs(nb) if o.output_type == "error"]
     m = json.loads((quick_run / "metrics_crs.json").read_text())
@@ -98,12 +107,22 @@ def test_06_crs_with_a_detector_in_ultralytics_format(quick_run):
 
 def test_07_and_08_tables_and_results_json(quick_run):
     import json
+
     for name in ("07_recall", "08_results"):
         nb = nbformat.read(quick_run / f"{name}.ipynb", as_version=4)
         assert not [o for o in outputs(nb) if o.output_type == "error"], name
     r = json.loads((quick_run / "results.json").read_text())
-    assert set(r) == {"protocol", "results", "ci95", "paired_ci", "pooled", "judges", "loudness", "ablation",
-                      "validation"}
+    assert set(r) == {
+        "protocol",
+        "results",
+        "ci95",
+        "paired_ci",
+        "pooled",
+        "judges",
+        "loudness",
+        "ablation",
+        "validation",
+    }
     assert r["validation"]["tuples"] == 40 and "A2A#1" in r["validation"]["CRS"]["mixed"]  # quick: 40 val tuples
     assert r["protocol"]["separator seeds"] == 2 and len(r["loudness"]["levels"]) == 5 * 3  # 5 levels x 3 methods
     assert {"FID", "IS", "KID"} <= set(r["pooled"]["separated_foreground"]["A2A"])
@@ -113,8 +132,15 @@ def test_07_and_08_tables_and_results_json(quick_run):
         assert ci["units"] == 40 and ci["ci95"][0] <= ci["difference"] <= ci["ci95"][1]
     assert set(r["results"]) == {"mixed", "separated_foreground", "separated_background"}
     mixed, sep = r["results"]["mixed"], r["results"]["separated_foreground"]
-    assert set(mixed) == {"Sound2Scene", "A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures",
-                          "reference: true image features", "reference: true audio features"}
+    assert set(mixed) == {
+        "Sound2Scene",
+        "A2A",
+        "A2V",
+        "A2A+A2V",
+        "control: f_A fine-tuned on mixtures",
+        "reference: true image features",
+        "reference: true audio features",
+    }
     assert {"IS", "CRS", "R@2*"} <= set(mixed["A2A"]) and {"FID", "IS", "CRS", "R@1"} <= set(sep["A2A"])
     assert all(len(v) == 2 for v in mixed["A2A"].values())
     assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
@@ -127,6 +153,7 @@ def test_validation_scores_read_validation_tuples_only(quick_run, monkeypatch):
     import json
 
     from avgas import data, validation
+
     seen = []
     real = data.mix_spectrograms
 
@@ -147,6 +174,7 @@ def test_09_explorer_draws_and_its_widgets_are_wired(quick_run, monkeypatch):
     import ipywidgets
 
     from avgas import data, explorer, params
+
     nb = nbformat.read(quick_run / "09_explorer.ipynb", as_version=4)
     outs = outputs(nb)
     assert not [o for o in outs if o.output_type == "error"]

@@ -59,15 +59,13 @@ def test_overrides_are_typed_and_checked():
 
 
 def test_from_notebook_takes_injected_keys():
-    p = params.from_notebook({"params_file": "params/quick.yaml", "seed": 7, "unrelated": 1,
-                              "clip_seconds": None})
+    p = params.from_notebook({"params_file": "params/quick.yaml", "seed": 7, "unrelated": 1, "clip_seconds": None})
     assert p.seed == 7 and p.clip_seconds == 1.0
 
 
 def test_cli_refuses_misspelt_key_before_any_work(tmp_path):
     f = write(tmp_path, f"name: never\nrun_root: {tmp_path}/runs\nclip_secnds: 2\n")
-    r = subprocess.run([sys.executable, "-m", "avgas", "run", str(f), "--only", "01"],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "avgas", "run", str(f), "--only", "01"], capture_output=True, text=True)
     assert r.returncode == 2
     assert "clip_secnds" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()
@@ -75,17 +73,27 @@ def test_cli_refuses_misspelt_key_before_any_work(tmp_path):
 
 def test_every_tier_validates_and_vggsound_names_every_file():
     import yaml
+
     for tier in ("quick", "default", "vggsound"):
         params.load(f"params/{tier}.yaml")
     raw = yaml.safe_load(open("params/vggsound.yaml"))
-    for key in ("data_root", "metadata_csv", "sound2scene_checkpoint", "swav_checkpoint", "icgan_folder",
-                "inception_weights", "detector_weights", "clip_checkpoint"):
+    for key in (
+        "data_root",
+        "metadata_csv",
+        "sound2scene_checkpoint",
+        "swav_checkpoint",
+        "icgan_folder",
+        "inception_weights",
+        "detector_weights",
+        "clip_checkpoint",
+    ):
         assert raw.get(key), key
     assert (raw["train_tuples"], raw["batch_size"], raw["epochs"]) == (20000, 16, 50)
 
 
 def test_device_auto_is_the_cpu_here_and_cuda_is_refused_without_a_gpu():
     import torch
+
     p = params.load("params/quick.yaml")
     assert p.torch_device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
@@ -98,6 +106,7 @@ def test_default_params_cite_no_result_in_their_comments():
     them with scores (which, until now, came from the test split)."""
     import re
     from pathlib import Path
+
     comments = [ln.split("#", 1)[1] for ln in Path("params/default.yaml").read_text().splitlines() if "#" in ln]
     scored = [c for c in comments if re.search(r"\b(CRS|R@|FID|IS|oracle)\b|\d\.\d\d", c)]
     assert not scored, scored

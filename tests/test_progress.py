@@ -1,5 +1,6 @@
 """Issue 10, item 12: long steps write progress lines (with a time-left estimate) to the run's log,
 and the runner copies them to the job's stderr; short steps stay quiet."""
+
 import io
 import time
 

@@ -1,5 +1,6 @@
 """Issue 11, item 1-2: the stand-ins, the judges and the run's data are separate pools, and G and
 f_V never see a scene of an evaluated pair."""
+
 import hashlib
 
 import numpy as np
@@ -17,15 +18,17 @@ def test_pools_share_no_image_and_no_clip(small_params):
     p = small_params
     world.generate(p, progress=False)
     cat = data.catalogue(p)
-    pools = {"run data": _hashes(data.load_images(cat, cat["stem"]).numpy()),
-             "run scenes": _hashes(np.concatenate([world.composites(p, s, 2)[0] for s in ("val", "test")])),
-             "stand-ins": _hashes(protocol.standin_pool(p).images.numpy())}
+    pools = {
+        "run data": _hashes(data.load_images(cat, cat["stem"]).numpy()),
+        "run scenes": _hashes(np.concatenate([world.composites(p, s, 2)[0] for s in ("val", "test")])),
+        "stand-ins": _hashes(protocol.standin_pool(p).images.numpy()),
+    }
     for part in protocol.JUDGE_PARTS:
         pools[f"judges {part}"] = _hashes(protocol.judge_pool(p, part).images.numpy())
     names = list(pools)
     for i, a in enumerate(names):
         assert len(pools[a]) > 0
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert not pools[a] & pools[b], (a, b)
     # the stand-ins' sounds are not the run's clips either (compared as the 16-bit wavs hold them)
     pool_waves = {np.round(w * 32767).astype(np.int16).tobytes() for w in protocol.standin_pool(p).waves}
@@ -45,6 +48,7 @@ def test_generator_pairs_are_the_other_pairings(small_params):
 def test_g_and_f_v_never_train_on_an_evaluated_pair(small_params, monkeypatch):
     """What the stand-in trainers are handed, and every blend BlendedConditions makes."""
     from tests.test_inputs_untouched import TINY
+
     p = small_params.replace(**{**TINY, "g_steps": 10, "scenes_per_combination": 4}, g_blend_share=1.0)
     seen = {}
     real_fv, real_g = standins.train_image_encoder, standins.train_generator
@@ -62,6 +66,7 @@ def test_g_and_f_v_never_train_on_an_evaluated_pair(small_params, monkeypatch):
     def spy_g(p_, images, feats, progress=True, sets=None):
         seen["G"] = sets
         return real_g(p_, images, feats, progress, sets=sets)
+
     monkeypatch.setattr(standins, "train_image_encoder", spy_fv)
     monkeypatch.setattr(standins, "train_generator", spy_g)
     monkeypatch.setattr(standins.BlendedConditions, "__call__", spy_blend)

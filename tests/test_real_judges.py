@@ -1,6 +1,7 @@
 """The real run's detector path on Ultralytics files made here: a randomly initialised YOLO-World
 saved as a normal `.pt` (as yolov8x-worldv2.pt is), loaded with its vocabulary set from local text
 embeddings, and run through the same `detect` as the synthetic judge."""
+
 import pytest
 import torch
 

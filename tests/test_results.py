@@ -1,15 +1,21 @@
 """Issue 11, items 6 and 8: claims are stated from paired intervals, and only with trusted judges."""
+
 import numpy as np
 
 from avgas import loudness, results
 
-TRUSTED = {"recall: two-class scenes (both classes)": 0.95, "recall: single-class images": 0.97,
-           "false success: one class of a pair scored as both": 0.01}
+TRUSTED = {
+    "recall: two-class scenes (both classes)": 0.95,
+    "recall: single-class images": 0.97,
+    "false success: one class of a pair scored as both": 0.01,
+}
 
 
 def collected(judge_check, a2a, s2s):
-    c = {"per_tuple": {"mixed": {"A2A": {"CRS": [a2a]}, "Sound2Scene": {"CRS": [s2s]}}},
-         "judges": {"detector (CRS)": judge_check, "CLIP (R@K)": TRUSTED}}
+    c = {
+        "per_tuple": {"mixed": {"A2A": {"CRS": [a2a]}, "Sound2Scene": {"CRS": [s2s]}}},
+        "judges": {"detector (CRS)": judge_check, "CLIP (R@K)": TRUSTED},
+    }
     c["paired_ci"] = results.paired(c)
     return c
 
@@ -34,10 +40,15 @@ def test_loudness_levels_are_relative_to_an_equal_loudness():
 
 
 def test_the_ablation_sits_beside_the_run_with_seeds_averaged_on_validation():
-    c = {"results": {"mixed": {"A2A": {"CRS": [0.6, 0.02], "R@2*": [0.4, 0.01]}}},
-         "validation": {"CRS": {"mixed": {"A2A": 0.5, "A2A#1": 0.7, "Sound2Scene": 0.1}}},
-         "ablation": {"run": "runs/x-g_blend_share0", "mixed": {"A2A": {"CRS": [0.3, 0.05]}},
-                      "validation": {"CRS": {"mixed": {"A2A": 0.2, "A2A#1": 0.4}}}}}
+    c = {
+        "results": {"mixed": {"A2A": {"CRS": [0.6, 0.02], "R@2*": [0.4, 0.01]}}},
+        "validation": {"CRS": {"mixed": {"A2A": 0.5, "A2A#1": 0.7, "Sound2Scene": 0.1}}},
+        "ablation": {
+            "run": "runs/x-g_blend_share0",
+            "mixed": {"A2A": {"CRS": [0.3, 0.05]}},
+            "validation": {"CRS": {"mixed": {"A2A": 0.2, "A2A#1": 0.4}}},
+        },
+    }
     t = results.ablation_table(c)
     assert t.loc["A2A", "CRS (this run)"] == "0.60 ± 0.02" and t.loc["A2A", "CRS (g_blend_share 0)"] == "0.30 ± 0.05"
     assert t.loc["A2A", "validation CRS (this run)"] == "0.60"  # mean of the two seeds

@@ -1,4 +1,5 @@
 """Run folders: skip what finished, refuse to overwrite another run, name the failing cell."""
+
 import json
 
 import nbformat
@@ -21,11 +22,19 @@ def _nb(path, *sources):
 def two_notebooks(tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    nbs = [_nb(folder / "01_a.ipynb", "from pathlib import Path; import yaml",
-               "p = yaml.safe_load(open(params_file)); Path(p['run_root'], p['name'], 'a.txt').write_text('a')"),
-           _nb(folder / "02_b.ipynb", "x = 1 + 1")]
-    monkeypatch.setattr(runner, "notebooks", lambda only=None: [nb for nb in nbs if not only
-                                                                or nb.name[:2] in [o.zfill(2) for o in only]])
+    nbs = [
+        _nb(
+            folder / "01_a.ipynb",
+            "from pathlib import Path; import yaml",
+            "p = yaml.safe_load(open(params_file)); Path(p['run_root'], p['name'], 'a.txt').write_text('a')",
+        ),
+        _nb(folder / "02_b.ipynb", "x = 1 + 1"),
+    ]
+    monkeypatch.setattr(
+        runner,
+        "notebooks",
+        lambda only=None: [nb for nb in nbs if not only or nb.name[:2] in [o.zfill(2) for o in only]],
+    )
     return nbs
 
 
@@ -77,7 +86,10 @@ def test_other_params_never_overwrite_silently(tmp_path, two_notebooks):
 def test_a_failing_cell_is_named_and_its_notebook_kept(tmp_path, two_notebooks):
     _nb(two_notebooks[1], "x = 1", "raise ValueError('boom in 02')")
     p = _p(tmp_path)
-    with pytest.raises(runner.RunError, match=r"02_b.ipynb failed in cell 3 \(`raise ValueError\(.boom in 02.\)`\) \(ValueError: boom in 02\)"):
+    with pytest.raises(
+        runner.RunError,
+        match=r"02_b.ipynb failed in cell 3 \(`raise ValueError\(.boom in 02.\)`\) \(ValueError: boom in 02\)",
+    ):
         runner.run(p, progress=False)
     assert (p.run_dir / "02_b.ipynb").is_file()
     m = runner.read_manifest(p.run_dir)
@@ -93,12 +105,14 @@ def test_sweep_gives_each_value_its_own_run(tmp_path):
 
 def test_cli_refuses_a_misspelt_key_before_anything_runs(tmp_path, capsys):
     from avgas import cli
+
     assert cli.main(["run", "params/quick.yaml", "-p", f"run_root={tmp_path}", "-p", "epoch=3"]) == 2
     assert "epoch" in capsys.readouterr().err and not (tmp_path / "quick").exists()
 
 
 def test_a_run_made_before_a_key_existed_is_still_the_same_run(tmp_path, two_notebooks):
     import json
+
     p = _p(tmp_path)
     runner.run(p, progress=False)
     f = p.run_dir / "params.yaml"

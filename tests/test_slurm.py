@@ -1,4 +1,5 @@
 """The SLURM array script, run as a scheduler would run one task (no SLURM needed)."""
+
 import os
 import subprocess
 import sys
@@ -13,14 +14,21 @@ SCRIPT = Path("scripts/slurm/avgas-array.sbatch")
 def _task(tmp_path, lines, task):
     runs = tmp_path / "runs.txt"
     runs.write_text("# a comment, then runs\n\n" + "\n".join(lines) + "\n")
-    env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_JOB_ID": "42",
-           "SLURM_SUBMIT_DIR": str(Path.cwd()), "AVGAS_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_JOB_ID": "42",
+        "SLURM_SUBMIT_DIR": str(Path.cwd()),
+        "AVGAS_PYTHON": sys.executable,
+    }
     return subprocess.run(["bash", str(SCRIPT), str(runs)], env=env, capture_output=True, text=True)
 
 
 def test_an_array_task_runs_its_line_and_records_the_job(tmp_path):
-    lines = [f"params/quick.yaml -p run_root={tmp_path} -p name=a --only 01",
-             f"params/quick.yaml -p run_root={tmp_path} -p name=b -p seed=1 --only 01"]
+    lines = [
+        f"params/quick.yaml -p run_root={tmp_path} -p name=a --only 01",
+        f"params/quick.yaml -p run_root={tmp_path} -p name=b -p seed=1 --only 01",
+    ]
     r = _task(tmp_path, lines, 2)
     assert r.returncode == 0, r.stderr[-2000:]
     run = tmp_path / "b"

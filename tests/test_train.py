@@ -8,14 +8,18 @@ from avgas import params, train
 def fake_data(n, seed):
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
-    return train.SeparatorData(pd.DataFrame({"i": range(n)}), torch.randn(n, 257, 24, generator=g),
-                               {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))})
+    return train.SeparatorData(
+        pd.DataFrame({"i": range(n)}),
+        torch.randn(n, 257, 24, generator=g),
+        {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))},
+    )
 
 
 @pytest.fixture
 def setup(tmp_path):
-    p = params.load("params/quick.yaml", {"run_root": str(tmp_path), "epochs": 3, "separator_width": 0.05,
-                                          "batch_size": 8})
+    p = params.load(
+        "params/quick.yaml", {"run_root": str(tmp_path), "epochs": 3, "separator_width": 0.05, "batch_size": 8}
+    )
     return p, fake_data(40, 1), fake_data(16, 2)
 
 
@@ -80,6 +84,7 @@ def test_a_truncated_own_checkpoint_is_detected_and_trained_again(setup, damaged
 
 def test_loading_a_damaged_separator_names_the_file_and_the_fix(setup):
     from avgas.checkpoints import CheckpointError
+
     p, tr, va = setup
     train.train_separator(p, "A2V", tr, va, progress=False)
     f = train.separator_folder(p, "A2V") / "best.pt"

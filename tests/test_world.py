@@ -30,7 +30,7 @@ def test_sounds_vary_per_clip_and_stay_in_range():
         a = sounds.render(name, np.random.default_rng(1), 1.0)
         b = sounds.render(name, np.random.default_rng(2), 1.0)
         assert a.shape == (16000,) and a.dtype == np.float32
-        assert np.abs(a).max() < 1 and np.sqrt(np.mean(a ** 2)) > 0.01
+        assert np.abs(a).max() < 1 and np.sqrt(np.mean(a**2)) > 0.01
         assert not np.allclose(a, b)
 
 
