@@ -8,7 +8,7 @@ STAMP := $(VENV)/.avgas-installed
 # pip prints a warning per package for the machine's local indexes; keep the log readable
 QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup system lint test test-fast book clean
+.PHONY: setup system lint test test-fast book clean notebooks-sync
 setup: $(STAMP) system
 
 # Chromium, npm and ffmpeg from apt when missing (a second run does nothing).
@@ -39,6 +39,10 @@ test-fast: setup
 book: setup
 	$(PY) -m avgas run params/default.yaml
 	$(PY) -m avgas book runs/default
+
+# Each notebook's text form (notebooks/NN_name.py, jupytext percent) from whichever of the two changed last.
+notebooks-sync: setup
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
 
 clean:
 	rm -rf runs _build .pytest_cache

@@ -16,17 +16,10 @@ import shutil
 
 import pandas as pd
 
-from avgas import checkpoints
+from avgas import checkpoints, params
 from avgas.params import Params, ParamsError
 
-WEIGHTS = (
-    "sound2scene_checkpoint",
-    "swav_checkpoint",
-    "icgan_folder",
-    "inception_weights",
-    "detector_weights",
-    "clip_checkpoint",
-)
+WEIGHTS = params.WEIGHT_KEYS
 STAND_IN = {"sound2scene_checkpoint", "swav_checkpoint", "icgan_folder"}  # trained by notebook 02
 JUDGES = {"inception_weights", "detector_weights", "clip_checkpoint"}  # trained by 05-07
 

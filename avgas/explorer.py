@@ -61,9 +61,9 @@ class Explorer:
         self.fa, _, self.G = checkpoints.load_parts(p)
         self.separator = train.load_separator(p, self.alignment)
         res = self.G.resolution
-        self.clip, self.tokenizer, _ = judges.clip_for(p, cat, res, progress=False)
-        self.detector, det = judges.detector_for(p, cat, res, progress=False, clip=(self.clip, self.tokenizer))
-        self.conf = det["conf"]  # the threshold CRS uses (chosen on validation for the synthetic judge)
+        self.clip = judges.recall_judge(p, cat, res, progress=False)
+        # the detector at the threshold CRS uses (chosen on validation for the synthetic judge)
+        self.detector = judges.crs_judge(p, cat, res, progress=False, clip=(self.clip.model, self.clip.tokenizer))
         self.words, self.prompts = judges.vocabulary(p), paper.prompts()
         self.by_stem = cat.set_index("stem")
         test = cat[cat["split"] == "test"]
@@ -96,21 +96,8 @@ class Explorer:
         z = generate.noise(1, self.G.dim_z, seed)
         images = {k: standins.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
         batch = torch.stack(list(images.values()))
-        res = batch.shape[1]
-        found = judges.detect(
-            self.detector,
-            judges.judge_view(batch, res, self.p.detector_imgsz),
-            self.words,
-            self.conf,
-            self.p.detector_imgsz,
-            device=judges.ultralytics_device(self.p),
-        )
-        view = self.clip.visual.image_size[0]
-        sim = judges.clip_similarity(self.clip, self.tokenizer, judges.judge_view(batch, res, view), self.words)
-        top2 = sim.topk(2, dim=1).indices.tolist()
-        verdicts = {
-            k: {"detector": sorted(f), "CLIP top-2": [self.words[j] for j in t]} for k, f, t in zip(images, found, top2)
-        }
+        found, top2 = self.detector.words(batch), self.clip.words(batch, k=2)
+        verdicts = {k: {"detector": sorted(f), "CLIP top-2": t} for k, f, t in zip(images, found, top2)}
         return State(fg, bg, {"mix": mix_w, "foreground": fg_w, "background": bg_w}, s[0], images, verdicts)
 
     def show(self, **kw) -> State:

@@ -35,14 +35,11 @@ def mixes_at(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, level_db: float
 
 
 def sweep(
-    p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, G, detector: tuple, clip: tuple, levels=LEVELS_DB
+    p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, G, crs_judge, recall_judge, levels=LEVELS_DB
 ) -> pd.DataFrame:
     """Long table: level, method, seed, CRS, R@2* (means over the tuples) and the per-tuple
-    successes. detector: (model, confidence threshold); clip: (model, tokenizer)."""
-    det, conf = detector
-    clip_model, tok = clip
-    words, wanted = judges.vocabulary(p), judges.wanted(tuples)["mixed"]
-    res, view = G.resolution, clip_model.visual.image_size[0]
+    successes, judged by the run's detector and CLIP (judges.crs_judge, judges.recall_judge)."""
+    wanted = judges.wanted(tuples)["mixed"]
     models = {
         train.method_name(kind, r): (kind, r) for kind, r in train.trained_models(p) if kind in ("A2A", losses.CONTROL)
     }  # every seed
@@ -56,23 +53,13 @@ def sweep(
         images = generate.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
         for (_, name), imgs in images.items():
             method, _, seed = name.partition("#")
-            found = judges.detect(
-                det,
-                judges.judge_view(imgs, res, p.detector_imgsz),
-                words,
-                conf,
-                p.detector_imgsz,
-                device=judges.ultralytics_device(p),
-            )
-            crs = [w <= f for w, f in zip(wanted, found)]
-            sim = judges.clip_similarity(clip_model, tok, judges.judge_view(imgs, res, view), words)
-            r2 = judges.recall_at_k(sim, words, wanted, 2)
+            crs, r2 = crs_judge.hits(imgs, wanted), recall_judge.hits(imgs, wanted)
             rows.append(
                 {
                     "level_db": level,
                     "method": method,
                     "seed": int(seed or 0),
-                    "CRS": metrics.crs(found, wanted),
+                    "CRS": float(crs.mean()),
                     "R@2*": float(r2.mean()),
                     "per_tuple_CRS": [bool(x) for x in crs],
                     "per_tuple_R@2*": [bool(x) for x in r2],

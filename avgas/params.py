@@ -361,14 +361,17 @@ def _check_combinations(combos: dict, world: str, where: str) -> None:
                     )
 
 
-# Files and folders the user gives avgas to read; avgas never writes to them (see paths.protect).
-INPUT_KEYS = (
+# The weight files and folders a run reads: the three pretrained parts and the real run's judges.
+WEIGHT_KEYS = (
     "sound2scene_checkpoint",
     "swav_checkpoint",
     "icgan_folder",
     "inception_weights",
     "detector_weights",
     "clip_checkpoint",
+)
+# Files and folders the user gives avgas to read; avgas never writes to them (see paths.protect).
+INPUT_KEYS = WEIGHT_KEYS + (
     "clip_model",
     "vggsound_csv",
     "video_dir",

@@ -326,3 +326,15 @@ def two_tasks_figure(
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "two_tasks.png", dpi=120, bbox_inches="tight")
     return fig
+
+
+def show_source(*objects) -> None:
+    """Print the code of functions or classes of avgas in the notebook, as a Markdown code block:
+    the page shows the lines that run, read from the module (never a copy that could drift)."""
+    import inspect
+    import textwrap
+
+    from IPython.display import Markdown, display
+
+    code = "\n\n".join(textwrap.dedent(inspect.getsource(o)).rstrip() for o in objects)
+    display(Markdown(f"```python\n{code}\n```"))

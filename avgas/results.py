@@ -17,14 +17,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from avgas import paper
+from avgas import paper, scoring
 from avgas.params import Params
 
-SOURCES = {
-    "metrics_fid_is.json": "scene classifier (FID/IS)",
-    "metrics_crs.json": "detector (CRS)",
-    "metrics_rk.json": "CLIP (R@K)",
-}
+SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
 METHODS = (
     "Sound2Scene",
     "A2A",

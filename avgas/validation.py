@@ -35,21 +35,11 @@ def scores(p: Params, progress: bool = False) -> dict:
         len(val.mix), train.embed_mix(fa, val.mix), separated, references, p.mix_lambda, controls
     )
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
-    size = next(iter(images.values())).shape[1]
-    detector, det = judges.detector_for(p, cat, size, progress)
-    names, wanted = judges.vocabulary(p), judges.wanted(val.tuples)
-    out: dict = {"tuples": len(val.mix), "detector threshold": det["conf"], "CRS": {}}
+    detector = judges.crs_judge(p, cat, next(iter(images.values())).shape[1], progress)
+    wanted = judges.wanted(val.tuples)
+    out: dict = {"tuples": len(val.mix), "detector threshold": detector.conf, "CRS": {}}
     for (task, method), imgs in images.items():
-        found = judges.detect(
-            detector,
-            judges.judge_view(imgs, size, p.detector_imgsz),
-            names,
-            det["conf"],
-            p.detector_imgsz,
-            device=judges.ultralytics_device(p),
-        )
-        hits = [w <= f for w, f in zip(wanted[task], found)]
-        out["CRS"].setdefault(task, {})[method] = round(float(np.mean(hits)), 4)
+        out["CRS"].setdefault(task, {})[method] = round(float(np.mean(detector.hits(imgs, wanted[task]))), 4)
     return out
 
 

@@ -242,6 +242,13 @@ def _ffmpeg() -> str:
     return exe
 
 
+def _frame_command(ffmpeg: str, video: Path, t: float, out: Path) -> list[str]:
+    """ffmpeg writing the frame at t seconds as a JPEG (-ss before -i: seek by time, so a video
+    under 10 fps gives its nearest frame, not an error)."""
+    return [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{t:.3f}", "-i", str(video), "-frames:v", "1",
+            "-q:v", "2", str(out)]  # fmt: skip
+
+
 def _run(cmd: list[str]) -> tuple[bool, str]:
     r = subprocess.run(
         cmd,
@@ -315,45 +322,10 @@ def ingest_clip(job: dict) -> dict:
             out["fallback"] = True
             t = min(seconds, job["clip_seconds"]) / 2
         f = Path(tmp) / "f.jpg"
-        # -ss before -i seeks by time, so videos under 10 fps give their nearest frame, not an error
-        ok, err = _run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-ss",
-                f"{t:.3f}",
-                "-i",
-                str(video),
-                "-frames:v",
-                "1",
-                "-q:v",
-                "2",
-                str(f),
-            ]
-        )
+        ok, err = _run(_frame_command(ffmpeg, video, t, f))
         if (not ok or not f.is_file()) and frames:  # a frame number past the end: take the middle
             out["fallback"] = True
-            ok, err = _run(
-                [
-                    ffmpeg,
-                    "-nostdin",
-                    "-v",
-                    "error",
-                    "-y",
-                    "-ss",
-                    f"{seconds / 2:.3f}",
-                    "-i",
-                    str(video),
-                    "-frames:v",
-                    "1",
-                    "-q:v",
-                    "2",
-                    str(f),
-                ]
-            )
+            ok, err = _run(_frame_command(ffmpeg, video, seconds / 2, f))
         try:
             if not ok or not f.is_file():
                 raise OSError(err or "no frame written")

@@ -63,9 +63,8 @@ def quick_run(tmp_path_factory):
     first.wait()
     # the README's recipe for a killed run
     r = subprocess.run(cmd + ["-p", "resume=true"], capture_output=True, text=True)
-    (root / "restart.stderr").write_text(r.stderr)
-    assert r.returncode == 0, r.stderr[-3000:]
-    # started again, it finished without redoing the finished notebooks
-    assert "01_data: skipped" in r.stdout and "02_pretrained: skipped" in r.stdout, r.stdout
-    assert "08_results:" in r.stdout and "08_results: skipped" not in r.stdout
+    # what the restart did is checked by its own test (test_a_killed_run_continues_...), not here:
+    # an assert in a session fixture would turn one failure into an error of every notebook test
+    for suffix, text in ((".rc", str(r.returncode)), (".stdout", r.stdout), (".stderr", r.stderr)):
+        (root / "restart").with_suffix(suffix).write_text(text)
     return root / "quick"

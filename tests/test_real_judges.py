@@ -8,11 +8,16 @@ import torch
 from avgas import checkpoints, judges, params
 
 
+def word_vector(word: str) -> torch.Tensor:
+    """A 512-d embedding that depends on the word alone (so an order mix-up shows)."""
+    return torch.randn(512, generator=torch.Generator().manual_seed(sum(map(ord, word))))
+
+
 class TextTower:
     """Stands in for OpenCLIP ViT-B-32's text side: 512-d embeddings (what YOLO-World reads)."""
 
     def encode_text(self, tokens):
-        return torch.randn(len(tokens), 512, generator=torch.Generator().manual_seed(0))
+        return torch.stack([word_vector(w) for w in tokens])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,11 @@ def test_yolo_world_file_detects_with_local_prompt_embeddings(tmp_path, world_fi
     p = params.load("params/quick.yaml", {"run_root": str(tmp_path), "detector_weights": str(f)})
     words = ["dog", "rain", "sea"]
     model = judges.load_real_detector(p, TextTower(), lambda ws: ws, words)
-    assert model.model.names == {0: "dog", 1: "rain", 2: "sea"} and model.model.txt_feats.shape == (1, 3, 512)
+    # class k of a detection is named names[k] and detected with the text embedding of that same word
+    names = model.model.names
+    assert sorted(names.values()) == sorted(words) and model.model.txt_feats.shape == (1, 3, 512)
+    for k, w in names.items():
+        assert torch.allclose(model.model.txt_feats[0, k], torch.nn.functional.normalize(word_vector(w), dim=0))
     images = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
     found = judges.detect(model, images, words, conf=0.001, view=64)
     assert len(found) == 3 and all(f <= set(words) for f in found)

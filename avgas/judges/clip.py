@@ -1,0 +1,253 @@
+"""The R@K judge: CLIP image-prompt similarity. The synthetic world trains a small OpenCLIP (its
+own config, no pretrained weights) on the judge pool's true scenes and prompts; the real run loads
+OpenCLIP ViT-B-32 from a local file, its keys and shapes checked first."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avgas import paths
+from avgas.judges.base import Judge
+from avgas.judges.checks import (
+    JUDGE_POOL_VERSION,
+    _validate_on_true_singles,
+    _world_stamp,
+    both_ways,
+    ranked_success,
+    topk_hits,
+    vocabulary,
+)
+from avgas.judges.images import degrade, judge_view, to_float
+from avgas.progress import tqdm
+
+CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
+
+
+def prompt_text(word: str) -> str:
+    return f"a photo of a {word}"
+
+
+def _open_clip():
+    import open_clip
+
+    from avgas.paths import PACKAGE_DIR
+
+    if CLIP_CONFIG not in open_clip.list_models():
+        open_clip.add_model_config(PACKAGE_DIR / "resources" / f"{CLIP_CONFIG}.json")
+    return open_clip
+
+
+def clip_similarity(model, tokenizer, images: torch.Tensor, words: list[str], batch: int = 256) -> torch.Tensor:
+    """(N, len(words)) cosine similarities between uint8 images and the words' prompts."""
+    model.eval()
+    size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
+    mean = torch.tensor(model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std or (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+    with torch.no_grad():
+        t = F.normalize(model.encode_text(tokenizer([prompt_text(w) for w in words])), dim=-1)
+        out = []
+        for i in range(0, len(images), batch):
+            x = (to_float(images[i : i + batch], size) - mean) / std
+            out.append(F.normalize(model.encode_image(x), dim=-1) @ t.T)
+    return torch.cat(out)
+
+
+def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) -> np.ndarray:
+    """Per image: are all wanted words among the k most similar prompts? (R@2* for mixed images
+    with k = 2 and both classes wanted; R@1 for separated images)."""
+    idx = {w: i for i, w in enumerate(words)}
+    return topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
+
+
+def ensure_clip(p, cat, size: int, progress: bool = True):
+    """Train a small OpenCLIP model (custom config, no pretrained weights) on the world's true
+    images and their prompts, unless one with the same settings is saved; validate R@1 on
+    held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
+    import json
+
+    oc = _open_clip()
+    folder = p.checkpoint_dir / "judges"
+    f = folder / "clip.pt"
+    words = vocabulary(p)
+    settings = {
+        "seed": p.seed,
+        "steps": p.clip_steps,
+        "size": size,
+        "words": words,
+        "pool": JUDGE_POOL_VERSION,
+        "scenes": p.scenes_per_combination,
+        "world": _world_stamp(p),
+    }
+    tokenizer = oc.get_tokenizer(CLIP_CONFIG)
+    torch.manual_seed(p.seed)
+    model = oc.create_model(CLIP_CONFIG, pretrained=None)
+    if f.is_file():
+        ck = torch.load(f, weights_only=False)
+        if ck["settings"] == settings:
+            model.load_state_dict(ck["state_dict"])
+            return model.eval(), tokenizer, ck["report"]
+    from avgas import paper
+
+    prompts = paper.prompts()
+    from avgas import protocol
+
+    pool = protocol.judge_pool(p, "train")
+    images, sets, classes = pool.images, pool.sets, pool.classes
+    w_idx = {w: i for i, w in enumerate(words)}
+    target = torch.zeros(len(sets), len(words))
+    for i, s in enumerate(sets):  # a scene's probability split between its two words
+        ws = {w_idx[prompts[classes[c]]] for c in s}
+        target[i, list(ws)] = 1 / len(ws)
+    x_all = to_float(judge_view(images, size, model.visual.image_size[0]), model.visual.image_size[0])
+    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
+    tokens = tokenizer([prompt_text(w) for w in words])
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
+    gen = torch.Generator().manual_seed(p.seed)
+    t0, hist = time.perf_counter(), []
+    for _ in tqdm(range(p.clip_steps), desc="CLIP judge", disable=not progress):
+        model.train()
+        idx = torch.randint(0, len(x_all), (64,), generator=gen)
+        img = F.normalize(model.encode_image((degrade(x_all[idx], gen) - mean) / std), dim=-1)
+        txt = F.normalize(model.encode_text(tokens), dim=-1)
+        logits = model.logit_scale.exp() * img @ txt.T
+        loss = -(target[idx] * F.log_softmax(logits, dim=1)).sum(1).mean()  # image -> prompt
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
+    seconds = time.perf_counter() - t0
+    word_of = {c: prompts[c] for c in classes}
+
+    def check(part):
+        held = protocol.judge_pool(p, part)
+        sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
+        return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
+
+    report = {"validation": check("val"), "held-out": check("test"), "seconds": round(seconds, 1), "history": hist}
+    folder.mkdir(parents=True, exist_ok=True)
+    from avgas.paths import torch_save_atomic as _save
+
+    _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
+    paths.atomic_write_text(folder / "clip.json", json.dumps(report["held-out"], indent=1))
+    return model.eval(), tokenizer, report
+
+
+def clip_architecture(arch: str) -> str:
+    """An OpenCLIP model name; a model-config .json is registered under its file stem first."""
+    oc = _open_clip()
+    if arch.endswith(".json"):
+        from avgas.paths import resolve
+
+        path = resolve(arch)
+        if path.stem not in oc.list_models():
+            oc.add_model_config(path)
+        return path.stem
+    return arch
+
+
+def load_clip_file(path, arch: str = "ViT-B-32"):
+    """An OpenCLIP model of architecture `arch` with the weights of `path` (open_clip_pytorch_model.bin
+    or .safetensors), its keys and shapes checked against the architecture first.
+    Returns (model, tokenizer, architecture name)."""
+    from pathlib import Path
+
+    from avgas import checkpoints
+
+    path = Path(path)
+    key = "clip_checkpoint"
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where(key)}")
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # noqa: BLE001 - empty, truncated or not safetensors
+            raise checkpoints.CheckpointError(
+                f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) {checkpoints._where(key)}"
+            ) from None
+    else:
+        state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    name = clip_architecture(arch)
+    oc = _open_clip()
+    model = oc.create_model(name, pretrained=None)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = [k for k in want if k not in state]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} (expected {want[k]})"
+        for k in want
+        if k in state and tuple(state[k].shape) != want[k]
+    ]
+    if missing or wrong:
+        raise checkpoints.CheckpointError(
+            f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
+            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}"
+        )
+    model.load_state_dict({k: state[k] for k in want})
+    return model.eval(), oc.get_tokenizer(name), name
+
+
+def clip_file_info(path, arch: str = "ViT-B-32") -> str:
+    """Check an OpenCLIP file against its architecture before the run relies on it; describe it."""
+    model, _, name = load_clip_file(path, arch)
+    return f"OpenCLIP {name}, {sum(v.numel() for v in model.parameters()) / 1e6:.0f} M parameters"
+
+
+def load_real_clip(p):
+    """OpenCLIP (ViT-B-32 for the paper) from the local file of `clip_checkpoint`. (model, tokenizer)"""
+    model, tokenizer, _ = load_clip_file(p.weight_path("clip_checkpoint"), p.clip_model)
+    return model, tokenizer
+
+
+def clip_for(p, cat, size: int, progress: bool = True):
+    """The R@K judge of this run: the trained small OpenCLIP (synthetic) or ViT-B-32 (real)."""
+    if p.world == "synthetic":
+        return ensure_clip(p, cat, size, progress)
+    model, tok = load_real_clip(p)
+    words = vocabulary(p)
+
+    def judge(images, wanted):
+        view = model.visual.image_size[0]
+        sim = clip_similarity(model, tok, judge_view(images, size, view), words)
+        return list(recall_at_k(sim, words, wanted, 1))
+
+    return model, tok, {"validation": {}, "held-out": _validate_on_true_singles(p, cat, size, judge)}
+
+
+@dataclass
+class ClipJudge(Judge):
+    """The R@K judge: prompts ranked by CLIP image-text similarity."""
+
+    model: object = field(repr=False, default=None)
+    tokenizer: object = field(repr=False, default=None)
+    vocabulary: list = field(default_factory=list)
+
+    @property
+    def view(self) -> int:
+        s = self.model.visual.image_size
+        return s[0] if isinstance(s, (tuple, list)) else s
+
+    def similarity(self, images: torch.Tensor) -> torch.Tensor:
+        return clip_similarity(self.model, self.tokenizer, judge_view(images, self.size, self.view), self.vocabulary)
+
+    def words(self, images: torch.Tensor, k: int = 2) -> list[list[str]]:
+        """The k best prompts of each image, best first."""
+        top = self.similarity(images).topk(k, dim=1).indices.tolist()
+        return [[self.vocabulary[j] for j in row] for row in top]
+
+    def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
+        ranked = self.words(images, max((len(w) for w in wanted), default=1))
+        return np.array([w <= set(r[: len(w)]) for w, r in zip(wanted, ranked)])
+
+
+def recall_judge(p, cat, size: int, progress: bool = True) -> ClipJudge:
+    """The run's R@K judge behind the Judge interface (see clip_for)."""
+    model, tokenizer, report = clip_for(p, cat, size, progress)
+    return ClipJudge("CLIP (R@K)", report, size, model, tokenizer, vocabulary(p))

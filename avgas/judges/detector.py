@@ -1,0 +1,336 @@
+"""The CRS judge: an open-vocabulary detector. The synthetic world trains a YOLOv8n from its yaml on
+the judge pool's true scenes with known boxes (an ordinary Ultralytics file); the real run loads
+YOLO-World and sets its vocabulary to Table 5's prompts with the run's CLIP text tower."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avgas import paths
+from avgas.judges.base import Judge
+from avgas.judges.checks import (
+    JUDGE_POOL_VERSION,
+    TRUST_FALSE,
+    _validate_on_true_singles,
+    _world_stamp,
+    both_ways,
+    vocabulary,
+)
+from avgas.judges.images import degrade, judge_view, to_float
+from avgas.progress import tqdm
+
+
+def _ultralytics(config_dir):
+    """Import Ultralytics offline: YOLO_OFFLINE stops its network probes, and a font file in its
+    config folder stops it fetching Arial.ttf (any TTF will do: matplotlib's DejaVuSans)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+
+    config_dir = Path(config_dir)
+    font = config_dir / "Ultralytics" / "Arial.ttf"
+    if not font.is_file():
+        font.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", font)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    import ultralytics
+
+    return ultralytics
+
+
+def _write_yolo_set(folder, images, boxes_per_image, names, gen):
+    """Ultralytics layout: images/*.png and labels/*.txt (class cx cy w h, normalised)."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    for i, (img, boxes) in enumerate(zip(images, boxes_per_image)):
+        x = to_float(img[None], img.shape[0])
+        if torch.rand(1, generator=gen).item() < 0.5:  # half the images soft, like a small G's
+            x = degrade(x, gen)
+        Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy()).save(folder / "images" / f"{i:05d}.png")
+        lines = [
+            f"{names.index(n)} {(x0 + x1) / 2:.4f} {(y0 + y1) / 2:.4f} {x1 - x0:.4f} {y1 - y0:.4f}"
+            for n, (x0, y0, x1, y1) in boxes
+        ]
+        (folder / "labels" / f"{i:05d}.txt").write_text("\n".join(lines) + "\n")
+
+
+def detector_scenes(pool):
+    """A judge pool as the detector's data: images, and boxes labelled with Table 5's prompts."""
+    from avgas import paper
+
+    prompts = paper.prompts()
+    return pool.images, [[(prompts[c], box) for c, box in b] for b in pool.boxes]
+
+
+def ultralytics_device(p) -> str:
+    """Ultralytics spells devices its own way: '0' for the first GPU, 'cpu'."""
+    return "0" if p.torch_device.type == "cuda" else "cpu"
+
+
+def detect_scores(
+    model, images: torch.Tensor, view: int, batch: int = 64, device: str = "cpu", floor: float = 0.01
+) -> list[dict]:
+    """Per uint8 image: each vocabulary word found, with its highest box confidence (>= floor)."""
+    out = []
+    for i in range(0, len(images), batch):
+        chunk = [im.numpy()[:, :, ::-1].copy() for im in images[i : i + batch]]  # Ultralytics takes BGR arrays
+        for r in model.predict(chunk, imgsz=view, conf=floor, verbose=False, device=device):
+            best: dict = {}
+            for c, s in zip(r.boxes.cls.tolist(), r.boxes.conf.tolist()):
+                w = r.names[int(c)]
+                best[w] = max(best.get(w, 0.0), float(s))
+            out.append(best)
+    return out
+
+
+def detect(
+    model, images: torch.Tensor, names: list[str], conf: float, view: int, batch: int = 64, device: str = "cpu"
+) -> list[set]:
+    """The set of vocabulary words found (confidence >= conf) in each uint8 image."""
+    return [
+        {w for w, s in found.items() if s >= conf}
+        for found in detect_scores(model, images, view, batch, device, floor=min(conf, 0.01) or 1e-4)
+    ]
+
+
+def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]:
+    """The detector's confidence threshold, chosen on validation images: the lowest (most
+    recall) whose false-success rate is at most 0.05; if none is, the one with the fewest false
+    successes. Returns (threshold, its both-ways check)."""
+    from avgas import paper
+
+    prompts = paper.prompts()
+    grid = grid or [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
+    checks = {}
+    for t in grid:
+        sets = [{w for w, s in f.items() if s >= t} for f in found]
+        checks[t] = both_ways(pool, pairs, lambda i, classes: {prompts[c] for c in classes} <= sets[i])
+    ok = [t for t in grid if checks[t]["false success: one class of a pair scored as both"] <= TRUST_FALSE]
+    t = ok[0] if ok else min(grid, key=lambda t: (checks[t]["false success: one class of a pair scored as both"], -t))
+    return t, checks[t]
+
+
+def ensure_detector(p, cat, size: int, progress: bool = True):
+    """Train an Ultralytics YOLOv8n from its yaml (no weights) on the judge pool's true images with
+    known boxes, unless one with the same settings is saved; choose its confidence threshold on
+    the pool's validation images (seen through the generator's resolution), and measure it both
+    ways on the pool's held-out test images. Returns (YOLO model, report); report['conf'] is the
+    threshold CRS uses."""
+    import json
+    import shutil
+    import time as _time
+
+    from avgas import protocol
+
+    ul = _ultralytics(p.cache_dir / "ultralytics")
+    folder = p.checkpoint_dir / "judges"
+    weights = folder / "detector.pt"
+    names = vocabulary(p)
+    view = p.detector_imgsz
+    settings = {
+        "seed": p.seed,
+        "epochs": p.detector_epochs,
+        "size": size,
+        "view": view,
+        "names": names,
+        "scenes": p.scenes_per_combination,
+        "pool": JUDGE_POOL_VERSION,
+        "conf": p.detector_conf,
+        "world": _world_stamp(p),
+    }
+    meta = folder / "detector.json"
+    if weights.is_file() and meta.is_file() and json.loads(meta.read_text()).get("settings") == settings:
+        return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
+    work = p.cache_dir / "detector_data"
+    shutil.rmtree(work, ignore_errors=True)
+    gen = torch.Generator().manual_seed(p.seed)
+    pools = {part: protocol.judge_pool(p, part) for part in ("train", "val", "test")}
+    for part in ("train", "val"):  # Ultralytics' own val set: its training curves only, nothing chosen
+        imgs, boxes = detector_scenes(pools[part])
+        _write_yolo_set(work / part, judge_view(imgs, size, view), boxes, names, gen)
+    (work / "data.yaml").write_text(
+        f"path: {work}\ntrain: train/images\nval: val/images\nnames:\n"
+        + "".join(f"  {i}: {n}\n" for i, n in enumerate(names))
+    )
+    model = ul.YOLO("yolov8n.yaml")
+    bar = tqdm(total=p.detector_epochs, desc="detector (YOLOv8n)", unit="epoch", disable=not progress)
+    model.add_callback("on_train_epoch_end", lambda trainer: bar.update(1))
+    t0 = _time.perf_counter()
+    model.train(
+        data=str(work / "data.yaml"),
+        epochs=p.detector_epochs,
+        imgsz=view,
+        batch=32,
+        device=ultralytics_device(p),
+        workers=0,
+        amp=False,
+        plots=False,
+        project=str(work / "runs"),
+        name="detector",
+        exist_ok=True,
+        verbose=False,
+        pretrained=False,
+        seed=p.seed,
+        deterministic=True,
+        fliplr=0.0,
+        mosaic=0.0,
+    )
+    seconds = _time.perf_counter() - t0
+    bar.close()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths.atomic_write_bytes(weights, Path(model.trainer.best).read_bytes())
+    model = ul.YOLO(str(weights))
+    pairs = protocol.evaluated_pairs(p)
+
+    def found(part):
+        return detect_scores(model, judge_view(pools[part].images, size, view), view, device=ultralytics_device(p))
+
+    if p.detector_conf is None:
+        conf, validation = choose_conf(found("val"), pools["val"], pairs)
+    else:
+        conf, validation = choose_conf(found("val"), pools["val"], pairs, grid=[p.detector_conf])
+    _, held_out = choose_conf(found("test"), pools["test"], pairs, grid=[conf])
+    report = {
+        "conf": conf,
+        "validation": validation,
+        "held-out": held_out,
+        "seconds": round(seconds, 1),
+        "vocabulary": names,
+    }
+    paths.atomic_write_text(meta, json.dumps({"settings": settings, "report": report}, indent=1))
+    return model, report
+
+
+def load_ultralytics_file(path, config_dir=None):
+    """An Ultralytics weights file (YOLO-World for the real run), or a CheckpointError naming it."""
+    from pathlib import Path
+
+    from avgas import checkpoints
+
+    path = Path(path)
+    where = checkpoints._where("detector_weights")
+    if not path.is_file():
+        raise checkpoints.CheckpointError(f"{path}: file not found {where}")
+    if (
+        path.suffix != ".pt"
+    ):  # Ultralytics picks its loader by suffix: anything else is read as a model yaml or an export
+        raise checkpoints.CheckpointError(
+            f"{path}: an Ultralytics weights file ends in .pt (this one: "
+            f"'{path.suffix}'); point the key at the .pt file {where}"
+        )
+    if path.stat().st_size == 0:
+        raise checkpoints.CheckpointError(
+            f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {where}"
+        )
+    ul = _ultralytics(config_dir or Path.home() / ".cache" / "avgas-ultralytics")
+    try:
+        return ul.YOLO(str(path))
+    except Exception as e:  # not an Ultralytics checkpoint
+        raise checkpoints.CheckpointError(
+            f"{path}: not an Ultralytics weights file ({checkpoints.first_line(e)}) {where}"
+        ) from None
+
+
+def detector_file_info(path) -> str:
+    """Check an Ultralytics weights file loads; describe it."""
+    model = load_ultralytics_file(path)
+    return f"{type(model.model).__name__}, task {model.task}, {len(model.names)} class names"
+
+
+def load_real_detector(p, clip, tokenizer, words: list[str]):
+    """YOLO-World from the local `detector_weights`, its vocabulary set to the prompts of Table 5.
+
+    `set_classes` would fetch OpenAI's CLIP package and weights; instead the prompt embeddings are
+    computed with the local CLIP text tower and written where YOLO-World reads them."""
+    from avgas import checkpoints
+
+    path = p.weight_path("detector_weights")
+    model = load_ultralytics_file(path, p.cache_dir / "ultralytics")
+    if not hasattr(model.model, "txt_feats"):
+        raise checkpoints.CheckpointError(
+            f"{path}: an Ultralytics model, but not YOLO-World (no text "
+            f"embeddings) {checkpoints._where('detector_weights')}"
+        )
+    with torch.no_grad():
+        txt = F.normalize(clip.encode_text(tokenizer(list(words))).float(), dim=-1)
+    model.model.txt_feats = txt[None]
+    model.model.model[-1].nc = len(words)
+    model.model.names = dict(enumerate(words))
+    return model
+
+
+REAL_DETECTOR_CONF = 0.25  # YOLO-World's default, what the paper's CRS uses unless detector_conf is set
+
+
+def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
+    """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real), whose
+    prompts are embedded by the run's CLIP (`clip`: a loaded (model, tokenizer), else loaded here).
+    Returns (model, report); report['conf'] is the confidence threshold CRS uses."""
+    if p.world == "synthetic":
+        return ensure_detector(p, cat, size, progress)
+    from avgas.judges.clip import load_real_clip  # the real detector's prompts are embedded by CLIP
+
+    clip, tok = clip or load_real_clip(p)
+    names = vocabulary(p)
+    model = load_real_detector(p, clip, tok, names)
+    conf = REAL_DETECTOR_CONF if p.detector_conf is None else p.detector_conf
+
+    def judge(images, wanted):
+        found = detect(
+            model,
+            judge_view(images, size, p.detector_imgsz),
+            names,
+            conf,
+            p.detector_imgsz,
+            device=ultralytics_device(p),
+        )
+        return [w <= f for w, f in zip(wanted, found)]
+
+    return model, {
+        "conf": conf,
+        "validation": {},
+        "held-out": _validate_on_true_singles(p, cat, size, judge),
+        "vocabulary": names,
+    }
+
+
+@dataclass
+class DetectorJudge(Judge):
+    """The CRS judge: the words found at the threshold `conf` (chosen on validation images)."""
+
+    model: object = field(repr=False, default=None)
+    vocabulary: list = field(default_factory=list)
+    conf: float = 0.25
+    view: int = 64
+    device: str = "cpu"
+
+    def words(self, images: torch.Tensor) -> list[set]:
+        return detect(
+            self.model,
+            judge_view(images, self.size, self.view),
+            self.vocabulary,
+            self.conf,
+            self.view,
+            device=self.device,
+        )
+
+    def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
+        return np.array([w <= f for w, f in zip(wanted, self.words(images))])
+
+
+def crs_judge(p, cat, size: int, progress: bool = True, clip: tuple | None = None) -> DetectorJudge:
+    """The run's CRS judge behind the Judge interface (see detector_for)."""
+    model, report = detector_for(p, cat, size, progress, clip)
+    return DetectorJudge(
+        "detector (CRS)", report, size, model, vocabulary(p), report["conf"], p.detector_imgsz, ultralytics_device(p)
+    )

@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Generation: separated images, mixed images, the baseline and two references
+#
+# For every held-out mixture: the separated images $G(z, h_{fg})$ and $G(z, h_{bg})$, the mixed image
+# $G(z, \lambda h_{fg} + (1-\lambda) h_{bg})$, the Sound2Scene baseline $G(z, f_A(\text{mix}))$, and the
+# two **reference** rows that condition $G$ on features of the *true single sources* instead of a
+# separator's outputs: $f_V$ of the true images (the A2V target) and $f_A$ of the true single clips
+# (the A2A target). They show what the generator and the judges allow when separation is perfect —
+# a reference to read the methods against, not a bound a method cannot pass. Every method gets the same noise $z$ for the same tuple.
+
+# %% tags=["parameters"]
+params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's
+
+# %%
+import torch
+
+from avgas import checkpoints, data, generate, params, report, train
+
+P = params.from_notebook(globals())
+cat = data.catalogue(P)
+tuples = data.make_tuples(cat, P)
+fa, fv, G = checkpoints.load_parts(P)
+test = train.separator_data(P, cat, tuples, "test", fa, fv)
+separated, controls = train.embeddings(P, test.mix)  # every alignment x seed; the control's one embedding
+baseline = train.embed_mix(fa, test.mix)
+references = {generate.REFERENCE_IMAGE: test.targets["V"], generate.REFERENCE_AUDIO: test.targets["A"]}
+embeddings = generate.embeddings_for(len(test.mix), baseline, separated, references, P.mix_lambda, controls)
+images = generate.images_for(G, embeddings, P.seed)
+generate.save(P.run_dir / "generated.pt", images, list(test.tuples["tuple_id"]))
+print(f"{len(test.mix)} test tuples x {len(images)} (task, method) sets of {G.resolution}-px images")
+
+# %% [markdown]
+# ## The two tasks on held-out mixtures
+# Separation (one image per source) and generation (one image holding both), beside the baseline.
+
+# %%
+fig = report.two_tasks_figure(P, cat, test.tuples, images)
+
+# %% [markdown]
+# ## One tuple per combination (cf. the paper's Figures 4 and 5)
+
+# %%
+figs = report.combination_grids(P, cat, test.tuples, images)
+
+# %% [markdown]
+# ## The λ sweep: from the background ($\lambda=0$) to the foreground ($\lambda=1$)
+# AV-GAS's separated embeddings (first alignment) and, below each, the reference: the true images' features.
+
+# %%
+lambdas = [0.0, 0.25, 0.5, 0.75, 1.0]
+first = P.alignments[0]
+picks = test.tuples.groupby("combination").head(1).index[:4].tolist()
+for i in picks:
+    h_fg, h_bg = separated[first]
+    rows = [generate.lambda_sweep(G, h_fg[i:i + 1], h_bg[i:i + 1], lambdas, P.seed + i)[:, 0],
+            generate.lambda_sweep(G, *(t[i:i + 1] for t in test.targets["V"]), lambdas, P.seed + i)[:, 0]]
+    fig = report.image_grid([list(r) for r in rows], [f"AV-GAS {first}", "reference: f_V"],
+                            [f"λ={v}" for v in lambdas], title=test.tuples.loc[i, "combination"], cell=1.3)

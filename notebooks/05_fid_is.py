@@ -1,0 +1,67 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. FID and IS
+#
+# Image quality and variety, as TorchMetrics computes them, per combination. The real run uses the
+# Inception network from a local file; the synthetic world uses a scene classifier trained on its
+# judge pool's true images (features for FID, logits for IS) — its own images, none of which
+# the generator was trained on — and checked both ways on the pool's held-out images first. FID is
+# computed for separated images only, against the held-out true images of the same class, as the
+# paper explains (a mixed image has no single true counterpart).
+
+# %% tags=["parameters"]
+params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's
+
+# %%
+import pandas as pd
+from IPython.display import display
+
+from avgas import data, generate, judges, params, report, scoring
+
+P = params.from_notebook(globals())
+cat = data.catalogue(P)
+test, images, size = generate.load_run(P, cat)
+
+# %% [markdown]
+# ## The judge, checked both ways on held-out true images of its own pool
+# Recall (a two-class scene's classes are its top 2, a single image's class its top 1) and the false
+# success rate (an image showing one class of a pair has both in its top 2).
+
+# %%
+judge = judges.fid_is_judge(P, cat, size)  # synthetic: the scene classifier; real: Inception from a file
+judge_report = judge.report
+held_out = judge_report.get("held-out", {})
+if held_out:
+    display(pd.DataFrame([judge_report["validation"], held_out], index=["validation", "held-out test"])
+            .assign(verdict=["", judges.flag(held_out)]))
+
+# %% [markdown]
+# ## FID (separated images) and IS (all), per combination
+
+# %%
+truth = report.load_images_for(cat, test, size)  # the true images of each tuple's two sources
+table = scoring.fid_is(P, judge, test, images, truth)  # also writes metrics_fid_is.json
+table
+
+# %% [markdown]
+# ## What this run shows
+
+# %%
+sep = table.loc["separated_foreground"]
+print(f"Separated foreground images, FID against the true foreground images (lower is closer; mean ± std over "
+      f"the combinations): Sound2Scene {sep.loc['Sound2Scene', 'FID']}, AV-GAS A2A {sep.loc['A2A', 'FID']}, "
+      f"true image features {sep.loc['reference: true image features', 'FID']}. The judge is "
+      f"{judges.flag(held_out) if held_out else 'not checked (real run: Inception)'}; notebook 08 has the pooled values.")
