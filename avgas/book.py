@@ -67,6 +67,7 @@ def _md_table(df) -> str:
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
     from avgas import results
+    from avgas.judges.checks import TRUST_FALSE, TRUST_RECALL
 
     f = run_dir / "results.json"
     if not f.is_file():
@@ -87,7 +88,7 @@ def results_page(run_dir: Path) -> str:
         "## The judges, checked both ways on held-out true images of their own pool\n\n"
         "Recall, and the false-success rate: how often an image showing only one class of a pair "
         "is scored as showing both (what would inflate Table 1). A judge is trusted at recall "
-        ">= 0.9 and false success <= 0.05; one that is not is flagged, not hidden.\n\n"
+        f">= {TRUST_RECALL} and false success <= {TRUST_FALSE}; one that is not is flagged, not hidden.\n\n"
         + _md_table(results.judge_table(collected))
         + "\n"
     )

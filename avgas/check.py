@@ -37,7 +37,7 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
             else "the synthetic world trains its own judge (notebooks 05-07)"
         )
     if not path.exists():
-        return "missing", f"not found; {checkpoints._where(key)}"
+        return "missing", f"not found; {checkpoints.where_to_get(key)}"
     try:
         if key == "sound2scene_checkpoint":
             return "ok", f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"

@@ -63,7 +63,7 @@ class CheckpointError(ValueError):
     """A weight file that is missing or not in the expected format."""
 
 
-def _where(key: str) -> str:
+def where_to_get(key: str) -> str:
     what, source = SOURCES[key]
     return f"(params key '{key}'; expected {what}; get it from {source})"
 
@@ -74,28 +74,30 @@ def first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
 
-def _load(path: Path, key: str, safe_globals=()) -> object:
+def load_file(path: Path, key: str, safe_globals=()) -> object:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: file not found {_where(key)}")
+        raise CheckpointError(f"{path}: file not found {where_to_get(key)}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {_where(key)}")
+        raise CheckpointError(
+            f"{path}: the file is empty (0 bytes: an interrupted download or copy?) {where_to_get(key)}"
+        )
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         why = f"it pickles {refused.group(1)}, which is not on the allow-list" if refused else first_line(e)
-        raise CheckpointError(f"{path}: refused to unpickle: {why} {_where(key)}") from None
+        raise CheckpointError(f"{path}: refused to unpickle: {why} {where_to_get(key)}") from None
     except Exception as e:  # truncated or not a torch file at all
-        raise CheckpointError(f"{path}: not a readable torch file ({first_line(e)}) {_where(key)}") from None
+        raise CheckpointError(f"{path}: not a readable torch file ({first_line(e)}) {where_to_get(key)}") from None
 
 
-def _unwrap(obj, path: Path, key: str) -> dict:
+def unwrap_state(obj, path: Path, key: str) -> dict:
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state_dict of tensors, got {type(obj).__name__} {_where(key)}")
+        raise CheckpointError(f"{path}: expected a state_dict of tensors, got {type(obj).__name__} {where_to_get(key)}")
     return obj
 
 
@@ -116,7 +118,7 @@ def _load_strict(model: nn.Module, state: dict, path: Path, key: str) -> None:
             parts.append(f"{len(extra)} unexpected keys, e.g. {extra[:3]}")
         if wrong:
             parts.append(f"wrong shapes: {wrong[:3]}")
-        raise CheckpointError(f"{path}: does not match the architecture: {'; '.join(parts)} {_where(key)}")
+        raise CheckpointError(f"{path}: does not match the architecture: {'; '.join(parts)} {where_to_get(key)}")
     model.load_state_dict(state, strict=True)
 
 
@@ -125,12 +127,12 @@ def _load_strict(model: nn.Module, state: dict, path: Path, key: str) -> None:
 
 def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> models.AudioEncoder:
     """Sound2Scene's `sound2scene.pth`: a plain state_dict with keys under `audnet.`."""
-    state = _unwrap(_load(path, key), Path(path), key)
+    state = unwrap_state(load_file(path, key), Path(path), key)
     if "audnet.conv1.weight" not in state or "audnet.fc.weight" not in state:
         sample = list(state)[:3]
         raise CheckpointError(
             f"{path}: no 'audnet.' keys (found e.g. {sample}); expected the audio "
-            f"encoder's ResNet-18 under 'audnet.' {_where(key)}"
+            f"encoder's ResNet-18 under 'audnet.' {where_to_get(key)}"
         )
     model = models.AudioEncoder(
         width=models.resnet18_width(state, "audnet."), out_dim=state["audnet.fc.weight"].shape[0]
@@ -139,13 +141,13 @@ def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> model
     return model.eval()
 
 
-def _cpu(state: dict) -> dict:
+def cpu_state(state: dict) -> dict:
     """Saved on the CPU (as the released files are), whatever device trained the model."""
     return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def save_audio_encoder(model: models.AudioEncoder, path: Path) -> None:
-    _save(_cpu(model.state_dict()), path)
+    _save(cpu_state(model.state_dict()), path)
 
 
 # -------------------------------------------------------------------------------- f_V (image)
@@ -160,12 +162,12 @@ def _strip(k: str) -> str:
 def load_image_encoder(path: Path, key: str = "swav_checkpoint") -> nn.Module:
     """A SwAV checkpoint: `module.`-prefixed flat state_dict. The prefix is stripped, the trunk's
     keys are kept, the projection head and prototypes are dropped (as IC-GAN's loader does)."""
-    raw = _unwrap(_load(path, key), Path(path), key)
+    raw = unwrap_state(load_file(path, key), Path(path), key)
     state = {_strip(k): v for k, v in raw.items()}
     if "layer1.0.conv1.weight" not in state or "conv1.weight" not in state:
         raise CheckpointError(
             f"{path}: no ResNet-50 trunk keys (expected e.g. 'module.conv1.weight', "
-            f"'module.layer1.0.conv1.weight'; found e.g. {list(raw)[:3]}) {_where(key)}"
+            f"'module.layer1.0.conv1.weight'; found e.g. {list(raw)[:3]}) {where_to_get(key)}"
         )
     model = models.image_encoder(width_per_group=int(state["layer1.0.conv1.weight"].shape[0]))
     trunk = {k: v for k, v in state.items() if k in model.state_dict()}
@@ -176,8 +178,8 @@ def load_image_encoder(path: Path, key: str = "swav_checkpoint") -> nn.Module:
 def save_image_encoder(model: nn.Module, path: Path, heads: dict | None = None) -> None:
     """Save in SwAV's layout: `module.` + trunk keys, plus any head tensors (projection_head.*,
     prototypes.*), which loaders drop."""
-    state = {f"module.{k}": v for k, v in _cpu(model.state_dict()).items()}
-    state.update({f"module.{k}": v for k, v in _cpu(heads or {}).items()})
+    state = {f"module.{k}": v for k, v in cpu_state(model.state_dict()).items()}
+    state.update({f"module.{k}": v for k, v in cpu_state(heads or {}).items()})
     _save(state, path)
 
 
@@ -189,20 +191,20 @@ def read_icgan_state(folder: Path, key: str = "icgan_folder") -> tuple[str, dict
     the one with the lower stored best_FID. Returns (suffix, its dict)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise CheckpointError(f"{folder}: folder not found {_where(key)}")
+        raise CheckpointError(f"{folder}: folder not found {where_to_get(key)}")
     found = {}
     for n in (0, 1):
         f = folder / f"state_dict_best{n}.pth"
         if f.is_file():
-            d = _load(f, key, ICGAN_SAFE_GLOBALS)
+            d = load_file(f, key, ICGAN_SAFE_GLOBALS)
             if not isinstance(d, dict) or not isinstance(d.get("config"), dict):
                 raise CheckpointError(
                     f"{f}: no 'config' dict in it; an IC-GAN state_dict_best file "
-                    f"holds config, best_FID, itr, epoch {_where(key)}"
+                    f"holds config, best_FID, itr, epoch {where_to_get(key)}"
                 )
             found[f"best{n}"] = d
     if not found:
-        raise CheckpointError(f"{folder}: neither state_dict_best0.pth nor state_dict_best1.pth {_where(key)}")
+        raise CheckpointError(f"{folder}: neither state_dict_best0.pth nor state_dict_best1.pth {where_to_get(key)}")
     suffix = min(found, key=lambda s: float(found[s].get("best_FID", float("inf"))))
     return suffix, found[suffix]
 
@@ -213,13 +215,13 @@ def load_generator(folder: Path, key: str = "icgan_folder") -> models.Generator:
     config = state["config"]
     use_ema = bool(config.get("ema", True)) and bool(config.get("use_ema", True))
     wfile = folder / f"{'G_ema' if use_ema else 'G'}_{suffix}.pth"
-    weights = _unwrap(_load(wfile, key), wfile, key)
+    weights = unwrap_state(load_file(wfile, key), wfile, key)
     weights = {k.removeprefix("module."): v for k, v in weights.items()}  # DDP-saved G has it
     try:
         G = models.Generator(config)
     except (KeyError, ValueError) as e:
         raise CheckpointError(
-            f"{folder / f'state_dict_{suffix}.pth'}: its config cannot build the generator: {e} {_where(key)}"
+            f"{folder / f'state_dict_{suffix}.pth'}: its config cannot build the generator: {e} {where_to_get(key)}"
         ) from None
     _load_strict(G, weights, wfile, key)
     return G.eval()
@@ -267,7 +269,7 @@ def save_generator(
         },
         folder / f"state_dict_{suffix}.pth",
     )
-    _save(_cpu(G.state_dict()), folder / f"G_ema_{suffix}.pth")
+    _save(cpu_state(G.state_dict()), folder / f"G_ema_{suffix}.pth")
 
 
 def load_parts(p) -> tuple:
@@ -290,10 +292,10 @@ def inception_weights(p) -> str:
 
     key = "inception_weights"
     path = p.weight_path(key)
-    state = _unwrap(_load(path, key), path, key)
+    state = unwrap_state(load_file(path, key), path, key)
     need = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "fc.weight": (1008, 2048)}
     for k, shape in need.items():
         if k not in state or tuple(state[k].shape) != shape:
             got = tuple(state[k].shape) if k in state else "missing"
-            raise CheckpointError(f"{path}: not the FID Inception ({k}: {got}, expected {shape}) {_where(key)}")
+            raise CheckpointError(f"{path}: not the FID Inception ({k}: {got}, expected {shape}) {where_to_get(key)}")
     return str(path)

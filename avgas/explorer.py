@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, display
 
-from avgas import checkpoints, data, generate, judges, paper, report, standins, train
+from avgas import checkpoints, data, generate, judges, models, paper, report, train
 from avgas import spectrogram as spec
 from avgas.params import Params
 
@@ -48,7 +48,7 @@ class Explorer:
         self.alignment = alignment or p.alignments[0]
         needed = [
             p.weight_path("sound2scene_checkpoint"),
-            p.weight_path("icgan_folder") / "G_ema_best0.pth",
+            p.weight_path("icgan_folder"),  # read_icgan_state picks best0 or best1 as IC-GAN does
             train.separator_folder(p, self.alignment) / "best.pt",
         ]
         missing = [str(f) for f in needed if not f.exists()]
@@ -94,7 +94,7 @@ class Explorer:
             "Sound2Scene f_A(mix)": train.embed_mix(self.fa, s),
         }
         z = generate.noise(1, self.G.dim_z, seed)
-        images = {k: standins.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
+        images = {k: models.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
         batch = torch.stack(list(images.values()))
         found, top2 = self.detector.words(batch), self.clip.words(batch, k=2)
         verdicts = {k: {"detector": sorted(f), "CLIP top-2": t} for k, f, t in zip(images, found, top2)}

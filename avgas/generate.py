@@ -75,7 +75,7 @@ def embeddings_for(
 def images_for(G, embeddings: dict, seed: int) -> dict:
     """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
     method, so the methods are compared on the same draws."""
-    from avgas.standins import from_unit
+    from avgas.models import from_unit
 
     n = len(next(iter(embeddings.values())))
     z = noise(n, G.dim_z, seed)
@@ -96,7 +96,7 @@ def load(path) -> tuple[dict, list]:
 
 def lambda_sweep(G, h_fg: torch.Tensor, h_bg: torch.Tensor, lambdas, seed: int) -> torch.Tensor:
     """(len(lambdas), N, R, R, 3) images of G(z, lambda h_fg + (1 - lambda) h_bg), same z throughout."""
-    from avgas.standins import from_unit
+    from avgas.models import from_unit
 
     z = noise(len(h_fg), G.dim_z, seed)
     return torch.stack([from_unit(sample(G, blend(h_fg, h_bg, lam), z)) for lam in lambdas])

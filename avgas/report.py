@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, Audio
 
-from avgas import data, paper
+from avgas import data, models, paper
 from avgas import spectrogram as spec
 from avgas.params import Params
 
@@ -232,7 +232,7 @@ def generation_grid(
 ):
     """Columns = items; first row the true image (if given), then G(z_k, feature) for n_z noises
     (the same z_k along a row, so rows show what the noise does and columns what the feature does)."""
-    from avgas import generate, standins
+    from avgas import generate
 
     res = G.resolution
     rows, row_names = [], []
@@ -244,7 +244,7 @@ def generation_grid(
         row_names.append("true image")
     for k in range(n_z):
         z = generate.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
-        rows.append(standins.from_unit(generate.sample(G, feats, z)).numpy())
+        rows.append(models.from_unit(generate.sample(G, feats, z)).numpy())
         row_names.append(f"G(z{k + 1}, h)")
     short = [n if len(n) < 16 else n[:14] + "…" for n in names]
     return image_grid([list(r) for r in rows], row_names, short, title)

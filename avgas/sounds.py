@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-SR = 16000  # Sound2Scene reads 16 kHz mono and never resamples
+from avgas.spectrogram import SR  # 16 kHz mono: Sound2Scene never resamples
 
 # ------------------------------------------------------------------------------------ helpers
 

@@ -37,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avgas import losses, models, paths
+from avgas.models import encode_images, from_unit, to_unit
 from avgas.params import Params
 from avgas.progress import tqdm
 
@@ -53,29 +54,7 @@ class History:
             self.values.setdefault(k, []).append(float(v))
 
 
-def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) in [-1, 1], the generator's range."""
-    return images_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def from_unit(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
-
-
 # ----------------------------------------------------------------------------------------- f_V
-
-
-def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 256) -> torch.Tensor:
-    """L2-normalised f_V features of uint8 images (N, H, W, 3)."""
-    fv.eval()
-    device = next(fv.parameters()).device
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = models.image_to_encoder_input(images[i : i + batch], size).to(device)
-            out.append(F.normalize(fv(x), dim=1).cpu())
-    return torch.cat(out)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -281,14 +260,6 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
         hist.add(epoch=epoch, loss=total / max(1, n // b))
     hist.seconds = time.perf_counter() - t0
     return fa.eval(), hist
-
-
-def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.Tensor:
-    """f_A embeddings (raw, post-ReLU) of spectrograms (N, 257, T)."""
-    fa.eval()
-    device = next(fa.parameters()).device
-    with torch.no_grad():
-        return torch.cat([fa(specs[i : i + batch].to(device)).cpu() for i in range(0, len(specs), batch)])
 
 
 # ------------------------------------------------------------------ train if missing, then save

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from avgas import data, losses, models, paths, standins
+from avgas import checkpoints, data, losses, models, paths
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -62,8 +62,8 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
 
     def make():
         specs = data.clip_spectrograms(p, cat, stems, name, progress)
-        a = standins.embed_audio(fa, specs)
-        v = standins.encode_images(fv, data.load_images(cat, stems), p.fv_image_size)
+        a = models.embed_audio(fa, specs)
+        v = models.encode_images(fv, data.load_images(cat, stems), p.fv_image_size)
         return torch.stack([a, v])
 
     both = spec.cached(p.cache_dir / f"targets_{name}.pt", stems, make, clip_seconds=p.clip_seconds, **stamp)
@@ -256,7 +256,7 @@ def train_separator(
             result.best_val, result.best_epoch = va, epoch
             _save(
                 {
-                    "model": _cpu(model.state_dict()),
+                    "model": checkpoints.cpu_state(model.state_dict()),
                     "epoch": epoch,
                     "val_loss": va,
                     "alignment": alignment,
@@ -267,7 +267,7 @@ def train_separator(
             )
         _save(
             {
-                "model": _cpu(model.state_dict()),
+                "model": checkpoints.cpu_state(model.state_dict()),
                 "optimizer": opt.state_dict(),
                 "epoch": epoch,
                 "history": result.history,
@@ -325,11 +325,6 @@ def _read_own(path: Path, device="cpu") -> dict | None:
 
         _warn(f"{path} cannot be read ({first_line(e)}); it is ignored and the separator is trained again")
         return None
-
-
-def _cpu(state: dict) -> dict:
-    """Weights saved on the CPU, so a GPU run's separator loads anywhere."""
-    return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def load_separator(p: Params, alignment: str, which: str = "best", replica: int = 0) -> torch.nn.Module:
@@ -398,7 +393,7 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
 
 def embed_mix(fa: torch.nn.Module, mix: torch.Tensor) -> torch.Tensor:
     """The Sound2Scene baseline: f_A of the mixed spectrogram (one embedding for both sources)."""
-    return standins.embed_audio(fa, mix)
+    return models.embed_audio(fa, mix)
 
 
 def separation_scores(h_fg: torch.Tensor, h_bg: torch.Tensor, targets: dict) -> dict:

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from avgas import checkpoints, data, params, report, standins, train
+from avgas import checkpoints, data, models, params, report, standins, train
 
 P = params.from_notebook(globals())
 torch.manual_seed(P.seed)
@@ -78,7 +78,7 @@ print(f"G: {G.resolution} px, z of {G.dim_z} in {len(G.blocks) + 1} chunks")
 # %%
 held = cat[cat["split"] == "val"].groupby("label").head(1)  # validation clips: test is read by 04-08 only
 held_images = data.load_images(cat, held["stem"])
-held_feats = standins.encode_images(fv, held_images, P.fv_image_size)
+held_feats = models.encode_images(fv, held_images, P.fv_image_size)
 half = len(held) // 2
 for part in (slice(0, half), slice(half, None)):
     fig = report.generation_grid(G, held_feats[part], held_images[part], list(held["label"])[part],
@@ -96,7 +96,7 @@ if P.world == "synthetic":  # the world draws two-class scenes of known classes;
     from avgas import world
     scenes, pairs = world.composites(P, "val", 1)
     scenes = torch.from_numpy(scenes)
-    fig = report.generation_grid(G, standins.encode_images(fv, scenes, P.fv_image_size), scenes,
+    fig = report.generation_grid(G, models.encode_images(fv, scenes, P.fv_image_size), scenes,
                                  [f"{a} + {b}" for a, b in pairs], n_z=2, title="G(z, f_V(two-class scene))")
 blends = torch.stack([by_label[a] + by_label[b] for a, b in pairs])
 fig = report.generation_grid(G, blends, None, [f"{a} + {b}" for a, b in pairs], n_z=2,

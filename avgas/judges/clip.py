@@ -163,17 +163,17 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     key = "clip_checkpoint"
     if path.suffix == ".safetensors":
         if not path.is_file():
-            raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints._where(key)}")
+            raise checkpoints.CheckpointError(f"{path}: file not found {checkpoints.where_to_get(key)}")
         from safetensors.torch import load_file
 
         try:
             state = load_file(str(path))
         except Exception as e:  # noqa: BLE001 - empty, truncated or not safetensors
             raise checkpoints.CheckpointError(
-                f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) {checkpoints._where(key)}"
+                f"{path}: not a readable safetensors file ({checkpoints.first_line(e)}) {checkpoints.where_to_get(key)}"
             ) from None
     else:
-        state = checkpoints._unwrap(checkpoints._load(path, key), path, key)
+        state = checkpoints.unwrap_state(checkpoints.load_file(path, key), path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     name = clip_architecture(arch)
     oc = _open_clip()
@@ -188,7 +188,7 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     if missing or wrong:
         raise checkpoints.CheckpointError(
             f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
-            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints._where(key)}"
+            f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints.where_to_get(key)}"
         )
     model.load_state_dict({k: state[k] for k in want})
     return model.eval(), oc.get_tokenizer(name), name

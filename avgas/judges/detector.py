@@ -218,7 +218,7 @@ def load_ultralytics_file(path, config_dir=None):
     from avgas import checkpoints
 
     path = Path(path)
-    where = checkpoints._where("detector_weights")
+    where = checkpoints.where_to_get("detector_weights")
     if not path.is_file():
         raise checkpoints.CheckpointError(f"{path}: file not found {where}")
     if (
@@ -259,7 +259,7 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
     if not hasattr(model.model, "txt_feats"):
         raise checkpoints.CheckpointError(
             f"{path}: an Ultralytics model, but not YOLO-World (no text "
-            f"embeddings) {checkpoints._where('detector_weights')}"
+            f"embeddings) {checkpoints.where_to_get('detector_weights')}"
         )
     with torch.no_grad():
         txt = F.normalize(clip.encode_text(tokenizer(list(words))).float(), dim=-1)
