@@ -79,7 +79,7 @@ def results_page(run_dir: Path) -> str:
     parts = [
         f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
         "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
-        "seeds, with a bootstrap 95% interval over the combinations. The two *reference* rows condition the "
+        "seeds, [a bootstrap 95% interval over the combinations] · the paper's mean. The two *reference* rows condition the "
         "generator on features of the true single sources (f_V of the true images, f_A of the true "
         "clips): what the generator and the judges allow when separation is perfect. Notebook "
         "[08](generated/08_results) has the per-combination charts.\n"
@@ -150,6 +150,29 @@ def results_page(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
+QUIET_TAGS = {"parameters", "injected-parameters"}  # papermill's cells: settings, not narrative
+
+
+def publishable(notebook_json: str, local: list) -> str:
+    """An executed notebook as the book shows it: the parameter cells removed (papermill's holds this
+    machine's absolute path), stderr streams (warnings, library log lines) dropped — they stay in
+    the run folder's copy and kernel.log — and any remaining mention of the local folders made
+    relative."""
+    import nbformat
+
+    nb = nbformat.reads(notebook_json, as_version=4)
+    for cell in nb.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & QUIET_TAGS:
+            cell.metadata["tags"] = sorted(tags | {"remove-cell"})
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    text = nbformat.writes(nb)
+    for folder in sorted({str(Path(f).resolve()) for f in local}, key=len, reverse=True):
+        text = text.replace(folder + "/", "").replace(folder, ".")
+    return text
+
+
 def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = True) -> Path:
     """Stage book/ + the run's executed notebooks + a results page, then jupyter-book build into
     <out>/_build/html (out: the project root unless given). Returns the HTML folder."""
@@ -176,7 +199,7 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     shutil.copytree(root / "book", stage, ignore=shutil.ignore_patterns("generated", "_build"))
     (stage / "generated").mkdir()
     for nb in notebooks:
-        shutil.copy(nb, stage / "generated" / nb.name)
+        (stage / "generated" / nb.name).write_text(publishable(nb.read_text(), [root, run_dir]))
     (stage / "results.md").write_text(results_page(run_dir))
     for fig in ("two_tasks.png", "loudness.png"):
         if (run_dir / "figures" / fig).is_file():
@@ -187,6 +210,8 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["html_extra_path"] = ["_mathjax"]  # not _static: every .js there becomes a script tag
     sphinx["mathjax_path"] = "../mathjax/tex-chtml.js"  # relative to _static/: the copy at the html root
+    sphinx["html_static_path"] = ["_static"]
+    sphinx["html_css_files"] = ["avgas.css"]  # code wraps and wide tables scroll inside the column
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     jb = Path(sys.executable).with_name("jupyter-book")
     t0 = time.perf_counter()

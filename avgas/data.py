@@ -432,7 +432,7 @@ def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
         raise DataError(f"{path}: unreadable image ({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
     if size and img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
-    return np.asarray(img)
+    return np.array(img)  # a writable copy: torch.from_numpy warns on a read-only array
 
 
 def _fingerprint(p: Params, **extra) -> dict:

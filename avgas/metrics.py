@@ -6,11 +6,25 @@ as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
+
+
+@contextlib.contextmanager
+def _quiet():
+    """TorchMetrics warns on every metric object that it buffers features (what FID/IS/KID must do)
+    and, for IS with one split, that a one-sample std is undefined (we report the mean): known,
+    harmless, and noise on every page of the book."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer.*")
+        warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom is <= 0")
+        yield
 
 
 def _nchw(images: torch.Tensor) -> torch.Tensor:
@@ -22,10 +36,11 @@ def fid(real: torch.Tensor, fake: torch.Tensor, feature, weights_path: str | Non
     """Fréchet distance between the feature statistics of two uint8 image sets. `feature`: a
     module (uint8 images -> features), or 2048 for Inception with its file at `weights_path`."""
     extra = {"feature_extractor_weights_path": weights_path} if weights_path else {}
-    m = FrechetInceptionDistance(feature=feature, reset_real_features=True, **extra)
-    m.update(_nchw(real), real=True)
-    m.update(_nchw(fake), real=False)
-    return float(m.compute())
+    with _quiet():
+        m = FrechetInceptionDistance(feature=feature, reset_real_features=True, **extra)
+        m.update(_nchw(real), real=True)
+        m.update(_nchw(fake), real=False)
+        return float(m.compute())
 
 
 def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: str | None = None) -> float:
@@ -33,9 +48,10 @@ def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: 
     a module (uint8 images -> logits), or 'logits_unbiased' for Inception at `weights_path`."""
     if weights_path:  # TorchMetrics' IS takes no weights path: build its Inception ourselves
         feature = inception_net(weights_path, str(feature))
-    m = InceptionScore(feature=feature, splits=splits)
-    m.update(_nchw(fake))
-    return float(m.compute()[0])
+    with _quiet():
+        m = InceptionScore(feature=feature, splits=splits)
+        m.update(_nchw(fake))
+        return float(m.compute()[0])
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> list[float]:
@@ -43,10 +59,11 @@ def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> 
     with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
-    m.update(_nchw(real), real=True)
-    m.update(_nchw(fake), real=False)
-    mean, std = m.compute()
+    with _quiet():
+        m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
+        m.update(_nchw(real), real=True)
+        m.update(_nchw(fake), real=False)
+        mean, std = m.compute()
     return [float(mean), float(std)]
 
 

@@ -187,9 +187,10 @@ def write(p: Params, collected: dict) -> None:
 
 
 def table(collected: dict, task: str) -> pd.DataFrame:
-    """One of Tables 1-3: rows = methods, columns = metric (this run) and metric (paper). FID and IS
-    are the pooled values (all test images of a method; mean ± std over seeds); CRS and R@K are
-    means over the combinations, ± std over seeds, with a bootstrap interval over combinations."""
+    """One of Tables 1-3: a row per method, a column per metric holding "this run [95% CI] · the
+    paper" (so the table fits a page). FID and IS are the pooled values (all test images of a
+    method; mean ± std over seeds); CRS and R@K are means over the combinations, ± std over seeds,
+    with a bootstrap interval over the combinations."""
     ours, ci, theirs = (
         collected["results"].get(task, {}),
         collected["ci95"].get(task, {}),
@@ -206,11 +207,11 @@ def table(collected: dict, task: str) -> pd.DataFrame:
                 v, c = pooled.get(m, {}).get(metric), None
             else:
                 v, c = ours.get(m, {}).get(metric), ci.get(m, {}).get(metric)
-            row[f"{metric} (here)"] = f"{v[0]:.2f} ± {v[1]:.2f}" if v and np.isfinite(v[0]) else "–"
-            if metric not in POOLED:
-                row[f"{metric} 95% CI"] = f"[{c[0]:.2f}, {c[1]:.2f}]" if c and np.isfinite(c[0]) else "–"
+            here = f"{v[0]:.2f} ± {v[1]:.2f}" if v and np.isfinite(v[0]) else "–"
+            if c and np.isfinite(c[0]):
+                here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            row[f"{metric} (paper)"] = f"{t[0]:.2f} ± {t[1]:.2f}" if t else "–"
+            row[f"{metric}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
         rows[m] = row
     return pd.DataFrame(rows).T
 

@@ -64,3 +64,36 @@ def test_equations_are_typeset_offline_not_raw_tex(html):
     assert dom.count("<mjx-container") >= 8
     text = re.sub(r"<[^>]+>", " ", dom)
     assert "\\mathcal" not in text and "\\lVert" not in text  # no TeX left on the page
+
+
+WIDTH_PROBE = """<script>window.addEventListener("load", () => {
+  const column = document.querySelector("article") || document.body;
+  const limit = column.getBoundingClientRect().width;
+  const wide = [...column.querySelectorAll("table")].filter(t => t.getBoundingClientRect().width > limit + 1);
+  document.body.setAttribute("data-wide-tables", String(wide.length));
+  document.body.setAttribute("data-tables", String(column.querySelectorAll("table").length));
+});</script>"""
+
+
+def test_pages_read_clean_no_local_paths_warnings_or_tables_wider_than_the_column(html, quick_run):
+    """Issue 12, item 10: every page of the built book, laid out by Chromium at a laptop's width."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    local = {str(root), str(quick_run.resolve()), str(quick_run.parent.resolve())}
+    pages = sorted([*html.glob("*.html"), *html.glob("generated/*.html")])
+    pages = [p for p in pages if p.stem not in ("index", "genindex", "search")]  # index: a redirect
+    assert len(pages) >= 14, pages
+    tables = 0
+    for page in pages:
+        probe = page.with_name(page.stem + ".probe.html")
+        probe.write_text(page.read_text().replace("</body>", WIDTH_PROBE + "</body>"))
+        dom = chromium("--window-size=1280,900", "--dump-dom", probe.as_uri())
+        probe.unlink()
+        text = re.sub(r"<[^>]+>", " ", dom)
+        assert not [d for d in local if d in dom], (page.name, [d for d in local if d in dom])
+        assert "Warning:" not in text and "WARNING" not in text, page.name
+        m = re.search(r'data-wide-tables="(\d+)"', dom)
+        assert m and m.group(1) == "0", (page.name, m and m.group(1))
+        tables += int(re.search(r'data-tables="(\d+)"', dom).group(1))
+    assert tables >= 10  # the probe saw the tables (results page, notebooks' tables)

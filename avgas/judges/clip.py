@@ -28,6 +28,23 @@ from avgas.progress import tqdm
 CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
 
 
+def _create_model(oc, name: str, pretrained=None):
+    """open_clip.create_model without its "No pretrained weights loaded" log line: avgas loads the
+    weights itself (a checked local file, or training), so the line is noise, not news."""
+    import logging
+
+    class Drop(logging.Filter):
+        def filter(self, record):
+            return "No pretrained weights loaded" not in record.getMessage()
+
+    root, drop = logging.getLogger(), Drop()
+    root.addFilter(drop)
+    try:
+        return oc.create_model(name, pretrained=pretrained)
+    finally:
+        root.removeFilter(drop)
+
+
 def prompt_text(word: str) -> str:
     return f"a photo of a {word}"
 
@@ -85,7 +102,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     }
     tokenizer = oc.get_tokenizer(CLIP_CONFIG)
     torch.manual_seed(p.seed)
-    model = oc.create_model(CLIP_CONFIG, pretrained=None)
+    model = _create_model(oc, CLIP_CONFIG, pretrained=None)
     if f.is_file():
         ck = torch.load(f, weights_only=False)
         if ck["settings"] == settings:
@@ -177,7 +194,7 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     state = {k.removeprefix("module."): v for k, v in state.items()}
     name = clip_architecture(arch)
     oc = _open_clip()
-    model = oc.create_model(name, pretrained=None)
+    model = _create_model(oc, name, pretrained=None)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in want if k not in state]
     wrong = [
