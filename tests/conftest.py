@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -34,7 +35,13 @@ def small_params(tmp_path):
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
-    """The quick tier as a user runs it, killed once in the middle and started again."""
+    """The quick tier as a user runs it, killed once in the middle and started again.
+
+    AVGAS_TEST_QUICK_RUN=<a finished quick run folder> reuses that run instead (for working on
+    the notebook tests; the kill-and-restart test is skipped then)."""
+    reuse = os.environ.get("AVGAS_TEST_QUICK_RUN")
+    if reuse:
+        return Path(reuse).resolve()
     root = tmp_path_factory.mktemp("runs")
     # progress_seconds and resume change how a run proceeds, not what it computes
     cmd = [

@@ -1,5 +1,7 @@
 """The notebooks, executed by papermill through the CLI as users run them (slow)."""
 
+import os
+
 import nbformat
 import pytest
 import torch
@@ -195,6 +197,8 @@ def test_a_killed_run_continues_without_redoing_finished_notebooks(quick_run):
     """The README's recipe for a killed run: the same command with resume=true finishes, skipping
     the notebooks that had finished before the kill."""
     restart = quick_run.parent / "restart"
+    if os.environ.get("AVGAS_TEST_QUICK_RUN"):
+        pytest.skip("a reused quick run (AVGAS_TEST_QUICK_RUN) was not killed and restarted")
     rc, out, err = (restart.with_suffix(s).read_text() for s in (".rc", ".stdout", ".stderr"))
     assert rc.strip() == "0", err[-3000:]
     assert "01_data: skipped" in out and "02_pretrained: skipped" in out, out
@@ -209,6 +213,8 @@ def test_long_steps_report_progress_to_the_log_and_the_terminal(quick_run):
     assert g and "done" in g[-1], log[-3000:]
     assert any("%" in ln and "left" in ln for ln in g), g  # an intermediate line with an estimate
     assert any("PROGRESS [02_pretrained] f_A stand-in" in ln for ln in log.splitlines())
+    if os.environ.get("AVGAS_TEST_QUICK_RUN"):
+        return  # a reused run was not restarted: the terminal side is checked on the test's own run
     restart = (quick_run.parent / "restart.stderr").read_text()
     assert "[avgas] [03_separator] separator" in restart
     assert "without encryption" not in restart and "Traceback" not in restart
