@@ -75,6 +75,8 @@ def results_page(run_dir: Path) -> str:
             f"{f} is missing: the run has not finished notebook 08 (python -m avgas run {run_dir / 'params.yaml'})"
         )
     collected = json.loads(f.read_text())
+    if not collected.get("ablation"):  # the ablation may have finished after this run's notebook 08
+        collected["ablation"] = results.ablation_beside(run_dir)
     p = yaml.safe_load((run_dir / "params.yaml").read_text())
     parts = [
         f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "

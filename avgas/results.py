@@ -118,9 +118,18 @@ def ablation(p: Params) -> dict:
     """The ablation without blended conditions for G (`g_blend_share: 0`), when its run exists
     beside this one (python -m avgas run <params> --sweep g_blend_share=0 makes
     <name>-g_blend_share0/): its folder and Table 1, to read beside this run's."""
-    found = [p.run_dir.parent / f"{p.name}-g_blend_share{v}" / "results.json" for v in ("0", "0.0")]
+    return {} if p.g_blend_share == 0 else ablation_beside(p.run_dir)
+
+
+def ablation_beside(run_dir) -> dict:
+    """The ablation run's Table 1, paired claims and validation scores, read from the folder next to
+    `run_dir` (so the book shows it even when the ablation finished after this run's notebook 08)."""
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    found = [run_dir.parent / f"{run_dir.name}-g_blend_share{v}" / "results.json" for v in ("0", "0.0")]
     other = next((f for f in found if f.is_file()), None)
-    if p.g_blend_share == 0 or other is None:
+    if other is None:
         return {}
     d = json.loads(other.read_text())
     return {

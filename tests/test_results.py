@@ -56,3 +56,16 @@ def test_the_ablation_sits_beside_the_run_with_seeds_averaged_on_validation():
     assert results.ablation_table({"results": {}}).empty
     v = results.validation_table(c)
     assert v.loc["A2A", "mixed"] == 0.6 and v.loc["Sound2Scene", "mixed"] == 0.1
+
+
+def test_the_ablation_is_found_beside_the_run_folder(tmp_path):
+    import json
+
+    run = tmp_path / "default"
+    run.mkdir()
+    assert results.ablation_beside(run) == {}
+    other = tmp_path / "default-g_blend_share0"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({"results": {"mixed": {"A2A": {"CRS": [0.3, 0.0]}}}}))
+    found = results.ablation_beside(run)
+    assert found["run"] == str(other) and found["mixed"]["A2A"]["CRS"] == [0.3, 0.0]
