@@ -165,7 +165,6 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_continue(tmp_path):
         env=e,
         start_new_session=True,
     )
-    log = tmp_path / "quick" / "log.txt"
     deadline = time.time() + 120
     executed = tmp_path / "quick" / "01_data.ipynb"  # papermill writes it when the kernel starts
     while time.time() < deadline and not executed.is_file():
