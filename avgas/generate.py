@@ -72,6 +72,17 @@ def embeddings_for(
     return out
 
 
+def conditions(p, d, fa) -> tuple[dict, dict]:
+    """For one split's tuples (a train.SeparatorData): the conditioning vectors of every (task,
+    method) of Tables 1-3 (see embeddings_for), and the separators' (h_fg, h_bg) by method name."""
+    from avgas import train
+
+    separated, controls = train.embeddings(p, d.mix)  # every alignment x seed; the control's one embedding
+    references = {REFERENCE_IMAGE: d.targets["V"], REFERENCE_AUDIO: d.targets["A"]}
+    baseline = train.embed_mix(fa, d.mix)
+    return embeddings_for(len(d.mix), baseline, separated, references, p.mix_lambda, controls), separated
+
+
 def images_for(G, embeddings: dict, seed: int) -> dict:
     """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
     method, so the methods are compared on the same draws."""

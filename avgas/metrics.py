@@ -156,10 +156,15 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def represented(found: list[set], wanted: list[set]) -> np.ndarray:
+    """Eq. 5's term per image: does the detector find every class the image should show?"""
+    return np.array([w <= f for f, w in zip(found, wanted)], dtype=bool)
+
+
 def crs(found: list[set], wanted: list[set]) -> float:
     """CRS, the paper's class representation score (Eq. 5): the share of images in which the detector finds
     every class it should (both for a mixed image, the one source for a separated image)."""
-    return float(np.mean([w <= f for f, w in zip(found, wanted)])) if wanted else float("nan")
+    return float(represented(found, wanted).mean()) if wanted else float("nan")
 
 
 def frechet(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -29,11 +29,7 @@ def scores(p: Params, progress: bool = False) -> dict:
     tuples = data.make_tuples(cat, p)
     fa, fv, G = checkpoints.load_parts(p)
     val = train.separator_data(p, cat, tuples, "val", fa, fv, progress)
-    separated, controls = train.embeddings(p, val.mix)
-    references = {generate.REFERENCE_IMAGE: val.targets["V"], generate.REFERENCE_AUDIO: val.targets["A"]}
-    emb = generate.embeddings_for(
-        len(val.mix), train.embed_mix(fa, val.mix), separated, references, p.mix_lambda, controls
-    )
+    emb, _ = generate.conditions(p, val, fa)
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
     detector = judges.crs_judge(p, cat, next(iter(images.values())).shape[1], progress)
     wanted = judges.wanted(val.tuples)

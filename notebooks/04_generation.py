@@ -35,10 +35,8 @@ cat = data.catalogue(P)
 tuples = data.make_tuples(cat, P)
 fa, fv, G = checkpoints.load_parts(P)
 test = train.separator_data(P, cat, tuples, "test", fa, fv)
-separated, controls = train.embeddings(P, test.mix)  # every alignment x seed; the control's one embedding
-baseline = train.embed_mix(fa, test.mix)
-references = {generate.REFERENCE_IMAGE: test.targets["V"], generate.REFERENCE_AUDIO: test.targets["A"]}
-embeddings = generate.embeddings_for(len(test.mix), baseline, separated, references, P.mix_lambda, controls)
+embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the control,
+                                                          # and the two references
 images = generate.images_for(G, embeddings, P.seed)
 generate.save(P.run_dir / "generated.pt", images, list(test.tuples["tuple_id"]))
 print(f"{len(test.mix)} test tuples x {len(images)} (task, method) sets of {G.resolution}-px images")

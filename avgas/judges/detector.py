@@ -325,7 +325,9 @@ class DetectorJudge(Judge):
         )
 
     def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
-        return np.array([w <= f for w, f in zip(wanted, self.words(images))])
+        from avgas.metrics import represented  # Eq. 5's term, defined once
+
+        return represented(self.words(images), wanted)
 
 
 def crs_judge(p, cat, size: int, progress: bool = True, clip: tuple | None = None) -> DetectorJudge:
