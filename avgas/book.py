@@ -94,7 +94,7 @@ def results_page(run_dir: Path) -> str:
         + _md_table(results.judge_table(collected))
         + "\n"
     )
-    for task, name in results.TABLE_NAMES.items():
+    for task, name in results.table_names(results.sources_of(collected)).items():
         parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
     if collected.get("pooled"):
         parts.append(

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from avgas import sources
 from avgas import spectrogram as spec
 from avgas import world
 from avgas.params import Params
@@ -364,40 +365,51 @@ def counts_table(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
 
 def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Training tuples per split: for every combination, (foreground clip, background clip)
-    pairs drawn from that split only. Counts per split come from the params and are spread
-    evenly over the combinations; pairs repeat only when a combination has fewer distinct pairs
-    than it needs."""
-    combos = p.combination_list()
+    pairs drawn from that split only (with `sources` K: one clip of each of the group's K
+    classes, `Params.groups`). Counts per split come from the params and are spread evenly over
+    the combinations; tuples repeat only when a combination has fewer distinct ones than it needs."""
+    groups = p.groups()
+    prefixes = sources.prefixes(p.sources)
     rows = []
     for si, (split, total) in enumerate(zip(SPLITS, (p.train_tuples, p.val_tuples, p.test_tuples))):
-        per = np.full(len(combos), total // len(combos))
-        per[: total % len(combos)] += 1
+        per = np.full(len(groups), total // len(groups))
+        per[: total % len(groups)] += 1
         in_split = cat[cat["split"] == split]
-        for ci, ((fg, bg), n) in enumerate(zip(combos, per)):
-            fgs = in_split.loc[in_split["label"] == fg, "stem"].to_numpy()
-            bgs = in_split.loc[in_split["label"] == bg, "stem"].to_numpy()
+        for ci, (group, n) in enumerate(zip(groups, per)):
+            clips = [in_split.loc[in_split["label"] == c, "stem"].to_numpy() for c in group]
             rng = np.random.default_rng([p.seed, 11, si, ci])
-            n_pairs = len(fgs) * len(bgs)
-            picks = rng.choice(n_pairs, size=n, replace=n > n_pairs)
+            shape = tuple(len(c) for c in clips)
+            n_distinct = int(np.prod(shape))
+            picks = rng.choice(n_distinct, size=n, replace=n > n_distinct)
             for k in picks:
-                rows.append((split, f"{fg} + {bg}", fg, bg, fgs[k // len(bgs)], bgs[k % len(bgs)]))
-    df = pd.DataFrame(rows, columns=["split", "combination", "fg_label", "bg_label", "fg_stem", "bg_stem"])
+                which = np.unravel_index(k, shape)  # for two sources: (k // n_bg, k % n_bg)
+                rows.append((split, sources.name(group), *group, *(c[w] for c, w in zip(clips, which))))
+    # unseen pairings (two sources): tuples of the test clips only, never a training or validation
+    # tuple; split 'unseen', which the notebooks that read 'test' do not see (notebook 10 does)
+    unseen = p.unseen()
+    per = np.full(len(unseen), p.test_tuples // max(1, len(groups)))
+    in_test = cat[cat["split"] == "test"]
+    for ui, ((fg, bg), n) in enumerate(zip(unseen, per)):
+        clips = [in_test.loc[in_test["label"] == c, "stem"].to_numpy() for c in (fg, bg)]
+        rng = np.random.default_rng([p.seed, 12, ui])
+        shape = (len(clips[0]), len(clips[1]))
+        picks = rng.choice(shape[0] * shape[1], size=n, replace=n > shape[0] * shape[1])
+        for k in picks:
+            rows.append(("unseen", sources.name((fg, bg)), fg, bg, clips[0][k // shape[1]], clips[1][k % shape[1]]))
+    columns = [f"{x}_label" for x in prefixes] + [f"{x}_stem" for x in prefixes]
+    df = pd.DataFrame(rows, columns=["split", "combination", *columns])
     df.insert(0, "tuple_id", [f"{s}-{i:05d}" for s, i in zip(df["split"], df.groupby("split").cumcount())])
     return df
 
 
 def tuple_table(tuples: pd.DataFrame) -> pd.DataFrame:
-    """Tuples per combination and split, and how many distinct source clips each split uses."""
-    t = (
-        tuples.groupby(["combination", "split"])
-        .size()
-        .unstack(fill_value=0)
-        .reindex(columns=list(SPLITS), fill_value=0)
-    )
+    """Tuples per combination and split (and the unseen pairings' tuples, when the run has them),
+    and how many distinct source clips each split uses."""
+    splits = list(SPLITS) + (["unseen"] if (tuples["split"] == "unseen").any() else [])
+    t = tuples.groupby(["combination", "split"]).size().unstack(fill_value=0).reindex(columns=splits, fill_value=0)
     t.loc["total"] = t.sum()
     t.loc["distinct clips"] = [
-        len(set(tuples.loc[tuples["split"] == s, "fg_stem"]) | set(tuples.loc[tuples["split"] == s, "bg_stem"]))
-        for s in SPLITS
+        len(set().union(*(tuples.loc[tuples["split"] == s, c] for c in sources.stem_columns(tuples)))) for s in splits
     ]
     return t
 
@@ -405,10 +417,11 @@ def tuple_table(tuples: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ audio and images
 
 
-def mix(fg: np.ndarray, bg: np.ndarray, relative_level_db: float = 0.0) -> np.ndarray:
-    """Mix by addition, foreground scaled by the relative level. A mix that would leave [-1, 1]
-    is scaled down as a whole (never clipped), which the per-clip standardisation undoes."""
-    m = bg + fg * (10 ** (relative_level_db / 20))
+def mix(fg: np.ndarray, bg: np.ndarray, relative_level_db: float = 0.0, more_fg=()) -> np.ndarray:
+    """Mix by addition, foreground(s) scaled by the relative level (`more_fg`: the other
+    foregrounds of a K-source mix). A mix that would leave [-1, 1] is scaled down as a whole
+    (never clipped), which the per-clip standardisation undoes."""
+    m = bg + sum([fg, *more_fg]) * (10 ** (relative_level_db / 20))
     peak = np.abs(m).max(axis=-1, keepdims=True)
     return m / np.maximum(peak, 1.0)
 
@@ -466,14 +479,18 @@ def mix_spectrograms(
 ) -> torch.Tensor:
     """(n, 257, T) spectrograms of the tuples' mixtures, cached."""
 
+    columns = sources.stem_columns(tuples)  # fg, (fg2, ...), bg
+
     def make():
-        fg = load_waves(cat, tuples["fg_stem"], p.clip_seconds, progress)
-        bg = load_waves(cat, tuples["bg_stem"], p.clip_seconds, progress)
+        waves = [load_waves(cat, tuples[c], p.clip_seconds, progress) for c in columns]
         return spec.batched(
-            mix(fg, bg, p.relative_level_db), p.spectrogram_batch, progress, desc=f"mix spectrograms ({name})"
+            mix(waves[0], waves[-1], p.relative_level_db, waves[1:-1]),
+            p.spectrogram_batch,
+            progress,
+            desc=f"mix spectrograms ({name})",
         )
 
-    keys = [f"{a}|{b}" for a, b in zip(tuples["fg_stem"], tuples["bg_stem"])]
+    keys = ["|".join(stems) for stems in zip(*(tuples[c] for c in columns))]
     return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make, **_fingerprint(p, level=p.relative_level_db))
 
 

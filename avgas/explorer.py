@@ -46,6 +46,11 @@ class Explorer:
     def __init__(self, p: Params, cat: pd.DataFrame, alignment: str | None = None):
         self.p, self.cat = p, cat
         self.alignment = alignment or p.alignments[0]
+        if p.sources != 2:
+            raise MissingRun(
+                f"the explorer mixes two sources, a foreground over a background (the paper's setting); the run "
+                f"'{p.name}' has sources: {p.sources}: its separated images are in notebooks 04 and 10"
+            )
         needed = [
             p.weight_path("sound2scene_checkpoint"),
             p.weight_path("icgan_folder"),  # read_icgan_state picks best0 or best1 as IC-GAN does

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from avgas import models
+from avgas import models, sources
 
 
 def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
@@ -41,7 +41,15 @@ def blend(h_fg: torch.Tensor, h_bg: torch.Tensor, lam: float) -> torch.Tensor:
     return unit(lam * unit(h_fg) + (1 - lam) * unit(h_bg))
 
 
-TASKS = ("mixed", "separated_foreground", "separated_background")
+def mixed_condition(slots: tuple, lam: float) -> torch.Tensor:
+    """The condition of the mixed image: lambda h_fg + (1 - lambda) h_bg for the paper's two
+    slots; with K slots, their equal-weight blend (1/K each), renormalised."""
+    if len(slots) == 2:
+        return blend(*slots, lam)
+    return unit(sum(unit(h) for h in slots) / len(slots))
+
+
+TASKS = tuple(sources.tasks(2))  # mixed, separated_foreground, separated_background: the paper's
 
 
 REFERENCE_IMAGE = "reference: true image features"
@@ -53,7 +61,8 @@ def embeddings_for(
 ) -> dict:
     """The conditioning vectors of every (task, method) of Tables 1-3.
 
-    baseline: f_A(mix); separated: alignment -> (h_fg, h_bg); references: name -> (fg, bg)
+    baseline: f_A(mix); separated: alignment -> (h_fg, h_bg) (K slots for K sources: one
+    separated task per slot, sources.tasks); references: name -> (fg, bg)
     features of the *true single sources* instead of a separator's outputs — f_V of the true
     images (what G is conditioned on in IC-GAN; the A2V target) and f_A of the true single clips
     (the A2A target). `mixed_only`: name -> one embedding per mix (the control), for Table 1.
@@ -61,13 +70,14 @@ def embeddings_for(
     perfect, not a bound any method must stay under. Sound2Scene has one embedding for the mix:
     its one image is the mixed image (Table 1) and is also scored against each source in turn in
     Tables 2-3 (the question separation answers: does one image of the mix show each source?)."""
-    out = {(task, "Sound2Scene"): baseline for task in TASKS}
+    tasks = sources.tasks(len(next(iter(references.values()))))
+    out = {(task, "Sound2Scene"): baseline for task in tasks}
     for name, h in (mixed_only or {}).items():  # one embedding of the mix (the control): Table 1 only
         out[("mixed", name)] = h
-    for name, (h_fg, h_bg) in {**separated, **references}.items():
-        out[("mixed", name)] = blend(h_fg, h_bg, lam)
-        out[("separated_foreground", name)] = h_fg
-        out[("separated_background", name)] = h_bg
+    for name, slots in {**separated, **references}.items():
+        out[("mixed", name)] = mixed_condition(slots, lam)
+        for task, h in zip(tasks[1:], slots, strict=True):
+            out[(task, name)] = h
     assert all(len(v) == tuples_n for v in out.values())
     return out
 
@@ -77,7 +87,7 @@ def conditions(p, d, fa) -> tuple[dict, dict]:
     method) of Tables 1-3 (see embeddings_for), and the separators' (h_fg, h_bg) by method name."""
     from avgas import train
 
-    separated, controls = train.embeddings(p, d.mix)  # every alignment x seed; the control's one embedding
+    separated, controls = train.embeddings(p, d.mix, d.targets)  # every alignment x seed; the control's one
     references = {REFERENCE_IMAGE: d.targets["V"], REFERENCE_AUDIO: d.targets["A"]}
     baseline = train.embed_mix(fa, d.mix)
     return embeddings_for(len(d.mix), baseline, separated, references, p.mix_lambda, controls), separated

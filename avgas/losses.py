@@ -8,6 +8,9 @@ Both models compare unit vectors by negative Euclidean distance, with no tempera
 A2A  (Eq. 1): sum over the two halves j of l(h_j, f_A(a_j)) + l(f_A(a_j), h_j)
 A2V  (Eq. 2): the same against f_V(v_j), the image of source j
 A2A+A2V (Eq. 3): their sum.
+
+Beyond the paper: with K sources the sums run over K slots, and a `-PIT` alignment pairs slots
+with sources per tuple by the assignment that fits best (see `separator_loss`).
 """
 
 from __future__ import annotations
@@ -33,23 +36,100 @@ def symmetric_infonce(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 CONTROL = "control"  # f_A fine-tuned on mixtures towards one blended target: training on mixtures, no separation
+PIT = "-PIT"  # suffix of a separator trained with permutation-invariant slot assignment
 
 
-def blended_target(t_fg: torch.Tensor, t_bg: torch.Tensor) -> torch.Tensor:
-    """The control's target: the normalised sum of the two sources' unit A2A targets."""
-    return F.normalize(F.normalize(t_fg, dim=1) + F.normalize(t_bg, dim=1), dim=1)
+def base_alignment(alignment: str) -> str:
+    """'A2A-PIT' -> 'A2A': the targets a separator aligns with, whatever its slot assignment."""
+    return alignment.removesuffix(PIT)
 
 
-def separator_loss(h_fg: torch.Tensor, h_bg: torch.Tensor, targets: dict, alignment: str) -> torch.Tensor:
-    """AV-GAS's loss for one batch. targets: {'A': (f_A(a_fg), f_A(a_bg)), 'V': (f_V(v_fg), f_V(v_bg))};
-    alignment: 'A2A', 'A2V' or 'A2A+A2V'; or 'control': one embedding of the mix (h_fg is h_bg)
-    aligned with the blend of the two A2A targets, the same InfoNCE."""
+def is_pit(alignment: str) -> bool:
+    return alignment.endswith(PIT)
+
+
+def _kinds(alignment: str) -> list[str]:
+    """The target kinds of an alignment: 'A2A' -> ['A'], 'A2A+A2V' -> ['A', 'V']."""
+    return [part[-1] for part in base_alignment(alignment).split("+")]
+
+
+def blended_target(*targets: torch.Tensor) -> torch.Tensor:
+    """The control's target: the normalised sum of the sources' unit A2A targets."""
+    return F.normalize(sum(F.normalize(t, dim=1) for t in targets), dim=1)
+
+
+# ------------------------------------------------------------------ slot assignment (PIT)
+#
+# The paper's separator reads slot 1 as the foreground and slot 2 as the background: the fg/bg
+# label is part of the training signal. Permutation-invariant training (PIT, as in speech
+# separation) drops it: for each tuple, the slots are matched to the sources by the assignment
+# pi that minimises the tuple's alignment cost
+#
+#     cost_i(pi) = sum over slots s and target kinds X of || h_{i,s}/|h_{i,s}| - t^X_{i,pi(s)}/|t^X_{i,pi(s)}| ||
+#
+# (the distance of each slot to the source it is paired with: the positive term of the InfoNCE
+# logits, the only part of the loss that depends on this tuple's own pairing alone), and the
+# InfoNCE loss is then taken with the targets in that order. The cost is local to the tuple, so
+# shuffling a tuple's sources shuffles its assignment with them and leaves the loss unchanged.
+
+
+def assignment_cost(slots, targets: dict, kinds: list[str]) -> torch.Tensor:
+    """(B, K, K): cost[i, s, j] = distance of tuple i's slot s to its source j, summed over kinds."""
+    h = torch.stack([F.normalize(x.detach().float(), dim=1) for x in slots], 1)  # (B, K, D)
+    cost = h.new_zeros(h.shape[0], h.shape[1], h.shape[1])
+    for kind in kinds:
+        t = torch.stack([F.normalize(x.detach().float(), dim=1) for x in targets[kind]], 1)
+        cost = cost + torch.cdist(h, t)
+    return cost
+
+
+def best_assignment(cost: torch.Tensor, exhaustive_up_to: int = 4) -> torch.Tensor:
+    """(B, K) long: perm[i, s] = the source slot s of tuple i is matched with, minimising the
+    summed cost. Exhaustive over the K! permutations for small K (the identity is tried first,
+    so a tie keeps the fixed order), the Hungarian algorithm beyond."""
+    import itertools
+
+    b, k, _ = cost.shape
+    if k <= exhaustive_up_to:
+        perms = torch.tensor(list(itertools.permutations(range(k))), device=cost.device)  # (P, K)
+        slots = torch.arange(k, device=cost.device)
+        totals = cost[:, slots, perms].sum(-1)  # (B, P): cost[i, s, perm[p, s]] summed over s
+        return perms[totals.argmin(1)]
+    from scipy.optimize import linear_sum_assignment
+
+    return torch.stack([torch.as_tensor(linear_sum_assignment(c.cpu().numpy())[1]) for c in cost]).to(cost.device)
+
+
+def reorder(sources, perm: torch.Tensor) -> tuple:
+    """The sources (K tensors of (B, D)) in the slots' order: slot s of row i gets source perm[i, s]."""
+    stacked = torch.stack(list(sources), 1)  # (B, K, D)
+    picked = stacked[torch.arange(len(perm), device=perm.device)[:, None], perm]
+    return tuple(picked.unbind(1))
+
+
+def assign(slots, targets: dict, alignment: str) -> torch.Tensor:
+    """The PIT assignment of an alignment's slots to the sources: (B, K) long."""
+    return best_assignment(assignment_cost(slots, targets, _kinds(alignment)))
+
+
+def separator_loss(slots, targets: dict, alignment: str) -> torch.Tensor:
+    """AV-GAS's loss for one batch.
+
+    slots: the separator's K outputs (h_fg, ..., h_bg), each (B, D); targets: {'A': (f_A of each
+    source), 'V': (f_V of each source's image)}, in the same source order; alignment: 'A2A',
+    'A2V', 'A2A+A2V' (slot s aligned with source s, the paper's fixed order), the same with
+    '-PIT' (slots aligned with the sources under the per-tuple assignment that minimises the
+    cost above), or 'control': one embedding of the mix (every slot the same) aligned with the
+    blend of the sources' A2A targets, the same InfoNCE."""
     if alignment == CONTROL:
-        return symmetric_infonce(h_fg, blended_target(*targets["A"]))
-    if alignment not in ALIGNMENTS:
-        raise ValueError(f"alignment {alignment!r}; allowed: {ALIGNMENTS} or {CONTROL!r}")
-    total = h_fg.new_zeros(())
-    for kind in alignment.replace("2", "").split("+"):  # 'A2A+A2V' -> ['AA', 'AV']: target = last letter
-        t_fg, t_bg = targets[kind[-1]]
-        total = total + symmetric_infonce(h_fg, t_fg) + symmetric_infonce(h_bg, t_bg)
+        return symmetric_infonce(slots[0], blended_target(*targets["A"]))
+    if base_alignment(alignment) not in ALIGNMENTS:
+        raise ValueError(f"alignment {alignment!r}; allowed: {ALIGNMENTS}, each with {PIT!r}, or {CONTROL!r}")
+    if is_pit(alignment):
+        perm = assign(slots, targets, alignment)
+        targets = {kind: reorder(targets[kind], perm) for kind in _kinds(alignment)}
+    total = slots[0].new_zeros(())
+    for kind in _kinds(alignment):
+        for h, t in zip(slots, targets[kind], strict=True):
+            total = total + symmetric_infonce(h, t)
     return total

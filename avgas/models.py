@@ -88,34 +88,34 @@ class AudioEncoder(nn.Module):
 
 
 class Separator(nn.Module):
-    """f_AV: mixed spectrogram -> (h_fg, h_bg), each D-dimensional (first half = foreground)."""
+    """f_AV: mixed spectrogram -> (h_fg, h_bg), each D-dimensional (first half = foreground);
+    with `sources` K, K slots of D (foregrounds first, the background last)."""
 
-    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM):
+    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM, sources: int = 2):
         super().__init__()
-        self.dim = dim
-        self.net = ResNet18(1, 2 * dim, width)
+        self.dim, self.sources = dim, sources
+        self.net = ResNet18(1, sources * dim, width)
 
-    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if spec.dim() == 3:
             spec = spec.unsqueeze(1)
-        out = self.net(spec)
-        return out[:, : self.dim], out[:, self.dim :]
+        return tuple(self.net(spec).split(self.dim, dim=1))
 
 
 class MixEncoder(nn.Module):
     """The control: Sound2Scene's f_A, started from its weights and fine-tuned on mixed audio, with
-    one embedding per mix (returned twice, so it trains and runs where a separator does)."""
+    one embedding per mix (returned once per slot, so it trains and runs where a separator does)."""
 
-    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM):
+    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM, sources: int = 2):
         super().__init__()
-        self.dim = dim
+        self.dim, self.sources = dim, sources
         self.audnet = ResNet18(1, dim, width)
 
-    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if spec.dim() == 3:
             spec = spec.unsqueeze(1)
         h = F.relu(self.audnet(spec))
-        return h, h
+        return (h,) * self.sources
 
 
 # ---------------------------------------------------------------------------- ResNet-50 (images)

@@ -80,6 +80,20 @@ class Params:
         min=-30.0,
         max=30.0,
     )
+    sources: int = _f(
+        2,
+        "sources per mixture: one background and sources-1 of its foregrounds, all with distinct "
+        "prompts (paper: 2; the groups are drawn from the combinations, see Params.groups)",
+        min=2,
+        max=5,
+    )
+    unseen_pairs: int = _f(
+        0,
+        "two sources only: (foreground, background) pairings of the run's classes that are never mixed "
+        "in training (nor seen by G and f_V), evaluated in notebook 10 beside the combinations",
+        min=0,
+        max=40,
+    )
     train_tuples: int = _f(400, "training tuples, spread evenly over the combinations (paper: 20000)", min=1)
     val_tuples: int = _f(100, "validation tuples, spread evenly over the combinations", min=1)
     test_tuples: int = _f(100, "held-out test tuples, spread evenly over the combinations", min=1)
@@ -154,7 +168,10 @@ class Params:
 
     # --- the separator (AV-GAS), Section 4.1 ---------------------------------------------------
     alignments: list = _f(
-        lambda: ["A2A", "A2V", "A2A+A2V"], "separators to train: A2A, A2V, A2A+A2V", items=["A2A", "A2V", "A2A+A2V"]
+        lambda: ["A2A", "A2V", "A2A+A2V"],
+        "separators to train: A2A, A2V, A2A+A2V (the paper's fixed slot order: foreground(s) first, "
+        "background last), or the same with -PIT (slots assigned to sources per tuple, no order)",
+        items=["A2A", "A2V", "A2A+A2V", "A2A-PIT", "A2V-PIT", "A2A+A2V-PIT"],
     )
     separator_width: float = _f(0.25, "separator ResNet-18 width multiplier (paper: 1.0)", min=0.05, max=1.0)
     epochs: int = _f(20, "separator epochs (paper: 50)", min=1)
@@ -247,6 +264,56 @@ class Params:
 
         combos = self.combinations if self.combinations is not None else paper.combinations()
         return [(fg, bg) for bg, fgs in combos.items() for fg in fgs]
+
+    def groups(self) -> list[tuple[str, ...]]:
+        """The evaluated source groups, each (foreground, ..., background) with `sources` classes:
+        for 2 the combinations themselves; beyond, a background with every set of sources-1 of its
+        foregrounds whose Table 5 prompts differ from each other and from the background's (a
+        judge cannot tell two classes with one prompt apart, so such a group could not be scored)."""
+        import itertools
+
+        from avgas import paper
+
+        pairs = self.combination_list()
+        if self.sources == 2:
+            return pairs
+        prompts = paper.prompts()
+        word = lambda c: prompts.get(c, c)  # noqa: E731 - a class without a prompt is its own word
+        out = []
+        for bg in dict.fromkeys(b for _, b in pairs):
+            fgs = [f for f, b in pairs if b == bg]
+            for chosen in itertools.combinations(fgs, self.sources - 1):
+                words = [word(c) for c in (*chosen, bg)]
+                if len(set(words)) == len(words):
+                    out.append((*chosen, bg))
+        return out
+
+    def unseen(self) -> list[tuple[str, str]]:
+        """The unseen pairings (two sources only): `unseen_pairs` (foreground, background) pairs of
+        the run's classes that are not combinations, each background in turn, the foreground
+        drawn with the seed; prompts distinct, so a judge can tell the two apart."""
+        import numpy as np
+
+        from avgas import paper
+
+        if self.sources != 2 or not self.unseen_pairs:
+            return []
+        pairs = self.combination_list()
+        prompts = paper.prompts()
+        fgs = sorted({f for f, _ in pairs})
+        bgs = list(dict.fromkeys(b for _, b in pairs))
+        free = {
+            bg: [f for f in fgs if (f, bg) not in pairs and prompts.get(f, f) != prompts.get(bg, bg)] for bg in bgs
+        }
+        rng = np.random.default_rng([self.seed, 21])
+        for bg in bgs:
+            rng.shuffle(free[bg])
+        out = []
+        while len(out) < self.unseen_pairs and any(free.values()):
+            for bg in bgs:
+                if free[bg] and len(out) < self.unseen_pairs:
+                    out.append((free[bg].pop(0), bg))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -424,7 +491,12 @@ def _validate(raw: dict, source: str) -> Params:
     if p.combinations is not None:
         _check_combinations(p.combinations, p.world, source)
     _check_inputs_apart(p, source)
-    n_combos = len(p.combination_list())
+    n_combos = len(p.groups())
+    if not n_combos:
+        raise ParamsError(
+            f"{source}: 'sources' is {p.sources}, but no background of 'combinations' has {p.sources - 1} "
+            "foregrounds with distinct prompts; use fewer sources or list more foregrounds"
+        )
     for key in ("train_tuples", "val_tuples", "test_tuples"):
         if getattr(p, key) < n_combos:
             raise ParamsError(

@@ -353,10 +353,13 @@ def shape_extent(label: str) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _object_on(img: Image.Image, label: str, rng) -> tuple[Image.Image, tuple]:
+def _object_on(img: Image.Image, label: str, rng, slot: int = 0, of: int = 1) -> tuple[Image.Image, tuple]:
+    """Draw one object; `of` objects share the frame side by side, this one in column `slot`
+    (each 1/of as large, so they do not cover each other)."""
     s = img.size[0]
-    scale = rng.uniform(0.36, 0.44) * s  # half-size: the object spans ~75-90% of the frame
-    cx, cy = (0.5 + rng.uniform(-0.05, 0.05, 2)) * s
+    scale = rng.uniform(0.36, 0.44) * s / of  # half-size: one object spans ~75-90% of the frame
+    cx, cy = (0.5 + rng.uniform(-0.05, 0.05, 2) / of) * s
+    cx += ((slot + 0.5) / of - 0.5) * s
     # Objects always face the same way: a flip is a layout change that an embedding of the
     # sound cannot know, and a generator would paint the average of both (a blur).
     _draw_shape(ImageDraw.Draw(img), SHAPES[label], cx, cy, scale, False, rng)
@@ -386,3 +389,14 @@ def composite(foreground: str, background: str, rng: np.random.Generator, size: 
     with_box, also the object's box (x0, y0, x1, y1), normalised to [0, 1]."""
     img, box = _object_on(_scene(background, size, rng), foreground, rng)
     return (_finish(img, size), box) if with_box else _finish(img, size)
+
+
+def composite_many(foregrounds, background: str, rng: np.random.Generator, size: int, with_box: bool = False):
+    """A scene holding every class of a K-source group: the foreground objects side by side on the
+    background scene (one foreground: exactly `composite`). With with_box, also their boxes."""
+    img = _scene(background, size, rng)
+    boxes = []
+    for slot, fg in enumerate(foregrounds):
+        img, box = _object_on(img, fg, rng, slot, len(foregrounds))
+        boxes.append(box)
+    return (_finish(img, size), boxes) if with_box else _finish(img, size)

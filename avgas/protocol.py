@@ -33,17 +33,36 @@ STREAMS = {"stand-in": 301, "judge-train": 401, "judge-val": 402, "judge-test": 
 JUDGE_PARTS = ("train", "val", "test")
 
 
-def evaluated_pairs(p: Params) -> list[tuple[str, str]]:
-    """(foreground, background) pairs whose mixtures are evaluated: the run's combinations."""
-    return p.combination_list()
+def evaluated_pairs(p: Params) -> list[tuple[str, ...]]:
+    """(foreground, background) pairs whose mixtures are evaluated: the run's combinations and
+    its unseen pairings (Params.unseen: tested, never trained on); with `sources` K > 2, the
+    K-class groups (foregrounds..., background) of Params.groups."""
+    return p.groups() + p.unseen()
 
 
-def generator_pairs(p: Params) -> list[tuple[str, str]]:
-    """Every other pairing of the run's foregrounds with its backgrounds: what G and f_V may see."""
-    combos = evaluated_pairs(p)
+def generator_pairs(p: Params) -> list[tuple[str, ...]]:
+    """Every other pairing of the run's foregrounds with its backgrounds: what G and f_V may see.
+    With `sources` K > 2, also the K-class groups made of such pairings only (a background with
+    K-1 foregrounds that are not its combinations, prompts distinct): G learns what a K-class
+    scene looks like from those, and no scene it sees holds an evaluated pair."""
+    import itertools
+
+    combos = p.combination_list()
     fgs = sorted({fg for fg, _ in combos})
     bgs = list(dict.fromkeys(bg for _, bg in combos))
-    return [(fg, bg) for bg in bgs for fg in fgs if (fg, bg) not in set(combos)]
+    kept_apart = set(combos) | set(p.unseen())  # evaluated pairs, unseen pairings included
+    pairs = [(fg, bg) for bg in bgs for fg in fgs if (fg, bg) not in kept_apart]
+    if p.sources == 2:
+        return pairs
+    word = paper.prompts()
+    groups = []
+    for bg in bgs:
+        others = [fg for fg, b in pairs if b == bg]
+        for chosen in itertools.combinations(others, p.sources - 1):
+            words = [word[c] for c in (*chosen, bg)]
+            if len(set(words)) == len(words):
+                groups.append((*chosen, bg))
+    return pairs + groups
 
 
 @dataclass
@@ -95,19 +114,21 @@ def _make(p: Params, stream: str, per_class: int, pairs: list, per_pair: int, au
             if audio:
                 level = sounds.natural_level(_rng(p, stream, ci, j, 0))
                 waves.append(sounds.render(label, _rng(p, stream, ci, j, 1), p.clip_seconds, level))
-    for fg, bg in pairs:
-        pi = 1000 + names.index(fg) * 100 + names.index(bg)
+    for *fgs, bg in pairs:  # a pair (fg, bg), or a K-class group (fg, fg2, ..., bg)
+        pi = 1000 + names.index(fgs[0]) * 100 + names.index(bg)
+        for n, fg in enumerate(fgs[1:], start=1):  # a group's own stream (a pair's as it always was)
+            pi += 10**5 * 100 ** (n - 1) * (names.index(fg) + 1)
         for j in range(per_pair):
-            img, box = pictures.composite(fg, bg, _rng(p, stream, pi, j, 3), p.image_size, with_box=True)
+            img, fg_boxes = pictures.composite_many(fgs, bg, _rng(p, stream, pi, j, 3), p.image_size, with_box=True)
             images.append(np.asarray(img))
-            sets.append({idx[fg], idx[bg]})
-            boxes.append([(fg, box), (bg, (0.0, 0.0, 1.0, 1.0))])
+            sets.append({idx[c] for c in (*fgs, bg)})
+            boxes.append([*zip(fgs, fg_boxes), (bg, (0.0, 0.0, 1.0, 1.0))])
     return Pool(torch.from_numpy(np.stack(images)), sets, classes, boxes, np.stack(waves) if audio else None)
 
 
 def _standin_per_pair(p: Params) -> int:
     """Scenes per generator pair: as many scenes in all as the evaluated pairs would have had."""
-    pairs, total = generator_pairs(p), p.scenes_per_combination * len(evaluated_pairs(p))
+    pairs, total = generator_pairs(p), p.scenes_per_combination * len(p.groups())
     return math.ceil(total / len(pairs)) if pairs and total else 0
 
 
@@ -147,17 +168,21 @@ def record(p: Params) -> dict:
     judge = {
         part: {
             "single-class images": n_classes * _judge_counts(p, part)[0],
-            "two-class scenes": len(evaluated_pairs(p)) * _judge_counts(p, part)[1],
+            "two-class scenes" if p.sources == 2 else f"{p.sources}-class scenes": len(evaluated_pairs(p))
+            * _judge_counts(p, part)[1],
         }
         for part in JUDGE_PARTS
     }
     return {
-        "evaluated_pairs": [f"{fg} + {bg}" for fg, bg in evaluated_pairs(p)],
-        "generator_pairs": [f"{fg} + {bg}" for fg, bg in standin_pairs],
+        "sources": p.sources,
+        "evaluated_pairs": [" + ".join(g) for g in evaluated_pairs(p)],
+        "unseen_pairs": [" + ".join(g) for g in p.unseen()],
+        "generator_pairs": [" + ".join(g) for g in standin_pairs],
         "pools": {
             "stand-ins (f_V, G, f_A)": {
                 "single-class clips": n_classes * _train_clips_per_class(p),
-                "two-class scenes": _standin_per_pair(p) * len(standin_pairs),
+                "two-class scenes" if p.sources == 2 else f"scenes of 2 to {p.sources} classes": _standin_per_pair(p)
+                * len(standin_pairs),
             },
             **{f"judges ({part})": v for part, v in judge.items()},
             "run data": {

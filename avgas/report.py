@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, Audio
 
-from avgas import data, models, paper
+from avgas import data, models, paper, sources
 from avgas import spectrogram as spec
 from avgas.params import Params
 
@@ -90,26 +90,30 @@ def image_variety(cat: pd.DataFrame, label: str, n: int = 8):
 
 
 def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
-    """A training tuple as in the paper's Figure 2: the mix, the two sources and two images.
-    Returns the figure and an HTML row of audio players (mix, foreground, background)."""
+    """A training tuple as in the paper's Figure 2: the mix, the sources and their images (two of
+    each in the paper, K with `sources`). Returns the figure and an HTML row of audio players."""
     by = cat.set_index("stem")
-    fg_w = spec.load_wave(by.loc[tup["fg_stem"], "audio"], p.clip_seconds)
-    bg_w = spec.load_wave(by.loc[tup["bg_stem"], "audio"], p.clip_seconds)
-    mix_w = data.mix(fg_w, bg_w, p.relative_level_db)
-    fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
-    for ax, w, t in zip(
-        axes[:3], (mix_w, fg_w, bg_w), ("mixed audio", f"audio 1: {tup['fg_label']}", f"audio 2: {tup['bg_label']}")
-    ):
+    prefixes = sources.prefixes(sum(c.endswith("_stem") for c in tup.index))
+    waves = [spec.load_wave(by.loc[tup[f"{x}_stem"], "audio"], p.clip_seconds) for x in prefixes]
+    mix_w = data.mix(waves[0], waves[-1], p.relative_level_db, waves[1:-1])
+    k = len(prefixes)
+    fig, axes = plt.subplots(1, 1 + 2 * k, figsize=(3.2 * (1 + 2 * k), 3.2))
+    titles = ["mixed audio"] + [f"audio {n}: {tup[f'{x}_label']}" for n, x in enumerate(prefixes, 1)]
+    for ax, w, t in zip(axes[: k + 1], [mix_w, *waves], titles):
         _show_spec(ax, spec.spectrogram(torch.from_numpy(w)), t)
-    for ax, stem, t in zip(axes[3:], (tup["fg_stem"], tup["bg_stem"]), ("image 1", "image 2")):
-        ax.imshow(data.load_image(by.loc[stem, "image"]))
-        ax.set_title(t, fontsize=8)
+    for n, (ax, x) in enumerate(zip(axes[k + 1 :], prefixes), 1):
+        ax.imshow(data.load_image(by.loc[tup[f"{x}_stem"], "image"]))
+        ax.set_title(f"image {n}", fontsize=8)
         ax.axis("off")
     fig.suptitle(f"Training tuple {tup['tuple_id']}: {tup['combination']}")
     fig.tight_layout()
+    roles = ["mixed"] + [f"audio {n} ({'background' if x == 'bg' else 'foreground'})" for n, x in enumerate(prefixes, 1)]
     players = HTML(
-        "<table><tr><th>mixed</th><th>audio 1 (foreground)</th><th>audio 2 (background)</th></tr>"
-        f"<tr><td>{audio_html(mix_w)}</td><td>{audio_html(fg_w)}</td><td>{audio_html(bg_w)}</td></tr></table>"
+        "<table><tr>"
+        + "".join(f"<th>{r}</th>" for r in roles)
+        + "</tr><tr>"
+        + "".join(f"<td>{audio_html(w)}</td>" for w in [mix_w, *waves])
+        + "</tr></table>"
     )
     return fig, players
 
@@ -257,21 +261,21 @@ def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images
     first = tuples.groupby("combination").head(1)
     methods = [m for t, m in images if t == "mixed"]
     seps = [m for t, m in images if t == "separated_foreground"]
+    k = sources.count(tuples)
+    prefixes, tasks = sources.prefixes(k), sources.separated_tasks(k)
     cols = (
-        ["true fg", "true bg"]
+        [f"true {x}" for x in prefixes]
         + [f"mixed: {m}" for m in methods]
-        + [f"{m}: fg" for m in seps]
-        + [f"{m}: bg" for m in seps]
+        + [f"{m}: {x}" for x in prefixes for m in seps]
     )
     truth = load_images_for(cat, first, res)
     figs = []
     for start in range(0, len(first), per_figure):
         rows, names = [], []
         for i in first.index[start : start + per_figure]:
-            row = [truth[("fg", i)], truth[("bg", i)]]
+            row = [truth[(x, i)] for x in prefixes]
             row += [images[("mixed", m)][i] for m in methods]
-            row += [images[("separated_foreground", m)][i] for m in seps]
-            row += [images[("separated_background", m)][i] for m in seps]
+            row += [images[(task, m)][i] for task in tasks for m in seps]
             rows.append(row)
             names.append(tuples.loc[i, "combination"].replace(" + ", "\n+ "))
         figs.append(image_grid(rows, names, cols, cell=1.0))
@@ -279,11 +283,13 @@ def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images
 
 
 def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
-    """True foreground/background images of tuples, resized to the generator's size."""
+    """True foreground/background images of tuples, resized to the generator's size: (prefix,
+    tuple index) -> uint8 image, prefixes fg, bg (and fg2, ... for K sources)."""
     out = {}
     path = dict(zip(cat["stem"], cat["image"]))
+    prefixes = sources.prefixes(sources.count(tuples))
     for i, row in tuples.iterrows():
-        for k, stem in (("fg", row["fg_stem"]), ("bg", row["bg_stem"])):
+        for k, stem in ((x, row[f"{x}_stem"]) for x in prefixes):
             img = torch.from_numpy(data.load_image(path[stem])).permute(2, 0, 1)[None].float()
             out[(k, i)] = (
                 torch.nn.functional.interpolate(img, size=size, mode="area")[0].round().byte().permute(1, 2, 0)
@@ -301,25 +307,20 @@ def two_tasks_figure(
     res = next(iter(images.values())).shape[1]
     picks = tuples.groupby("combination").head(1).index[:n]
     truth = load_images_for(cat, tuples.loc[picks], res)
+    k = sources.count(tuples)
+    prefixes, tasks = sources.prefixes(k), sources.separated_tasks(k)
     rows = [
-        [
-            truth[("fg", i)],
-            truth[("bg", i)],
-            images[("separated_foreground", method)][i],
-            images[("separated_background", method)][i],
-            images[("mixed", method)][i],
-            images[("mixed", "Sound2Scene")][i],
-        ]
+        [truth[(x, i)] for x in prefixes]
+        + [images[(task, method)][i] for task in tasks]
+        + [images[("mixed", method)][i], images[("mixed", "Sound2Scene")][i]]
         for i in picks
     ]
-    cols = [
-        "true fg",
-        "true bg",
-        f"separated fg\n({method})",
-        f"separated bg\n({method})",
-        f"mixed, λ={p.mix_lambda}\n({method})",
-        "Sound2Scene\n(f_A of the mix)",
-    ]
+    blend = f"λ={p.mix_lambda}" if k == 2 else f"equal blend of {k}"
+    cols = (
+        [f"true {x}" for x in prefixes]
+        + [f"separated {x}\n({method})" for x in prefixes]
+        + [f"mixed, {blend}\n({method})", "Sound2Scene\n(f_A of the mix)"]
+    )
     names = [tuples.loc[i, "combination"].replace(" + ", "\n+ ") for i in picks]
     fig = image_grid(rows, names, cols, cell=1.3)
     out = p.run_dir / "figures"

@@ -17,15 +17,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from avgas import paper, scoring
+from avgas import paper, scoring, sources
 from avgas.params import Params
 
 SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
+PIT_METHODS = ("A2A-PIT", "A2V-PIT", "A2A+A2V-PIT")  # the same, slots assigned per tuple (no fg/bg order)
 METHODS = (
     "Sound2Scene",
     "A2A",
     "A2V",
     "A2A+A2V",
+    *PIT_METHODS,
     "control: f_A fine-tuned on mixtures",
     "reference: true image features",
     "reference: true audio features",
@@ -41,6 +43,29 @@ TABLE_NAMES = {
     "separated_foreground": "Table 2 (separated: foreground)",
     "separated_background": "Table 3 (separated: background)",
 }
+
+
+def sources_of(collected: dict) -> int:
+    """K of a collected run (its protocol says; runs from before K sources have 2)."""
+    return int(collected.get("protocol", {}).get("sources", 2))
+
+
+def columns(task: str, k: int = 2) -> tuple[str, ...]:
+    """The metric columns of a task's table: the paper's for K = 2; CRS_K and R@K* for a mixed
+    image of K sources."""
+    if task == "mixed":
+        return ("IS", sources.crs_name(k), sources.recall_name(k, "mixed"))
+    return ("FID", "IS", "CRS", "R@1")
+
+
+def table_names(k: int = 2) -> dict:
+    """Task -> table title: Tables 1-3 of the paper; for K sources, one separated table per slot."""
+    if k == 2:
+        return dict(TABLE_NAMES)
+    out = {"mixed": f"Table 1 (mixed images, {k} sources)"}
+    for n, (task, slot) in enumerate(zip(sources.separated_tasks(k), sources.slot_names(k)), start=2):
+        out[task] = f"Table {n} (separated: {slot.replace('_', ' ')})"
+    return out
 
 
 def split_method(name: str) -> tuple[str, int]:
@@ -111,6 +136,8 @@ def collect(p: Params) -> dict:
     out["ablation"] = ablation(p)
     val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
+    beyond = p.run_dir / "beyond.json"  # notebook 10 (avgas.beyond): unseen pairings, PIT's slot order
+    out["beyond"] = json.loads(beyond.read_text()) if beyond.is_file() else {}
     return out
 
 
@@ -141,21 +168,30 @@ def ablation_beside(run_dir) -> dict:
     }
 
 
-SEEDED = ("A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures")
+SEEDED = ("A2A", "A2V", "A2A+A2V", *PIT_METHODS, "control: f_A fine-tuned on mixtures")
 
 
 # The paper's claims, each a paired comparison on the same test tuples: (task, metric, method, baseline).
 CONTROL = "control: f_A fine-tuned on mixtures"
-COMPARISONS = (
-    [("mixed", "CRS", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)]
-    + [("mixed", "R@2*", m, "Sound2Scene") for m in ("A2A", "A2V", "A2A+A2V", CONTROL)]
-    + [("mixed", metric, "A2A", CONTROL) for metric in ("CRS", "R@2*")]
-    + [
-        (task, "R@1", "A2A", m)
-        for task in ("separated_foreground", "separated_background")
-        for m in ("Sound2Scene", "A2V", "A2A+A2V")
-    ]
-)
+
+
+def comparisons(k: int = 2) -> list[tuple[str, str, str, str]]:
+    """(task, metric, method, baseline) of every claim: the paper's (each separator and the control
+    against Sound2Scene on the mixed image, A2A against the control, A2A against the baseline and
+    the other alignments per separated slot), and each PIT separator against its fixed-order twin."""
+    crs, rk = sources.crs_name(k), sources.recall_name(k, "mixed")
+    fixed = ("A2A", "A2V", "A2A+A2V")
+    out = [("mixed", crs, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
+    out += [("mixed", rk, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
+    out += [("mixed", metric, "A2A", CONTROL) for metric in (crs, rk)]
+    out += [(task, "R@1", "A2A", m) for task in sources.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
+    for pit in PIT_METHODS:
+        out += [("mixed", metric, pit, pit.removesuffix("-PIT")) for metric in (crs, rk)]
+        out += [(task, "R@1", pit, pit.removesuffix("-PIT")) for task in sources.separated_tasks(k)]
+    return out
+
+
+COMPARISONS = tuple(comparisons(2))
 
 
 def paired(collected: dict) -> dict:
@@ -163,7 +199,7 @@ def paired(collected: dict) -> dict:
     from avgas import metrics
 
     pt, out = collected["per_tuple"], {}
-    for task, metric, m, base in COMPARISONS:
+    for task, metric, m, base in comparisons(sources_of(collected)):
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
         if a is not None and b is not None:
             out.setdefault(f"{m} - {base}", {}).setdefault(task, {})[metric] = metrics.paired_ci(a, b)
@@ -188,6 +224,7 @@ def write(p: Params, collected: dict) -> None:
                     "loudness",
                     "ablation",
                     "validation",
+                    "beyond",
                 )
             },
             indent=1,
@@ -203,7 +240,7 @@ def table(collected: dict, task: str) -> pd.DataFrame:
     ours, ci, theirs = (
         collected["results"].get(task, {}),
         collected["ci95"].get(task, {}),
-        paper.results().get(task, {}),
+        paper.results().get(task, {}) if sources_of(collected) == 2 else {},  # the paper has two sources
     )
     pooled = collected.get("pooled", {}).get(task, {})
     rows = {}
@@ -211,7 +248,7 @@ def table(collected: dict, task: str) -> pd.DataFrame:
         if m not in ours and m not in theirs:
             continue
         row = {}
-        for metric in COLUMNS[task]:
+        for metric in columns(task, sources_of(collected)):
             if metric in POOLED and pooled:
                 v, c = pooled.get(m, {}).get(metric), None
             else:
@@ -275,24 +312,24 @@ def claims(collected: dict) -> pd.DataFrame:
     from avgas import metrics
 
     rows = []
-    texts = {
-        ("mixed", "CRS"): "beats {base} on mixed CRS (Table 1)",
-        ("mixed", "R@2*"): "beats {base} on mixed R@2* (Table 1)",
-        ("separated_foreground", "R@1"): "beats {base} on separated-foreground R@1 (Table 2)",
-        ("separated_background", "R@1"): "beats {base} on separated-background R@1 (Table 3)",
-    }
+    titles = table_names(sources_of(collected))
+
+    def text(task: str, metric: str, base: str) -> str:
+        what = task.replace("_", "-")  # separated_foreground -> separated-foreground
+        return f"beats {base} on {what} {metric} ({titles.get(task, task).split(' (')[0]})"
+
     from avgas import judges as J
 
-    judge_of = {"CRS": "detector (CRS)", "R@2*": "CLIP (R@K)", "R@1": "CLIP (R@K)"}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
         for task, metrics_ in tasks.items():
             for metric, ci in metrics_.items():
-                check = collected.get("judges", {}).get(judge_of[metric], {})
+                judge = "detector (CRS)" if metric.startswith("CRS") else "CLIP (R@K)"
+                check = collected.get("judges", {}).get(judge, {})
                 verdict = metrics.verdict(ci) if J.trusted(check) else "cannot tell (judge not trusted)"
                 rows.append(
                     {
-                        "claim": f"{m} " + texts[(task, metric)].format(base=base),
+                        "claim": f"{m} " + text(task, metric, base),
                         "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
                         "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
                         "verdict": verdict,

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import torch
 
-from avgas import metrics, paths
+from avgas import metrics, paths, sources
 from avgas.params import Params
 
 FILES = {
@@ -20,7 +20,11 @@ FILES = {
     "metrics_crs.json": "detector (CRS)",
     "metrics_rk.json": "CLIP (R@K)",
 }
-RECALL_NAME = {"mixed": "R@2*", "separated_foreground": "R@1", "separated_background": "R@1"}
+
+
+def _recall_name(test: pd.DataFrame):
+    k = sources.count(test)
+    return lambda task: sources.recall_name(k, task)
 
 
 def _write(p: Params, fname: str, judge: dict, scores: dict, **extra) -> None:
@@ -46,7 +50,8 @@ def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_o
 def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
     """CRS (Eq. 5) of every (task, method) with the detector `judge` (a DetectorJudge); writes
     metrics_crs.json. Returns the table: task columns, method rows, mean ± std over combinations."""
-    scores, table = _per_image_metric(p, judge, test, images, lambda task: "CRS")
+    name = sources.crs_name(sources.count(test))
+    scores, table = _per_image_metric(p, judge, test, images, lambda task: name if task == "mixed" else "CRS")
     threshold = (
         "validation images of the judge pool"
         if p.world == "synthetic" and p.detector_conf is None
@@ -60,27 +65,32 @@ def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
 
 
 def recall(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
-    """R@2* (mixed: both classes the top two prompts) and R@1 (separated) with CLIP (a ClipJudge);
-    writes metrics_rk.json. Returns the table."""
-    scores, table = _per_image_metric(p, judge, test, images, RECALL_NAME.get)
+    """R@2* (mixed: both classes the top two prompts; R@K* for K sources) and R@1 (separated)
+    with CLIP (a ClipJudge); writes metrics_rk.json. Returns the table."""
+    name_of = _recall_name(test)
+    scores, table = _per_image_metric(p, judge, test, images, name_of)
     _write(p, "metrics_rk.json", judge.report["held-out"], scores)
-    return pd.Series({k: f"{RECALL_NAME[k[0]]} {v}" for k, v in table.items()}, name="R@K").unstack(0)
+    return pd.Series({k: f"{name_of(k[0])} {v}" for k, v in table.items()}, name="R@K").unstack(0)
 
 
 def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> pd.DataFrame:
     """FID (separated images, against the true images of the same source) and IS, per
     combination, and on all test images of a method pooled (FID and IS are biased on small
-    sets); writes metrics_fid_is.json. `truth`: ('fg'|'bg', tuple index) -> true uint8 image."""
-    true_fg = torch.stack([truth[("fg", i)] for i in test.index])
-    true_bg = torch.stack([truth[("bg", i)] for i in test.index])
+    sets); writes metrics_fid_is.json. `truth`: ('fg'|'bg', tuple index) -> true uint8 image
+    ('fg2', ... too for K sources: sources.prefixes)."""
+    k = sources.count(test)
+    true = {
+        task: torch.stack([truth[(x, i)] for i in test.index])
+        for task, x in zip(sources.separated_tasks(k), sources.prefixes(k))
+    }
     scores, table = {}, {}
     for (task, method), imgs in images.items():
         per = {"IS": metrics.per_combination(test, lambda idx: judge.inception_score(imgs[idx]))}
         if task != "mixed":
-            real = true_fg if task == "separated_foreground" else true_bg
+            real = true[task]
             per["FID"] = metrics.per_combination(test, lambda idx: judge.fid(real[idx], imgs[idx]))
         scores[f"{task}/{method}"] = {k: metrics.record(v, p.seed) for k, v in per.items()}
         table[(task, method)] = {m: "{:.2f} ± {:.2f}".format(*metrics.summary(v)) for m, v in per.items()}
-    pooled = metrics.pooled(judge, images, {"separated_foreground": true_fg, "separated_background": true_bg})
+    pooled = metrics.pooled(judge, images, true)
     _write(p, "metrics_fid_is.json", judge.report.get("held-out", {}), scores, pooled=pooled)
     return pd.DataFrame(table).T

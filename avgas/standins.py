@@ -144,7 +144,7 @@ class BlendedConditions:
 
     def __init__(self, sets: list, feats: torch.Tensor, share: float = 0.5, spread: float = 0.15):
         self.feats, self.share, self.spread = feats, share, spread
-        self.parts = {i: tuple(sorted(s)) for i, s in enumerate(sets) if len(s) == 2}
+        self.parts = {i: tuple(sorted(s)) for i, s in enumerate(sets) if len(s) >= 2}
         by_class: dict = {}
         for i, s in enumerate(sets):
             if len(s) == 1:
@@ -157,8 +157,12 @@ class BlendedConditions:
             if i not in self.parts or torch.rand((), generator=gen) >= self.share:
                 continue
             pick = [self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=gen)] for c in self.parts[i]]
-            lam = 0.5 + self.spread * (2 * torch.rand((), generator=gen).item() - 1)
-            h[row] = F.normalize(lam * self.feats[pick[0]] + (1 - lam) * self.feats[pick[1]], dim=0)
+            if len(pick) == 2:
+                lam = 0.5 + self.spread * (2 * torch.rand((), generator=gen).item() - 1)
+                h[row] = F.normalize(lam * self.feats[pick[0]] + (1 - lam) * self.feats[pick[1]], dim=0)
+            else:  # a K-class scene: equal weights, each jittered as lambda is for two
+                w = 1 + 2 * self.spread * (2 * torch.rand(len(pick), generator=gen) - 1)
+                h[row] = F.normalize(sum(wj * self.feats[c] for wj, c in zip(w / w.sum(), pick)), dim=0)
         return h
 
 
@@ -340,6 +344,8 @@ def ensure(p: Params, progress: bool = True) -> dict:
     given = {k: p.weight_path(k) for k in PARTS if getattr(p, k) is not None}
     report_file = p.checkpoint_dir / "stand_ins.json"
     settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
+    if p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
+        settings["sources"] = p.sources
     settings["given"] = {k: paths.content_stamp(f) for k, f in given.items()}
     settings["pool"] = POOL_VERSION
     if not p.retrain_stand_ins and report_file.is_file():
@@ -374,10 +380,9 @@ def ensure(p: Params, progress: bool = True) -> dict:
     pool = protocol.standin_pool(p)
     report["pool"] = {
         "single-class clips": pool.n_single,
-        "two-class scenes": len(pool.sets) - pool.n_single,
+        "two-class scenes" if p.sources == 2 else "scenes of two or more classes": len(pool.sets) - pool.n_single,
         "pairs": [
-            f"{pool.classes[a]} + {pool.classes[b]}"
-            for a, b in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) == 2)
+            " + ".join(pool.classes[c] for c in g) for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
         ],
     }
     if "swav_checkpoint" in given:

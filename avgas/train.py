@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from avgas import checkpoints, data, losses, models, paths
+from avgas import checkpoints, data, losses, models, paths, sources
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -76,21 +76,23 @@ class SeparatorData:
 
     tuples: pd.DataFrame
     mix: torch.Tensor  # (N, 257, T)
-    targets: dict  # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D)
+    targets: dict  # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D); K sources: (fg, fg2, ..., bg)
+
+    @property
+    def sources(self) -> int:
+        return len(self.targets["A"])
 
     def batch(self, idx, device=None) -> tuple[torch.Tensor, dict]:
-        return self.mix[idx].to(device), {
-            k: (a[idx].to(device), b[idx].to(device)) for k, (a, b) in self.targets.items()
-        }
+        return self.mix[idx].to(device), {k: tuple(t[idx].to(device) for t in ts) for k, ts in self.targets.items()}
 
 
 def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
     t = tuples[tuples["split"] == split].reset_index(drop=True)
     mix = data.mix_spectrograms(p, cat, t, split, progress)
-    tg = frozen_targets(p, cat, list(t["fg_stem"]) + list(t["bg_stem"]), split, fa, fv, progress)
-    a_fg, v_fg = tg.rows(t["fg_stem"])
-    a_bg, v_bg = tg.rows(t["bg_stem"])
-    return SeparatorData(t, mix, {"A": (a_fg, a_bg), "V": (v_fg, v_bg)})
+    columns = sources.stem_columns(t)
+    tg = frozen_targets(p, cat, [s for c in columns for s in t[c]], split, fa, fv, progress)
+    rows = [tg.rows(t[c]) for c in columns]  # per source: (f_A, f_V)
+    return SeparatorData(t, mix, {"A": tuple(a for a, _ in rows), "V": tuple(v for _, v in rows)})
 
 
 # ----------------------------------------------------------------------------------- training
@@ -137,11 +139,11 @@ CONTROL_NAME = "control: f_A fine-tuned on mixtures"
 
 def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
     if alignment != losses.CONTROL:
-        return models.Separator(width=p.separator_width, dim=dim)
+        return models.Separator(width=p.separator_width, dim=dim, sources=p.sources)
     from avgas import checkpoints
 
     fa = checkpoints.load_audio_encoder(p.weight_path("sound2scene_checkpoint"))
-    model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim)
+    model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim, sources=p.sources)
     model.load_state_dict(fa.state_dict())  # the same keys: audnet.*
     return model
 
@@ -163,6 +165,8 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
         )
     }
     keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
+    if p.sources != 2:  # absent for two sources, so the paper's separators keep their settings hash
+        keys["sources"] = p.sources
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
 
 
@@ -182,8 +186,8 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
             torch.set_grad_enabled(opt is not None),
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
         ):
-            h_fg, h_bg = model(spec)
-            loss = losses.separator_loss(h_fg.float(), h_bg.float(), targets, alignment)
+            slots = tuple(h.float() for h in model(spec))
+            loss = losses.separator_loss(slots, targets, alignment)
         if opt is not None:
             opt.zero_grad()
             loss.backward()
@@ -261,6 +265,7 @@ def train_separator(
                     "val_loss": va,
                     "alignment": alignment,
                     "width": p.separator_width,
+                    "sources": p.sources,
                     "kind": type(model).__name__,
                 },
                 folder / "best.pt",
@@ -294,16 +299,19 @@ def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: boo
     return {method_name(a, r): train_separator(p, a, train, val, progress, replica=r) for a, r in trained_models(p)}
 
 
-def embeddings(p: Params, mix: torch.Tensor) -> tuple[dict, dict]:
+def embeddings(p: Params, mix: torch.Tensor, targets: dict | None = None) -> tuple[dict, dict]:
     """The trained models' embeddings of mixed spectrograms: ({separator name: (h_fg, h_bg)},
-    {control name: h}), names as method_name gives them."""
+    {control name: h}), names as method_name gives them. A PIT separator's slots are matched to
+    the sources with `targets` (the tuples' f_A / f_V targets), which it then needs."""
     separated, mixed_only = {}, {}
     for a, r in trained_models(p):
         h = separate(load_separator(p, a, replica=r), mix)
         if a == losses.CONTROL:
             mixed_only[method_name(a, r)] = h[0]
         else:
-            separated[method_name(a, r)] = h
+            if losses.is_pit(a) and targets is None:
+                raise ValueError(f"{a}: a PIT separator's slots are matched to the sources; pass the tuples' targets")
+            separated[method_name(a, r)] = matched(a, h, targets)
     return separated, mixed_only
 
 
@@ -342,29 +350,41 @@ def load_separator(p: Params, alignment: str, which: str = "best", replica: int 
             f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
             f"(python -m avgas run <params> --only 03), which trains it again"
         )
+    k = ck.get("sources", 2)
     if ck.get("kind") == "MixEncoder":
         state = ck["model"]
-        model = models.MixEncoder(width=models.resnet18_width(state, "audnet."), dim=state["audnet.fc.weight"].shape[0])
+        width = models.resnet18_width(state, "audnet.")
+        model = models.MixEncoder(width=width, dim=state["audnet.fc.weight"].shape[0], sources=k)
         model.load_state_dict(state)
         return model.eval().to(p.torch_device)
     width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
-    dim = ck["model"]["net.fc.weight"].shape[0] // 2
-    model = models.Separator(width=width, dim=dim)
+    dim = ck["model"]["net.fc.weight"].shape[0] // k
+    model = models.Separator(width=width, dim=dim, sources=k)
     model.load_state_dict(ck["model"])
     return model.eval().to(p.torch_device)
 
 
-def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """(h_fg, h_bg) for mixed spectrograms (computed on the model's device, returned on the CPU)."""
+def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tuple[torch.Tensor, ...]:
+    """(h_fg, h_bg) for mixed spectrograms, or the K slots (computed on the model's device,
+    returned on the CPU)."""
     model.eval()
     device = next(model.parameters()).device
-    fg, bg = [], []
+    out = []
     with torch.no_grad():
         for i in range(0, len(mix), batch):
-            a, b = model(mix[i : i + batch].to(device))
-            fg.append(a.cpu())
-            bg.append(b.cpu())
-    return torch.cat(fg), torch.cat(bg)
+            out.append([h.cpu() for h in model(mix[i : i + batch].to(device))])
+    return tuple(torch.cat(slot) for slot in zip(*out))
+
+
+def matched(alignment: str, slots: tuple, targets: dict) -> tuple:
+    """A PIT separator's slots put in source order by the same assignment as in training,
+    computed on embeddings (the true sources' targets), never on a judge's output; a fixed-order
+    separator's slots as they are (its order is the paper's label)."""
+    if not losses.is_pit(alignment):
+        return slots
+    perm = losses.assign(slots, targets, alignment)  # perm[i, s] = source of slot s
+    inverse = torch.argsort(perm, dim=1)  # inverse[i, j] = slot holding source j
+    return losses.reorder(slots, inverse)
 
 
 def closer_to_own_source(h: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
@@ -376,14 +396,14 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
     """Seconds of one forward/backward/update on batches gathered beforehand — the floor an
     epoch's per-batch time is compared with (the data path's overhead is the difference)."""
     torch.manual_seed(p.seed)
-    model = models.Separator(width=p.separator_width, dim=d.targets["A"][0].shape[1]).train()
+    model = models.Separator(width=p.separator_width, dim=d.targets["A"][0].shape[1], sources=d.sources).train()
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     idx = torch.arange(min(len(d.mix), p.batch_size * (n_batches + 1)))
     batches = [d.batch(idx[i : i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
     times = []
     for x, targets in batches:
         t0 = time.perf_counter()
-        loss = losses.separator_loss(*model(x), targets, alignment)
+        loss = losses.separator_loss(model(x), targets, alignment)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -396,12 +416,15 @@ def embed_mix(fa: torch.nn.Module, mix: torch.Tensor) -> torch.Tensor:
     return models.embed_audio(fa, mix)
 
 
-def separation_scores(h_fg: torch.Tensor, h_bg: torch.Tensor, targets: dict) -> dict:
-    """For each half and each target kind: the share of tuples whose half is closer to its own
-    source's target than to the other source's (the baseline passes f_A(mix) as both halves)."""
+def separation_scores(slots: tuple, targets: dict) -> dict:
+    """For each slot and each target kind: the share of tuples whose slot is closer to its own
+    source's target than to every other source's (the baseline passes f_A(mix) as every slot)."""
     out = {}
+    k = len(slots)
     for kind, name in (("A", "f_A"), ("V", "f_V")):
-        t_fg, t_bg = targets[kind]
-        out[f"fg closer to own ({name})"] = closer_to_own_source(h_fg, t_fg, t_bg)
-        out[f"bg closer to own ({name})"] = closer_to_own_source(h_bg, t_bg, t_fg)
+        ts = targets[kind]
+        for s, (prefix, h) in enumerate(zip(sources.prefixes(k), slots)):
+            own = F.cosine_similarity(h, ts[s])
+            others = torch.stack([F.cosine_similarity(h, t) for j, t in enumerate(ts) if j != s]).max(0).values
+            out[f"{prefix} closer to own ({name})"] = (own > others).float().mean().item()
     return out

@@ -131,9 +131,9 @@ def composites(p: Params, split: str, per_combination: int) -> tuple[np.ndarray,
     each split draws from its own random stream, so test scenes are never seen in training."""
     stream = {"train": 101, "val": 102, "test": 103}[split]
     images, labels = [], []
-    for ci, (fg, bg) in enumerate(p.combination_list()):
+    for ci, (*fgs, bg) in enumerate(p.groups()):  # K sources: every foreground of the group
         for j in range(per_combination):
             rng = np.random.default_rng([p.seed, stream, ci, j])
-            images.append(np.asarray(pictures.composite(fg, bg, rng, p.image_size)))
-            labels.append((fg, bg))
+            images.append(np.asarray(pictures.composite_many(fgs, bg, rng, p.image_size)))
+            labels.append((*fgs, bg))
     return np.stack(images), labels

@@ -88,19 +88,20 @@ for part in (slice(0, half), slice(half, None)):
 # Two-class scenes of the evaluated pairs from the validation stream (no scene of these pairs was
 # ever shown to $f_V$ or $G$), and the blend of the two single images'
 # features, $G(z, \tfrac12 f_V(v_{fg}) + \tfrac12 f_V(v_{bg}))$ — what the paper's mixed generation asks of $G$.
+# (With `sources: K`, scenes of the run's K-class groups and the equal blend of their K images' features.)
 
 # %%
 by_label = dict(zip(held["label"], held_feats))
-pairs = P.combination_list()
+pairs = P.groups()  # (foreground, background); K sources: (foreground, ..., background)
 if P.world == "synthetic":  # the world draws two-class scenes of known classes; VGGSound has none
     from avgas import world
     scenes, pairs = world.composites(P, "val", 1)
     scenes = torch.from_numpy(scenes)
     fig = report.generation_grid(G, models.encode_images(fv, scenes, P.fv_image_size), scenes,
-                                 [f"{a} + {b}" for a, b in pairs], n_z=2, title="G(z, f_V(two-class scene))")
-blends = torch.stack([by_label[a] + by_label[b] for a, b in pairs])
-fig = report.generation_grid(G, blends, None, [f"{a} + {b}" for a, b in pairs], n_z=2,
-                             title="G(z, blend of the two single images' features)")
+                                 [" + ".join(g) for g in pairs], n_z=2, title=f"G(z, f_V({P.sources}-class scene))")
+blends = torch.stack([sum(by_label[c] for c in g) for g in pairs])
+fig = report.generation_grid(G, blends, None, [" + ".join(g) for g in pairs], n_z=2,
+                             title="G(z, blend of the single images' features)")
 
 # %% [markdown]
 # ## Sound2Scene's own task: an image from a single-class sound, $G(z, f_A(\text{audio}))$

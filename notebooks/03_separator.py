@@ -79,11 +79,13 @@ fig = report.separator_curves(results)
 
 # %%
 held = splits["val"]  # diagnostics on validation tuples: test tuples are read once, by 04-08
-a_fg, a_bg = held.targets["A"]
+a_fg, a_bg = held.targets["A"][0], held.targets["A"][-1]  # the first foreground and the background
 baseline = train.embed_mix(fa, held.mix)
-separated = {a: train.separate(train.load_separator(P, a), held.mix) for a in P.alignments}
-rows = {"Sound2Scene f_A(mix)": train.separation_scores(baseline, baseline, held.targets)}
-rows.update({f"AV-GAS {a}": train.separation_scores(*separated[a], held.targets) for a in P.alignments})
+# a PIT separator's slots are put in source order by the assignment it trained with (on embeddings)
+separated = {a: train.matched(a, train.separate(train.load_separator(P, a), held.mix), held.targets)
+             for a in P.alignments}
+rows = {"Sound2Scene f_A(mix)": train.separation_scores((baseline,) * held.sources, held.targets)}
+rows.update({f"AV-GAS {a}": train.separation_scores(separated[a], held.targets) for a in P.alignments})
 scores = pd.DataFrame(rows).T.round(3)
 (P.run_dir / "separation.json").write_text(json.dumps({
     "val_tuples": len(held.mix), "scores": scores.to_dict(orient="index"),
@@ -98,7 +100,7 @@ scores
 
 # %%
 first = P.alignments[0]
-h_fg, h_bg = separated[first]
+h_fg, h_bg = separated[first][0], separated[first][-1]
 fg_lab, bg_lab = list(held.tuples["fg_label"]), list(held.tuples["bg_label"])
 fig = report.embedding_map(
     {f"{first}: h_fg": h_fg, "target f_A(fg)": a_fg, f"{first}: h_bg": h_bg, "target f_A(bg)": a_bg,

@@ -63,8 +63,9 @@ lambdas = [0.0, 0.25, 0.5, 0.75, 1.0]
 first = P.alignments[0]
 picks = test.tuples.groupby("combination").head(1).index[:4].tolist()
 for i in picks:
-    h_fg, h_bg = separated[first]
+    h_fg, h_bg = separated[first][0], separated[first][-1]  # K sources: the first foreground and the background
+    v_fg, v_bg = test.targets["V"][0], test.targets["V"][-1]
     rows = [generate.lambda_sweep(G, h_fg[i:i + 1], h_bg[i:i + 1], lambdas, P.seed + i)[:, 0],
-            generate.lambda_sweep(G, *(t[i:i + 1] for t in test.targets["V"]), lambdas, P.seed + i)[:, 0]]
+            generate.lambda_sweep(G, v_fg[i:i + 1], v_bg[i:i + 1], lambdas, P.seed + i)[:, 0]]
     fig = report.image_grid([list(r) for r in rows], [f"AV-GAS {first}", "reference: f_V"],
                             [f"λ={v}" for v in lambdas], title=test.tuples.loc[i, "combination"], cell=1.3)

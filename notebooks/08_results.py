@@ -30,7 +30,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from avgas import params, results
+from avgas import params, results, sources
 
 P = params.from_notebook(globals())
 collected = results.collect(P)
@@ -49,8 +49,8 @@ display(pd.DataFrame(collected["protocol"].get("pools", {})).T)
 results.judge_table(collected)
 
 # %%
-for task in ("mixed", "separated_foreground", "separated_background"):
-    display(Markdown(f"### {results.TABLE_NAMES[task]} — mean ± std over seeds"))
+for task, title in results.table_names(results.sources_of(collected)).items():
+    display(Markdown(f"### {title} — mean ± std over seeds"))
     display(results.table(collected, task))
 display(Markdown("### FID, IS and KID on all test images of a method pooled"))
 display(results.pooled_table(collected))
@@ -62,7 +62,8 @@ display(results.pooled_table(collected))
 # %%
 pc = collected["per_combination"]
 rows = []
-for task, metric in (("mixed", "CRS"), ("separated_foreground", "R@1"), ("separated_background", "R@1")):
+K = results.sources_of(collected)
+for task, metric in [("mixed", sources.crs_name(K))] + [(t, "R@1") for t in sources.separated_tasks(K)]:
     for method, ms in pc.get(task, {}).items():
         for combo, value in ms.get(metric, {}).items():
             rows.append({"task": task, "metric": metric, "method": method, "combination": combo, "value": value})

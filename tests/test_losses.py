@@ -42,7 +42,7 @@ def test_separator_losses_are_eq_1_to_3(batch):
             + direct_infonce(b["h_bg"], t_bg)
             + direct_infonce(t_bg, b["h_bg"])
         )
-    got = {a: losses.separator_loss(b["h_fg"], b["h_bg"], targets, a).item() for a in losses.ALIGNMENTS}
+    got = {a: losses.separator_loss((b["h_fg"], b["h_bg"]), targets, a).item() for a in losses.ALIGNMENTS}
     assert got["A2A"] == pytest.approx(eq["A"], rel=1e-5)  # Eq. 1
     assert got["A2V"] == pytest.approx(eq["V"], rel=1e-5)  # Eq. 2
     assert got["A2A+A2V"] == pytest.approx(eq["A"] + eq["V"], rel=1e-5)  # Eq. 3
@@ -51,8 +51,8 @@ def test_separator_losses_are_eq_1_to_3(batch):
 def test_perfect_alignment_has_lower_loss_than_swapped_halves(batch):
     b = batch
     targets = {"A": (b["a_fg"], b["a_bg"]), "V": (b["v_fg"], b["v_bg"])}
-    right = losses.separator_loss(b["a_fg"] * 3, b["a_bg"] * 3, targets, "A2A")  # scale-free
-    swapped = losses.separator_loss(b["a_bg"], b["a_fg"], targets, "A2A")
+    right = losses.separator_loss((b["a_fg"] * 3, b["a_bg"] * 3), targets, "A2A")  # scale-free
+    swapped = losses.separator_loss((b["a_bg"], b["a_fg"]), targets, "A2A")
     assert right < swapped
     with pytest.raises(ValueError, match="A2X"):
-        losses.separator_loss(b["h_fg"], b["h_bg"], targets, "A2X")
+        losses.separator_loss((b["h_fg"], b["h_bg"]), targets, "A2X")

@@ -20,30 +20,40 @@ def topk_hits(logits: torch.Tensor, wanted: list[set[int]], k: int) -> np.ndarra
 TRUST_RECALL, TRUST_FALSE = 0.9, 0.05  # a judge is trusted at recall >= 0.9 and false success <= 0.05
 
 
-def both_ways(pool, pairs: list[tuple[str, str]], success) -> dict:
+def false_key(pairs) -> str:
+    """The false-success entry of a judge check: pairs (the paper) or K-class groups."""
+    if all(len(g) == 2 for g in pairs):
+        return "false success: one class of a pair scored as both"
+    return "false success: one class of a group scored as all"
+
+
+def both_ways(pool, pairs: list[tuple[str, ...]], success) -> dict:
     """A judge measured on true images it never trained on, both ways:
 
     - recall: a true two-class scene of a pair is a success (both classes found / in the top 2),
-      and a true single-class image's class is found / top 1;
-    - false success: a true image showing only ONE class of an evaluated pair is scored as showing
-      both (a CRS or R@2* success it did not earn: what would inflate Table 1).
+      a K-class scene of a K-source group likewise (every class found / in the top K), and a true
+      single-class image's class is found / top 1;
+    - false success: a true image showing only ONE class of an evaluated pair (group) is scored as
+      showing all of them (a CRS or R@2* success it did not earn: what would inflate Table 1).
 
     `success(i, classes)` says whether image i of `pool` is scored as showing every class of the
     set `classes` (class names)."""
     names = pool.classes
-    scenes = [i for i, s in enumerate(pool.sets) if len(s) == 2]
     singles = [i for i, s in enumerate(pool.sets) if len(s) == 1]
-    r2 = [success(i, {names[c] for c in pool.sets[i]}) for i in scenes]
-    r1 = [success(i, {names[next(iter(pool.sets[i]))]}) for i in singles]
+    recalls = {}
+    for k in sorted({len(s) for s in pool.sets if len(s) > 1}):
+        scenes = [i for i, s in enumerate(pool.sets) if len(s) == k]
+        key = "recall: two-class scenes (both classes)" if k == 2 else f"recall: {k}-class scenes (every class)"
+        recalls[key] = [success(i, {names[c] for c in pool.sets[i]}) for i in scenes]
+    recalls["recall: single-class images"] = [success(i, {names[next(iter(pool.sets[i]))]}) for i in singles]
     false = []
     for i in singles:
         c = names[next(iter(pool.sets[i]))]
-        false += [success(i, {fg, bg}) for fg, bg in pairs if c in (fg, bg)]
+        false += [success(i, set(group)) for group in pairs if c in group]
     mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
     return {
-        "recall: two-class scenes (both classes)": mean(r2),
-        "recall: single-class images": mean(r1),
-        "false success: one class of a pair scored as both": mean(false),
+        **{k: mean(v) for k, v in recalls.items()},
+        false_key(pairs): mean(false),
         "images": len(pool.sets),
         "one-class (image, pair) cases": len(false),
     }
@@ -58,8 +68,8 @@ def trusted(check: dict) -> bool:
 
 def ranked_success(sim: torch.Tensor, words: list[str], word_of: dict):
     """success(i, classes) for a ranking judge (CLIP, the classifier): every class's word among
-    the top len(classes) of image i (R@1 for one class, R@2* for a pair)."""
-    top = sim.topk(2, dim=1).indices.tolist()
+    the top len(classes) of image i (R@1 for one class, R@2* for a pair, R@K* for K classes)."""
+    top = sim.topk(min(sim.shape[1], 6), dim=1).indices.tolist()
 
     def success(i, classes):
         want = {word_of[c] for c in classes}
@@ -97,23 +107,24 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
     hits = judge(images, wanted)
     return {
         "recall: single-class images": float(np.mean(hits)),
-        "false success: one class of a pair scored as both": float("nan"),
+        false_key(p.groups()): float("nan"),
         "images": len(wanted),
     }
 
 
 def wanted(tuples) -> dict[str, list[set]]:
-    """Per task, the prompt words each image of the tuples must show: both classes for a mixed
-    image, its own class for a separated one (Table 5's prompts)."""
+    """Per task, the prompt words each image of the tuples must show: every class (both, for the
+    paper's two) for a mixed image, its own class for a separated one (Table 5's prompts)."""
     from avgas import paper
 
+    from avgas import sources
+
     prompts = paper.prompts()
-    fg, bg = [prompts[a] for a in tuples["fg_label"]], [prompts[b] for b in tuples["bg_label"]]
-    return {
-        "mixed": [{a, b} for a, b in zip(fg, bg)],
-        "separated_foreground": [{a} for a in fg],
-        "separated_background": [{b} for b in bg],
-    }
+    words = [[prompts[c] for c in group] for group in sources.labels(tuples)]
+    out = {"mixed": [set(w) for w in words]}
+    for s, task in enumerate(sources.separated_tasks(sources.count(tuples))):
+        out[task] = [{w[s]} for w in words]
+    return out
 
 
 def flag(check: dict) -> str:

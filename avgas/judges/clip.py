@@ -97,6 +97,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         "size": size,
         "words": words,
         "pool": JUDGE_POOL_VERSION,
+        **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
         "scenes": p.scenes_per_combination,
         "world": _world_stamp(p),
     }

@@ -19,6 +19,7 @@ from avgas.judges.checks import (
     _validate_on_true_singles,
     _world_stamp,
     both_ways,
+    false_key,
     vocabulary,
 )
 from avgas.judges.images import degrade, judge_view, to_float
@@ -115,8 +116,9 @@ def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]
     for t in grid:
         sets = [{w for w, s in f.items() if s >= t} for f in found]
         checks[t] = both_ways(pool, pairs, lambda i, classes: {prompts[c] for c in classes} <= sets[i])
-    ok = [t for t in grid if checks[t]["false success: one class of a pair scored as both"] <= TRUST_FALSE]
-    t = ok[0] if ok else min(grid, key=lambda t: (checks[t]["false success: one class of a pair scored as both"], -t))
+    false = false_key(pairs)
+    ok = [t for t in grid if checks[t][false] <= TRUST_FALSE]
+    t = ok[0] if ok else min(grid, key=lambda t: (checks[t][false], -t))
     return t, checks[t]
 
 
@@ -145,6 +147,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
         "names": names,
         "scenes": p.scenes_per_combination,
         "pool": JUDGE_POOL_VERSION,
+        **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
         "conf": p.detector_conf,
         "world": _world_stamp(p),
     }
