@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avgas import metrics, paths, sources
+from avgas import metrics, paths, slots
 from avgas.params import Params
 
 NOISE_OFFSET = 2000  # the unseen tuples' noise seeds, apart from the test (0) and validation (1000) ones
@@ -55,8 +55,8 @@ def method_table(collected: dict, methods=None) -> pd.DataFrame:
 
     k = results.sources_of(collected)
     res = collected.get("results", {})
-    cols = [("mixed", sources.crs_name(k)), ("mixed", sources.recall_name(k, "mixed"))]
-    cols += [(t, "R@1") for t in sources.separated_tasks(k)]
+    cols = [("mixed", slots.crs_name(k)), ("mixed", slots.recall_name(k, "mixed"))]
+    cols += [(t, "R@1") for t in slots.separated_tasks(k)]
     methods = methods or [m for m in results.METHODS if m in res.get("mixed", {})]
     rows = {}
     for m in methods:
@@ -67,25 +67,32 @@ def method_table(collected: dict, methods=None) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def claims_table(collected: dict, names: list[str]) -> pd.DataFrame:
+def claims_table(collected: dict, names: list[str], judged_by: dict | None = None) -> pd.DataFrame:
     """The paired claims `names` ('<method> - <baseline>') of a run: per task and metric, the mean
-    difference over test tuples, its 95% interval and the verdict."""
+    difference over test tuples, its 95% interval and the verdict, which is 'cannot tell (judge not
+    trusted)' when the metric's judge failed its held-out check (`judged_by`: the judges' checks,
+    by default the run's own)."""
+    from avgas import judges
+
+    checks = collected.get("judges", {}) if judged_by is None else judged_by
     rows = []
     for name in names:
         for task, ms in collected.get("paired_ci", {}).get(name, {}).items():
             for metric, ci in ms.items():
-                rows.append(_claim_row(name, task, metric, ci))
+                judge = "detector (CRS)" if metric.startswith("CRS") else "CLIP (R@K)"
+                trusted = judges.trusted(checks.get(judge, {}))
+                rows.append(_claim_row(name, task, metric, ci, trusted))
     return pd.DataFrame(rows, columns=["comparison", "task", "metric", "difference [95% CI]", "units", "verdict"])
 
 
-def _claim_row(name: str, task: str, metric: str, ci: dict) -> dict:
+def _claim_row(name: str, task: str, metric: str, ci: dict, trusted: bool) -> dict:
     return {
         "comparison": name,
         "task": task,
         "metric": metric,
         "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
         "units": f"{ci['units']} × {ci['seeds']}",
-        "verdict": metrics.verdict(ci),
+        "verdict": metrics.verdict(ci) if trusted else "cannot tell (judge not trusted)",
     }
 
 
@@ -102,8 +109,8 @@ def slot_order(p: Params, d, alignment: str = "A2A-PIT") -> dict:
     for a, r in train.trained_models(p):
         if a != alignment:
             continue
-        slots = train.separate(train.load_separator(p, a, replica=r), d.mix)
-        perm = losses.assign(slots, d.targets, a)
+        hs = train.separate(train.load_separator(p, a, replica=r), d.mix)
+        perm = losses.assign(hs, d.targets, a)
         identity = torch.arange(d.sources)
         out[train.method_name(a, r)] = float((perm == identity).all(1).float().mean())
     return out
@@ -125,7 +132,7 @@ def unseen_scores(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, fv, G,
     for (task, method), imgs in images.items():
         rec = out["per_tuple"].setdefault(task, {}).setdefault(method, {})
         rec["CRS"] = [float(x) for x in crs_judge.hits(imgs, want[task])]
-        rec[sources.recall_name(2, task)] = [float(x) for x in recall_judge.hits(imgs, want[task])]
+        rec[slots.recall_name(2, task)] = [float(x) for x in recall_judge.hits(imgs, want[task])]
     out["images"] = {k: v[:6] for k, v in images.items()}  # a few, for the figure (not saved)
     return out
 
@@ -143,7 +150,7 @@ def unseen_table(collected: dict, unseen: dict) -> pd.DataFrame:
 
     rows = {}
     seen = collected.get("per_tuple", {})
-    for task, metric in (("mixed", "CRS"), ("mixed", "R@2*"), *((t, "R@1") for t in sources.separated_tasks(2))):
+    for task, metric in (("mixed", "CRS"), ("mixed", "R@2*"), *((t, "R@1") for t in slots.separated_tasks(2))):
         for m in [m for m in results.METHODS if m in seen.get(task, {}) or m in _methods(unseen, task)]:
             a = seen.get(task, {}).get(m, {}).get(metric)
             b = _by_seed(unseen["per_tuple"].get(task, {}), m, metric)
@@ -171,7 +178,7 @@ def unseen_claims(unseen: dict) -> dict:
     out: dict = {}
     pt = unseen["per_tuple"]
     for m, base in UNSEEN_CLAIMS:
-        for task, metric in (("mixed", "CRS"), ("mixed", "R@2*"), *((t, "R@1") for t in sources.separated_tasks(2))):
+        for task, metric in (("mixed", "CRS"), ("mixed", "R@2*"), *((t, "R@1") for t in slots.separated_tasks(2))):
             if task != "mixed" and base.startswith("control"):
                 continue  # the control has no separated images
             a, b = _by_seed(pt.get(task, {}), m, metric), _by_seed(pt.get(task, {}), base, metric)
@@ -193,15 +200,15 @@ def separated_figure(cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, i: i
     and its mixed image (Sound2Scene: its one image of the mix)."""
     from avgas import report
 
-    k = sources.count(tuples)
+    k = slots.count(tuples)
     res = next(iter(images.values())).shape[1]
     truth = report.load_images_for(cat, tuples.loc[[i]], res)
     blank = torch.full((res, res, 3), 255, dtype=torch.uint8)
-    rows = [[truth[(x, i)] for x in sources.prefixes(k)] + [blank]]
+    rows = [[truth[(x, i)] for x in slots.prefixes(k)] + [blank]]
     names = ["true images"]
     for m in methods:
-        seps = [images[(t, m)][i] if (t, m) in images else blank for t in sources.separated_tasks(k)]
+        seps = [images[(t, m)][i] if (t, m) in images else blank for t in slots.separated_tasks(k)]
         rows.append(seps + [images[("mixed", m)][i]])
         names.append(m)
-    cols = [f"{slot.replace('_', ' ')}" for slot in sources.slot_names(k)] + ["mixed image"]
+    cols = [f"{slot.replace('_', ' ')}" for slot in slots.slot_names(k)] + ["mixed image"]
     return report.image_grid(rows, names, cols, title=title, cell=1.3)

@@ -23,9 +23,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from avgas import sources
+from avgas import slots, world
 from avgas import spectrogram as spec
-from avgas import world
 from avgas.params import Params
 from avgas.progress import tqdm
 
@@ -369,7 +368,7 @@ def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
     classes, `Params.groups`). Counts per split come from the params and are spread evenly over
     the combinations; tuples repeat only when a combination has fewer distinct ones than it needs."""
     groups = p.groups()
-    prefixes = sources.prefixes(p.sources)
+    prefixes = slots.prefixes(p.sources)
     rows = []
     for si, (split, total) in enumerate(zip(SPLITS, (p.train_tuples, p.val_tuples, p.test_tuples))):
         per = np.full(len(groups), total // len(groups))
@@ -383,7 +382,7 @@ def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
             picks = rng.choice(n_distinct, size=n, replace=n > n_distinct)
             for k in picks:
                 which = np.unravel_index(k, shape)  # for two sources: (k // n_bg, k % n_bg)
-                rows.append((split, sources.name(group), *group, *(c[w] for c, w in zip(clips, which))))
+                rows.append((split, slots.name(group), *group, *(c[w] for c, w in zip(clips, which))))
     # unseen pairings (two sources): tuples of the test clips only, never a training or validation
     # tuple; split 'unseen', which the notebooks that read 'test' do not see (notebook 10 does)
     unseen = p.unseen()
@@ -395,7 +394,7 @@ def make_tuples(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
         shape = (len(clips[0]), len(clips[1]))
         picks = rng.choice(shape[0] * shape[1], size=n, replace=n > shape[0] * shape[1])
         for k in picks:
-            rows.append(("unseen", sources.name((fg, bg)), fg, bg, clips[0][k // shape[1]], clips[1][k % shape[1]]))
+            rows.append(("unseen", slots.name((fg, bg)), fg, bg, clips[0][k // shape[1]], clips[1][k % shape[1]]))
     columns = [f"{x}_label" for x in prefixes] + [f"{x}_stem" for x in prefixes]
     df = pd.DataFrame(rows, columns=["split", "combination", *columns])
     df.insert(0, "tuple_id", [f"{s}-{i:05d}" for s, i in zip(df["split"], df.groupby("split").cumcount())])
@@ -409,7 +408,7 @@ def tuple_table(tuples: pd.DataFrame) -> pd.DataFrame:
     t = tuples.groupby(["combination", "split"]).size().unstack(fill_value=0).reindex(columns=splits, fill_value=0)
     t.loc["total"] = t.sum()
     t.loc["distinct clips"] = [
-        len(set().union(*(tuples.loc[tuples["split"] == s, c] for c in sources.stem_columns(tuples)))) for s in splits
+        len(set().union(*(tuples.loc[tuples["split"] == s, c] for c in slots.stem_columns(tuples)))) for s in splits
     ]
     return t
 
@@ -479,7 +478,7 @@ def mix_spectrograms(
 ) -> torch.Tensor:
     """(n, 257, T) spectrograms of the tuples' mixtures, cached."""
 
-    columns = sources.stem_columns(tuples)  # fg, (fg2, ...), bg
+    columns = slots.stem_columns(tuples)  # fg, (fg2, ...), bg
 
     def make():
         waves = [load_waves(cat, tuples[c], p.clip_seconds, progress) for c in columns]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from avgas import models, sources
+from avgas import models, slots
 
 
 def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
@@ -41,15 +41,15 @@ def blend(h_fg: torch.Tensor, h_bg: torch.Tensor, lam: float) -> torch.Tensor:
     return unit(lam * unit(h_fg) + (1 - lam) * unit(h_bg))
 
 
-def mixed_condition(slots: tuple, lam: float) -> torch.Tensor:
+def mixed_condition(hs: tuple, lam: float) -> torch.Tensor:
     """The condition of the mixed image: lambda h_fg + (1 - lambda) h_bg for the paper's two
     slots; with K slots, their equal-weight blend (1/K each), renormalised."""
-    if len(slots) == 2:
-        return blend(*slots, lam)
-    return unit(sum(unit(h) for h in slots) / len(slots))
+    if len(hs) == 2:
+        return blend(*hs, lam)
+    return unit(sum(unit(h) for h in hs) / len(hs))
 
 
-TASKS = tuple(sources.tasks(2))  # mixed, separated_foreground, separated_background: the paper's
+TASKS = tuple(slots.tasks(2))  # mixed, separated_foreground, separated_background: the paper's
 
 
 REFERENCE_IMAGE = "reference: true image features"
@@ -70,13 +70,13 @@ def embeddings_for(
     perfect, not a bound any method must stay under. Sound2Scene has one embedding for the mix:
     its one image is the mixed image (Table 1) and is also scored against each source in turn in
     Tables 2-3 (the question separation answers: does one image of the mix show each source?)."""
-    tasks = sources.tasks(len(next(iter(references.values()))))
+    tasks = slots.tasks(len(next(iter(references.values()))))
     out = {(task, "Sound2Scene"): baseline for task in tasks}
     for name, h in (mixed_only or {}).items():  # one embedding of the mix (the control): Table 1 only
         out[("mixed", name)] = h
-    for name, slots in {**separated, **references}.items():
-        out[("mixed", name)] = mixed_condition(slots, lam)
-        for task, h in zip(tasks[1:], slots, strict=True):
+    for name, hs in {**separated, **references}.items():
+        out[("mixed", name)] = mixed_condition(hs, lam)
+        for task, h in zip(tasks[1:], hs, strict=True):
             out[(task, name)] = h
     assert all(len(v) == tuples_n for v in out.values())
     return out

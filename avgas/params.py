@@ -302,9 +302,7 @@ class Params:
         prompts = paper.prompts()
         fgs = sorted({f for f, _ in pairs})
         bgs = list(dict.fromkeys(b for _, b in pairs))
-        free = {
-            bg: [f for f in fgs if (f, bg) not in pairs and prompts.get(f, f) != prompts.get(bg, bg)] for bg in bgs
-        }
+        free = {bg: [f for f in fgs if (f, bg) not in pairs and prompts.get(f, f) != prompts.get(bg, bg)] for bg in bgs}
         rng = np.random.default_rng([self.seed, 21])
         for bg in bgs:
             rng.shuffle(free[bg])

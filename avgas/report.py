@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from IPython.display import HTML, Audio
 
-from avgas import data, models, paper, sources
+from avgas import data, models, paper, slots
 from avgas import spectrogram as spec
 from avgas.params import Params
 
@@ -93,7 +93,7 @@ def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
     """A training tuple as in the paper's Figure 2: the mix, the sources and their images (two of
     each in the paper, K with `sources`). Returns the figure and an HTML row of audio players."""
     by = cat.set_index("stem")
-    prefixes = sources.prefixes(sum(c.endswith("_stem") for c in tup.index))
+    prefixes = slots.prefixes(sum(c.endswith("_stem") for c in tup.index))
     waves = [spec.load_wave(by.loc[tup[f"{x}_stem"], "audio"], p.clip_seconds) for x in prefixes]
     mix_w = data.mix(waves[0], waves[-1], p.relative_level_db, waves[1:-1])
     k = len(prefixes)
@@ -107,7 +107,9 @@ def tuple_view(cat: pd.DataFrame, tup: pd.Series, p: Params):
         ax.axis("off")
     fig.suptitle(f"Training tuple {tup['tuple_id']}: {tup['combination']}")
     fig.tight_layout()
-    roles = ["mixed"] + [f"audio {n} ({'background' if x == 'bg' else 'foreground'})" for n, x in enumerate(prefixes, 1)]
+    roles = ["mixed"] + [
+        f"audio {n} ({'background' if x == 'bg' else 'foreground'})" for n, x in enumerate(prefixes, 1)
+    ]
     players = HTML(
         "<table><tr>"
         + "".join(f"<th>{r}</th>" for r in roles)
@@ -261,8 +263,8 @@ def combination_grids(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, images
     first = tuples.groupby("combination").head(1)
     methods = [m for t, m in images if t == "mixed"]
     seps = [m for t, m in images if t == "separated_foreground"]
-    k = sources.count(tuples)
-    prefixes, tasks = sources.prefixes(k), sources.separated_tasks(k)
+    k = slots.count(tuples)
+    prefixes, tasks = slots.prefixes(k), slots.separated_tasks(k)
     cols = (
         [f"true {x}" for x in prefixes]
         + [f"mixed: {m}" for m in methods]
@@ -287,7 +289,7 @@ def load_images_for(cat: pd.DataFrame, tuples: pd.DataFrame, size: int) -> dict:
     tuple index) -> uint8 image, prefixes fg, bg (and fg2, ... for K sources)."""
     out = {}
     path = dict(zip(cat["stem"], cat["image"]))
-    prefixes = sources.prefixes(sources.count(tuples))
+    prefixes = slots.prefixes(slots.count(tuples))
     for i, row in tuples.iterrows():
         for k, stem in ((x, row[f"{x}_stem"]) for x in prefixes):
             img = torch.from_numpy(data.load_image(path[stem])).permute(2, 0, 1)[None].float()
@@ -307,8 +309,8 @@ def two_tasks_figure(
     res = next(iter(images.values())).shape[1]
     picks = tuples.groupby("combination").head(1).index[:n]
     truth = load_images_for(cat, tuples.loc[picks], res)
-    k = sources.count(tuples)
-    prefixes, tasks = sources.prefixes(k), sources.separated_tasks(k)
+    k = slots.count(tuples)
+    prefixes, tasks = slots.prefixes(k), slots.separated_tasks(k)
     rows = [
         [truth[(x, i)] for x in prefixes]
         + [images[(task, method)][i] for task in tasks]

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from avgas import paper, scoring, sources
+from avgas import paper, scoring, slots
 from avgas.params import Params
 
 SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
@@ -54,7 +54,7 @@ def columns(task: str, k: int = 2) -> tuple[str, ...]:
     """The metric columns of a task's table: the paper's for K = 2; CRS_K and R@K* for a mixed
     image of K sources."""
     if task == "mixed":
-        return ("IS", sources.crs_name(k), sources.recall_name(k, "mixed"))
+        return ("IS", slots.crs_name(k), slots.recall_name(k, "mixed"))
     return ("FID", "IS", "CRS", "R@1")
 
 
@@ -63,7 +63,7 @@ def table_names(k: int = 2) -> dict:
     if k == 2:
         return dict(TABLE_NAMES)
     out = {"mixed": f"Table 1 (mixed images, {k} sources)"}
-    for n, (task, slot) in enumerate(zip(sources.separated_tasks(k), sources.slot_names(k)), start=2):
+    for n, (task, slot) in enumerate(zip(slots.separated_tasks(k), slots.slot_names(k)), start=2):
         out[task] = f"Table {n} (separated: {slot.replace('_', ' ')})"
     return out
 
@@ -179,15 +179,15 @@ def comparisons(k: int = 2) -> list[tuple[str, str, str, str]]:
     """(task, metric, method, baseline) of every claim: the paper's (each separator and the control
     against Sound2Scene on the mixed image, A2A against the control, A2A against the baseline and
     the other alignments per separated slot), and each PIT separator against its fixed-order twin."""
-    crs, rk = sources.crs_name(k), sources.recall_name(k, "mixed")
+    crs, rk = slots.crs_name(k), slots.recall_name(k, "mixed")
     fixed = ("A2A", "A2V", "A2A+A2V")
     out = [("mixed", crs, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
     out += [("mixed", rk, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
     out += [("mixed", metric, "A2A", CONTROL) for metric in (crs, rk)]
-    out += [(task, "R@1", "A2A", m) for task in sources.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
+    out += [(task, "R@1", "A2A", m) for task in slots.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
     for pit in PIT_METHODS:
         out += [("mixed", metric, pit, pit.removesuffix("-PIT")) for metric in (crs, rk)]
-        out += [(task, "R@1", pit, pit.removesuffix("-PIT")) for task in sources.separated_tasks(k)]
+        out += [(task, "R@1", pit, pit.removesuffix("-PIT")) for task in slots.separated_tasks(k)]
     return out
 
 

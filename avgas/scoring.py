@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import torch
 
-from avgas import metrics, paths, sources
+from avgas import metrics, paths, slots
 from avgas.params import Params
 
 FILES = {
@@ -23,8 +23,8 @@ FILES = {
 
 
 def _recall_name(test: pd.DataFrame):
-    k = sources.count(test)
-    return lambda task: sources.recall_name(k, task)
+    k = slots.count(test)
+    return lambda task: slots.recall_name(k, task)
 
 
 def _write(p: Params, fname: str, judge: dict, scores: dict, **extra) -> None:
@@ -50,7 +50,7 @@ def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_o
 def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
     """CRS (Eq. 5) of every (task, method) with the detector `judge` (a DetectorJudge); writes
     metrics_crs.json. Returns the table: task columns, method rows, mean ± std over combinations."""
-    name = sources.crs_name(sources.count(test))
+    name = slots.crs_name(slots.count(test))
     scores, table = _per_image_metric(p, judge, test, images, lambda task: name if task == "mixed" else "CRS")
     threshold = (
         "validation images of the judge pool"
@@ -78,17 +78,31 @@ def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> p
     combination, and on all test images of a method pooled (FID and IS are biased on small
     sets); writes metrics_fid_is.json. `truth`: ('fg'|'bg', tuple index) -> true uint8 image
     ('fg2', ... too for K sources: sources.prefixes)."""
-    k = sources.count(test)
+    k = slots.count(test)
     true = {
         task: torch.stack([truth[(x, i)] for i in test.index])
-        for task, x in zip(sources.separated_tasks(k), sources.prefixes(k))
+        for task, x in zip(slots.separated_tasks(k), slots.prefixes(k))
     }
     scores, table = {}, {}
+    lone = sorted(c for c, n in test["combination"].value_counts().items() if n < 2)
+    if lone:  # FID compares two distributions: one image is not one; the pooled FID covers them
+        import logging
+
+        msg = (
+            f"FID per combination is not computed for {len(lone)} combination(s) with a single test tuple "
+            f"(e.g. {lone[0]}); they count in the pooled FID of every method"
+        )
+        logging.getLogger("avgas").warning(msg)
+        print(msg)
+
+    def fid_of(real, imgs, idx):
+        return judge.fid(real[idx], imgs[idx]) if len(idx) > 1 else float("nan")
+
     for (task, method), imgs in images.items():
         per = {"IS": metrics.per_combination(test, lambda idx: judge.inception_score(imgs[idx]))}
         if task != "mixed":
             real = true[task]
-            per["FID"] = metrics.per_combination(test, lambda idx: judge.fid(real[idx], imgs[idx]))
+            per["FID"] = metrics.per_combination(test, lambda idx: fid_of(real, imgs, idx))
         scores[f"{task}/{method}"] = {k: metrics.record(v, p.seed) for k, v in per.items()}
         table[(task, method)] = {m: "{:.2f} ± {:.2f}".format(*metrics.summary(v)) for m, v in per.items()}
     pooled = metrics.pooled(judge, images, true)

@@ -382,7 +382,8 @@ def ensure(p: Params, progress: bool = True) -> dict:
         "single-class clips": pool.n_single,
         "two-class scenes" if p.sources == 2 else "scenes of two or more classes": len(pool.sets) - pool.n_single,
         "pairs": [
-            " + ".join(pool.classes[c] for c in g) for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
+            " + ".join(pool.classes[c] for c in g)
+            for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
         ],
     }
     if "swav_checkpoint" in given:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from avgas import checkpoints, data, losses, models, paths, sources
+from avgas import checkpoints, data, losses, models, paths, slots
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -89,7 +89,7 @@ class SeparatorData:
 def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
     t = tuples[tuples["split"] == split].reset_index(drop=True)
     mix = data.mix_spectrograms(p, cat, t, split, progress)
-    columns = sources.stem_columns(t)
+    columns = slots.stem_columns(t)
     tg = frozen_targets(p, cat, [s for c in columns for s in t[c]], split, fa, fv, progress)
     rows = [tg.rows(t[c]) for c in columns]  # per source: (f_A, f_V)
     return SeparatorData(t, mix, {"A": tuple(a for a, _ in rows), "V": tuple(v for _, v in rows)})
@@ -186,8 +186,8 @@ def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None,
             torch.set_grad_enabled(opt is not None),
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
         ):
-            slots = tuple(h.float() for h in model(spec))
-            loss = losses.separator_loss(slots, targets, alignment)
+            hs = tuple(h.float() for h in model(spec))
+            loss = losses.separator_loss(hs, targets, alignment)
         if opt is not None:
             opt.zero_grad()
             loss.backward()
@@ -376,15 +376,15 @@ def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tu
     return tuple(torch.cat(slot) for slot in zip(*out))
 
 
-def matched(alignment: str, slots: tuple, targets: dict) -> tuple:
+def matched(alignment: str, hs: tuple, targets: dict) -> tuple:
     """A PIT separator's slots put in source order by the same assignment as in training,
     computed on embeddings (the true sources' targets), never on a judge's output; a fixed-order
     separator's slots as they are (its order is the paper's label)."""
     if not losses.is_pit(alignment):
-        return slots
-    perm = losses.assign(slots, targets, alignment)  # perm[i, s] = source of slot s
+        return hs
+    perm = losses.assign(hs, targets, alignment)  # perm[i, s] = source of slot s
     inverse = torch.argsort(perm, dim=1)  # inverse[i, j] = slot holding source j
-    return losses.reorder(slots, inverse)
+    return losses.reorder(hs, inverse)
 
 
 def closer_to_own_source(h: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
@@ -416,14 +416,14 @@ def embed_mix(fa: torch.nn.Module, mix: torch.Tensor) -> torch.Tensor:
     return models.embed_audio(fa, mix)
 
 
-def separation_scores(slots: tuple, targets: dict) -> dict:
+def separation_scores(hs: tuple, targets: dict) -> dict:
     """For each slot and each target kind: the share of tuples whose slot is closer to its own
     source's target than to every other source's (the baseline passes f_A(mix) as every slot)."""
     out = {}
-    k = len(slots)
+    k = len(hs)
     for kind, name in (("A", "f_A"), ("V", "f_V")):
         ts = targets[kind]
-        for s, (prefix, h) in enumerate(zip(sources.prefixes(k), slots)):
+        for s, (prefix, h) in enumerate(zip(slots.prefixes(k), hs)):
             own = F.cosine_similarity(h, ts[s])
             others = torch.stack([F.cosine_similarity(h, t) for j, t in enumerate(ts) if j != s]).max(0).values
             out[f"{prefix} closer to own ({name})"] = (own > others).float().mean().item()

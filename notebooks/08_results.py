@@ -30,7 +30,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from avgas import params, results, sources
+from avgas import params, results, slots
 
 P = params.from_notebook(globals())
 collected = results.collect(P)
@@ -63,7 +63,7 @@ display(results.pooled_table(collected))
 pc = collected["per_combination"]
 rows = []
 K = results.sources_of(collected)
-for task, metric in [("mixed", sources.crs_name(K))] + [(t, "R@1") for t in sources.separated_tasks(K)]:
+for task, metric in [("mixed", slots.crs_name(K))] + [(t, "R@1") for t in slots.separated_tasks(K)]:
     for method, ms in pc.get(task, {}).items():
         for combo, value in ms.get(metric, {}).items():
             rows.append({"task": task, "metric": metric, "method": method, "combination": combo, "value": value})

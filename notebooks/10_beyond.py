@@ -103,8 +103,8 @@ import json
 k3_dir = beyond.sibling(P.run_dir, 3)
 k3 = json.loads((k3_dir / "results.json").read_text()) if k3_dir else None
 if k3 is None:
-    print(f"no finished three-source run beside {P.run_dir}: make it with "
-          f"python -m avgas run {P.run_dir / 'params.yaml'} --sweep sources=3")
+    print(f"no finished three-source run beside this one: make it with "
+          f"python -m avgas run <this run's params> --sweep sources=3 (it goes to {P.name}-sources3/)")
 else:
     display(Markdown(f"From `{k3_dir.name}`: {len(k3['protocol']['evaluated_pairs'])} groups of 3 classes, "
                      f"{k3['protocol']['separator seeds']} separator seed(s)."))
@@ -132,7 +132,7 @@ if k3 is not None:
 if k3 is not None:
     from avgas import generate
 
-    P3 = params.load(k3_dir / "params.yaml")
+    P3 = params.load(k3_dir / "params.yaml", {"name": k3_dir.name, "run_root": str(k3_dir.parent)})
     cat3 = data.catalogue(P3)
     test3, images3, _ = generate.load_run(P3, cat3)
     shown = [m for m in ("A2A", "A2A-PIT", "reference: true image features", "Sound2Scene")
@@ -157,7 +157,8 @@ if P.unseen():
                      + ", ".join(unseen["pairs"])))
     display(beyond.unseen_table(collected, unseen))
     unseen_claims = beyond.unseen_claims(unseen)
-    display(beyond.claims_table({"paired_ci": unseen_claims}, list(unseen_claims)))
+    # the run's judges, checked on the unseen pairings too (protocol.evaluated_pairs)
+    display(beyond.claims_table({"paired_ci": unseen_claims}, list(unseen_claims), collected["judges"]))
 else:
     print("this run has no unseen pairings (unseen_pairs: 0, or more than two sources)")
 

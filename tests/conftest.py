@@ -55,6 +55,9 @@ def quick_run(tmp_path_factory):
         "-p",
         "progress_seconds=1",
     ]
+    # issue 13: the three-source sibling (runs/quick-sources3/) first, which notebook 10 of the run reads
+    k3 = subprocess.run(cmd + ["--sweep", "sources=3"], capture_output=True, text=True)
+    (root / "sources3.log").write_text(k3.stdout + k3.stderr)
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     manifest = root / "quick" / "run.json"
     deadline = time.time() + 600

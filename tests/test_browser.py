@@ -75,6 +75,17 @@ WIDTH_PROBE = """<script>window.addEventListener("load", () => {
 });</script>"""
 
 
+def test_the_beyond_two_sources_chapter_renders_with_its_figure_and_tables(html):
+    """Issue 13: the chapter (notebook 10) in Chromium: fixed order vs PIT, the three-source tables
+    and the figure of one mixture's three separated images, the unseen-pairings tables."""
+    dom = chromium("--dump-dom", (html / "generated" / "10_beyond.html").as_uri())
+    text = re.sub(r"<[^>]+>", " ", dom)
+    assert dom.count("<table") >= 6
+    assert re.search(r"<img[^>]+(data:image/png|\.png)", dom)
+    for words in ("Beyond two sources", "Unseen pairings", "CRS_3", "R@3*", "A2A-PIT - A2A", "unseen pairings"):
+        assert words in text, words
+
+
 def test_pages_read_clean_no_local_paths_warnings_or_tables_wider_than_the_column(html, quick_run):
     """Issue 12, item 10: every page of the built book, laid out by Chromium at a laptop's width."""
     from pathlib import Path

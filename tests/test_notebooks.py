@@ -117,6 +117,7 @@ def test_07_and_08_tables_and_results_json(quick_run):
         "loudness",
         "ablation",
         "validation",
+        "beyond",
     }
     assert r["validation"]["tuples"] == 40 and "A2A#1" in r["validation"]["CRS"]["mixed"]  # quick: 40 val tuples
     assert r["protocol"]["separator seeds"] == 2 and len(r["loudness"]["levels"]) == 5 * 3  # 5 levels x 3 methods
@@ -132,6 +133,7 @@ def test_07_and_08_tables_and_results_json(quick_run):
         "A2A",
         "A2V",
         "A2A+A2V",
+        "A2A-PIT",
         "control: f_A fine-tuned on mixtures",
         "reference: true image features",
         "reference: true audio features",
@@ -141,6 +143,47 @@ def test_07_and_08_tables_and_results_json(quick_run):
     assert r["ci95"]["mixed"]["A2A"]["CRS"][0] <= r["ci95"]["mixed"]["A2A"]["CRS"][1]
     assert len(r["judges"]) == 3
     assert all(JUDGE_CHECKS <= set(v) for v in r["judges"].values())
+
+
+def test_10_beyond_two_sources(quick_run):
+    """Issue 13: notebook 10 compares fixed order and PIT, shows the three-source sibling's tables
+    and figure, and scores the unseen pairings with paired intervals."""
+    import json
+
+    nb = nbformat.read(quick_run / "10_beyond.ipynb", as_version=4)
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outs)  # one mixture's three separated images
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outs)
+    assert "CRS_3" in html and "R@3*" in html and "A2A-PIT - A2A" in html
+    r = json.loads((quick_run / "results.json").read_text())["beyond"]
+    order = r["slot order (share of validation tuples in the paper's order)"]["A2A-PIT"]
+    assert set(order) == {"A2A-PIT", "A2A-PIT#1"} and all(0 <= v <= 1 for v in order.values())
+    unseen = r["unseen"]
+    assert len(unseen["pairs"]) == 4 and unseen["tuples"] == 4 * 2  # quick: 4 pairings x 40 // 20 tuples
+    ci = unseen["paired_ci"]["A2A - Sound2Scene"]["mixed"]["CRS"]
+    assert ci["units"] == unseen["tuples"] and ci["seeds"] == 2
+    protocol = json.loads((quick_run / "results.json").read_text())["protocol"]
+    assert set(protocol["unseen_pairs"]) == set(unseen["pairs"])
+    assert not set(unseen["pairs"]) & set(protocol["generator_pairs"])
+
+
+def test_three_sources_end_to_end(quick_run):
+    """Issue 13's done-when: the quick tier with sources=3 finishes (the fixture runs it beside the
+    two-source run), and its results.json has CRS_3, R@3* and per-slot R@1 for the baseline and
+    every separator."""
+    import json
+
+    k3 = quick_run.parent / "quick-sources3"
+    r = json.loads((k3 / "results.json").read_text())
+    assert r["protocol"]["sources"] == 3
+    tasks = {"mixed", "separated_foreground", "separated_foreground_2", "separated_background"}
+    assert set(r["results"]) == tasks
+    for m in ("Sound2Scene", "A2A", "A2V", "A2A+A2V", "A2A-PIT"):
+        assert {"CRS_3", "R@3*"} <= set(r["results"]["mixed"][m]), m
+        assert all("R@1" in r["results"][t][m] for t in tasks - {"mixed"}), m
+    assert "recall: 3-class scenes (every class)" in r["judges"]["detector (CRS)"]
+    assert r["paired_ci"]["A2A-PIT - A2A"]["mixed"]["CRS_3"]["units"] == 40
 
 
 def test_validation_scores_read_validation_tuples_only(quick_run, monkeypatch):

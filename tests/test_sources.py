@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from avgas import data, losses, models, params, protocol, sources, train
+from avgas import data, losses, models, params, protocol, slots, train
 
 
 def _batch(k: int, b: int = 6, d: int = 16, seed: int = 0):
@@ -24,19 +24,19 @@ def _near(targets, g, kind="A", noise=0.05):
 @pytest.mark.parametrize("alignment", ["A2A", "A2V", "A2A+A2V"])
 def test_pit_loss_equals_the_fixed_order_loss_for_two_sources_when_that_order_is_best(alignment):
     targets, g = _batch(2)
-    slots = _near(targets, g, kind=alignment[-1])
-    perm = losses.assign(slots, targets, alignment + losses.PIT)
+    hs = _near(targets, g, kind=alignment[-1])
+    perm = losses.assign(hs, targets, alignment + losses.PIT)
     assert perm.tolist() == [[0, 1]] * len(perm)  # the fixed order is the one chosen
-    fixed = losses.separator_loss(slots, targets, alignment)
-    pit = losses.separator_loss(slots, targets, alignment + losses.PIT)
+    fixed = losses.separator_loss(hs, targets, alignment)
+    pit = losses.separator_loss(hs, targets, alignment + losses.PIT)
     assert pit.item() == fixed.item()  # the same computation, bit for bit
 
 
 def test_pit_undoes_swapped_slots_and_the_fixed_order_does_not():
     targets, g = _batch(2)
-    slots = _near(targets, g)
-    swapped = slots[::-1]
-    fixed = losses.separator_loss(slots, targets, "A2A")
+    hs = _near(targets, g)
+    swapped = hs[::-1]
+    fixed = losses.separator_loss(hs, targets, "A2A")
     assert losses.separator_loss(swapped, targets, "A2A-PIT").item() == pytest.approx(fixed.item(), rel=1e-6)
     assert losses.separator_loss(swapped, targets, "A2A").item() > fixed.item() + 0.1
 
@@ -44,15 +44,15 @@ def test_pit_undoes_swapped_slots_and_the_fixed_order_does_not():
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_the_assignment_is_invariant_to_shuffling_the_sources(k):
     targets, g = _batch(k, b=8, seed=k)
-    slots = tuple(torch.rand(8, 16, generator=g) for _ in range(k))  # any slots, not only near ones
-    base = losses.separator_loss(slots, targets, "A2A+A2V-PIT")
-    perm = losses.assign(slots, targets, "A2A+A2V-PIT")
+    hs = tuple(torch.rand(8, 16, generator=g) for _ in range(k))  # any slots, not only near ones
+    base = losses.separator_loss(hs, targets, "A2A+A2V-PIT")
+    perm = losses.assign(hs, targets, "A2A+A2V-PIT")
     # each tuple's sources shuffled its own way, both target kinds alike
     shuffle = torch.stack([torch.randperm(k, generator=g) for _ in range(8)])
     shuffled = {kind: losses.reorder(targets[kind], shuffle) for kind in "AV"}
-    assert losses.separator_loss(slots, shuffled, "A2A+A2V-PIT").item() == pytest.approx(base.item(), rel=1e-6)
+    assert losses.separator_loss(hs, shuffled, "A2A+A2V-PIT").item() == pytest.approx(base.item(), rel=1e-6)
     # and the assignment follows the sources: slot s still gets the same source
-    new = losses.assign(slots, shuffled, "A2A+A2V-PIT")
+    new = losses.assign(hs, shuffled, "A2A+A2V-PIT")
     assert torch.equal(shuffle.gather(1, new), perm)
 
 
@@ -62,19 +62,21 @@ def test_exhaustive_and_hungarian_assignments_agree():
     hungarian = losses.best_assignment(cost, exhaustive_up_to=0)
     total = lambda perm: cost.gather(2, perm[..., None]).sum((1, 2))  # noqa: E731
     assert torch.allclose(total(exhaustive), total(hungarian))
-    brute = torch.stack([
-        min((cost[i, torch.arange(4), torch.tensor(p)].sum() for p in itertools.permutations(range(4))))
-        for i in range(50)
-    ])
+    brute = torch.stack(
+        [
+            min((cost[i, torch.arange(4), torch.tensor(p)].sum() for p in itertools.permutations(range(4))))
+            for i in range(50)
+        ]
+    )
     assert torch.allclose(total(exhaustive), brute)
 
 
 def test_a_pit_separator_is_matched_to_its_sources_at_evaluation_by_embeddings():
     targets, g = _batch(3)
-    slots = _near(targets, g)
-    shuffled = (slots[2], slots[0], slots[1])
+    hs = _near(targets, g)
+    shuffled = (hs[2], hs[0], hs[1])
     back = train.matched("A2A-PIT", shuffled, targets)
-    assert all(torch.equal(a, b) for a, b in zip(back, slots))
+    assert all(torch.equal(a, b) for a, b in zip(back, hs))
     assert train.matched("A2A", shuffled, targets) is shuffled  # the fixed order is kept as it is
 
 
@@ -116,8 +118,8 @@ def test_k_source_tuples_keep_the_splits_disjoint_by_clip(small_params, k):
     world.generate(p, progress=False)
     cat = data.catalogue(p)
     tuples = data.make_tuples(cat, p)
-    cols = sources.stem_columns(k)
-    assert sources.count(tuples) == k and len(cols) == k
+    cols = slots.stem_columns(k)
+    assert slots.count(tuples) == k and len(cols) == k
     clips = {s: set(tuples.loc[tuples["split"] == s, cols].to_numpy().ravel()) for s in data.SPLITS}
     for a, b in itertools.combinations(data.SPLITS, 2):
         assert not clips[a] & clips[b], (a, b)
@@ -125,7 +127,7 @@ def test_k_source_tuples_keep_the_splits_disjoint_by_clip(small_params, k):
     for s in data.SPLITS:
         assert {split_of[c] for c in clips[s]} == {s}  # every clip of a tuple from the tuple's split
     # each tuple holds K distinct classes, in slot order: foregrounds, then the background
-    labels = sources.labels(tuples)
+    labels = slots.labels(tuples)
     assert all(len(set(g)) == k for g in labels)
     assert {g for g in labels} <= set(p.groups()) | set(p.unseen())
     unseen = tuples[tuples["split"] == "unseen"]

@@ -115,14 +115,12 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
 def wanted(tuples) -> dict[str, list[set]]:
     """Per task, the prompt words each image of the tuples must show: every class (both, for the
     paper's two) for a mixed image, its own class for a separated one (Table 5's prompts)."""
-    from avgas import paper
-
-    from avgas import sources
+    from avgas import paper, slots
 
     prompts = paper.prompts()
-    words = [[prompts[c] for c in group] for group in sources.labels(tuples)]
+    words = [[prompts[c] for c in group] for group in slots.labels(tuples)]
     out = {"mixed": [set(w) for w in words]}
-    for s, task in enumerate(sources.separated_tasks(sources.count(tuples))):
+    for s, task in enumerate(slots.separated_tasks(slots.count(tuples))):
         out[task] = [{w[s]} for w in words]
     return out
 
