@@ -25,6 +25,7 @@ SMALL = {
     "test_tuples": 6,
     "test_fraction": 0.34,
     "val_fraction": 0.25,
+    "unseen_pairs": 1,  # of the 3 other pairings: 2 stay for the generator
 }
 
 

@@ -15,7 +15,7 @@ def cells(nb_path, kind):
 
 
 def test_the_notebooks_are_found_from_anywhere():
-    assert len(NOTEBOOKS) == 9, NOTEBOOKS  # relative to this file, not to the working directory
+    assert len(NOTEBOOKS) == 10, NOTEBOOKS  # relative to this file, not to the working directory
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda f: f.stem)

@@ -41,6 +41,7 @@ def test_generator_pairs_are_the_other_pairings(small_params):
     assert ev and gen and not set(ev) & set(gen)
     fgs, bgs = {f for f, _ in ev}, {b for _, b in ev}
     assert set(ev) | set(gen) == {(f, b) for f in fgs for b in bgs}
+    assert set(small_params.unseen()) <= set(ev)  # unseen pairings: judged, never shown to G (issue 13)
     rec = protocol.record(small_params)
     assert not set(rec["evaluated_pairs"]) & set(rec["generator_pairs"])
 
