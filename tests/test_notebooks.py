@@ -59,8 +59,9 @@ def test_03_trains_every_alignment_and_plots_losses(quick_run):
     assert not [o for o in outs if o.output_type == "error"]
     assert len([o for o in outs if "image/png" in o.get("data", {})]) >= 2  # loss curves, t-SNE
     sep = json.loads((quick_run / "separation.json").read_text())
-    assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V", "control: f_A fine-tuned on mixtures"}
-    for a in ("A2A", "A2V", "A2A+A2V", "control"):  # every model, for each of the quick tier's two seeds
+    assert set(sep["training"]) == {"A2A", "A2V", "A2A+A2V", "A2A-PIT", "control: f_A fine-tuned on mixtures"}
+    assert "AV-GAS A2A-PIT" in sep["scores"]  # its slots matched to the sources before scoring
+    for a in ("A2A", "A2V", "A2A+A2V", "A2A-PIT", "control"):  # every model, for each of the quick tier's two seeds
         assert (quick_run / "checkpoints" / f"separator_{a}" / "best.pt").is_file()
         assert (quick_run / "checkpoints" / f"separator_{a}-seed1" / "best.pt").is_file()
 
@@ -72,7 +73,7 @@ def test_04_generates_every_task_and_method(quick_run):
     assert not [o for o in outputs(nb) if o.output_type == "error"]
     images, ids = generate.load(quick_run / "generated.pt")
     assert ("mixed", "Sound2Scene") in images and ("separated_background", "reference: true image features") in images
-    for a in ("A2A", "A2V", "A2A+A2V", "reference: true image features", "reference: true audio features"):
+    for a in ("A2A", "A2V", "A2A+A2V", "A2A-PIT", "reference: true image features", "reference: true audio features"):
         for task in generate.TASKS:
             assert images[(task, a)].shape[0] == len(ids) and images[(task, a)].dtype == torch.uint8
 
