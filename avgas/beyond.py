@@ -112,7 +112,7 @@ def slot_order(p: Params, d, alignment: str = "A2A-PIT") -> dict:
         hs = train.separate(train.load_separator(p, a, replica=r), d.mix)
         perm = losses.assign(hs, d.targets, a)
         identity = torch.arange(d.sources)
-        out[train.method_name(a, r)] = float((perm == identity).all(1).float().mean())
+        out[train.method_name(a, r)] = round(float((perm == identity).all(1).float().mean()), 4)
     return out
 
 
