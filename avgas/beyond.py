@@ -179,8 +179,8 @@ def unseen_claims(unseen: dict) -> dict:
     pt = unseen["per_tuple"]
     for m, base in UNSEEN_CLAIMS:
         for task, metric in (("mixed", "CRS"), ("mixed", "R@2*"), *((t, "R@1") for t in slots.separated_tasks(2))):
-            if task != "mixed" and base.startswith("control"):
-                continue  # the control has no separated images
+            if task != "mixed" and (base.startswith("control") or m.endswith("-PIT")):
+                continue  # the control has no separated images; PIT's are oracle-matched (train.matched)
             a, b = _by_seed(pt.get(task, {}), m, metric), _by_seed(pt.get(task, {}), base, metric)
             if a and b:  # a method without seeds (one row) is paired with every seed of the other
                 out.setdefault(f"{m} - {base}", {}).setdefault(task, {})[metric] = metrics.paired_ci(a, b)

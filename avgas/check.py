@@ -357,7 +357,12 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
             "ok",
             f"{len(groups)} groups of {p.sources} classes from 'combinations' (e.g. {' + '.join(groups[0])}); "
             "each class needs clips in train, val and test"
-            + (f"; {len(unseen)} unseen pairings (unseen_pairs) from the test clips" if unseen else ""),
+            + (f"; {len(unseen)} unseen pairings (unseen_pairs) from the test clips" if unseen else "")
+            + (
+                f"; unseen_pairs ({p.unseen_pairs}) is a two-source question and is not used here"
+                if p.unseen_pairs and p.sources != 2
+                else ""
+            ),
         )
     )
     for key in WEIGHTS:

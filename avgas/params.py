@@ -495,12 +495,18 @@ def _validate(raw: dict, source: str) -> Params:
             f"{source}: 'sources' is {p.sources}, but no background of 'combinations' has {p.sources - 1} "
             "foregrounds with distinct prompts; use fewer sources or list more foregrounds"
         )
+    what = "combinations" if p.sources == 2 else f"{p.sources}-class groups"
     for key in ("train_tuples", "val_tuples", "test_tuples"):
         if getattr(p, key) < n_combos:
             raise ParamsError(
                 f"{source}: '{key}' is {getattr(p, key)}; it must be at least the number "
-                f"of combinations ({n_combos}) so every combination gets a tuple"
+                f"of {what} ({n_combos}) so every one gets a tuple"
             )
+    if p.sources == 2 and len(p.unseen()) < p.unseen_pairs:
+        raise ParamsError(
+            f"{source}: 'unseen_pairs' is {p.unseen_pairs}, but the run's classes have only {len(p.unseen())} "
+            "(foreground, background) pairings that are not combinations (with distinct prompts); ask for fewer"
+        )
     return p
 
 

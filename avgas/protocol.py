@@ -54,7 +54,8 @@ def generator_pairs(p: Params) -> list[tuple[str, ...]]:
     pairs = [(fg, bg) for bg in bgs for fg in fgs if (fg, bg) not in kept_apart]
     if p.sources == 2:
         return pairs
-    word = paper.prompts()
+    prompts = paper.prompts()
+    word = {c: prompts.get(c, c) for c in (*fgs, *bgs)}  # a class without a prompt is its own word
     groups = []
     for bg in bgs:
         others = [fg for fg, b in pairs if b == bg]
@@ -157,7 +158,23 @@ def judge_pool(p: Params, part: str) -> Pool:
     if part not in JUDGE_PARTS:
         raise ValueError(f"judge pool part {part!r}: one of {JUDGE_PARTS}")
     n_single, per_pair = _judge_counts(p, part)
-    return _make(p, f"judge-{part}", n_single, evaluated_pairs(p), per_pair, audio=False)
+    scenes = evaluated_pairs(p) + (subset_groups(p) if part != "train" else [])
+    return _make(p, f"judge-{part}", n_single, scenes, per_pair, audio=False)
+
+
+def subset_groups(p: Params) -> list[tuple[str, ...]]:
+    """With K > 2 sources: the (K-1)-class groups inside the evaluated ones (one foreground left
+    out, the background kept). Their true scenes join the judges' validation and test images: an
+    image that shows all but one class of a group must not be scored as showing all of them (the
+    false success that would inflate CRS_K and R@K*), so the threshold is chosen against it and
+    the held-out check measures it. For two sources the subsets are the single-class images."""
+    if p.sources == 2:
+        return []
+    out = {}
+    for *fgs, bg in p.groups():
+        for left_out in range(len(fgs)):
+            out[(*fgs[:left_out], *fgs[left_out + 1 :], bg)] = None
+    return list(out)
 
 
 def record(p: Params) -> dict:
@@ -170,6 +187,14 @@ def record(p: Params) -> dict:
             "single-class images": n_classes * _judge_counts(p, part)[0],
             "two-class scenes" if p.sources == 2 else f"{p.sources}-class scenes": len(evaluated_pairs(p))
             * _judge_counts(p, part)[1],
+            **(
+                {
+                    f"{p.sources - 1}-class scenes (false-success check)": len(subset_groups(p))
+                    * _judge_counts(p, part)[1]
+                }
+                if p.sources > 2 and part != "train"
+                else {}
+            ),
         }
         for part in JUDGE_PARTS
     }

@@ -178,16 +178,19 @@ CONTROL = "control: f_A fine-tuned on mixtures"
 def comparisons(k: int = 2) -> list[tuple[str, str, str, str]]:
     """(task, metric, method, baseline) of every claim: the paper's (each separator and the control
     against Sound2Scene on the mixed image, A2A against the control, A2A against the baseline and
-    the other alignments per separated slot), and each PIT separator against its fixed-order twin."""
+    the other alignments per separated slot), and each PIT separator against its fixed-order twin
+    on the mixed image."""
     crs, rk = slots.crs_name(k), slots.recall_name(k, "mixed")
     fixed = ("A2A", "A2V", "A2A+A2V")
     out = [("mixed", crs, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
     out += [("mixed", rk, m, "Sound2Scene") for m in (*fixed, CONTROL, *PIT_METHODS)]
     out += [("mixed", metric, "A2A", CONTROL) for metric in (crs, rk)]
     out += [(task, "R@1", "A2A", m) for task in slots.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
+    # PIT against its fixed-order twin on the mixed image only: a PIT separator's separated images
+    # are put in source order by the oracle assignment (its true sources' embeddings, train.matched),
+    # a help its twin does not get, so a separated comparison would favour PIT by construction
     for pit in PIT_METHODS:
         out += [("mixed", metric, pit, pit.removesuffix("-PIT")) for metric in (crs, rk)]
-        out += [(task, "R@1", pit, pit.removesuffix("-PIT")) for task in slots.separated_tasks(k)]
     return out
 
 

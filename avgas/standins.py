@@ -346,6 +346,8 @@ def ensure(p: Params, progress: bool = True) -> dict:
     settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
     if p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
         settings["sources"] = p.sources
+    if p.unseen():  # pairings kept out of the pool (protocol.generator_pairs)
+        settings["unseen"] = [list(u) for u in p.unseen()]
     settings["given"] = {k: paths.content_stamp(f) for k, f in given.items()}
     settings["pool"] = POOL_VERSION
     if not p.retrain_stand_ins and report_file.is_file():

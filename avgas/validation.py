@@ -1,6 +1,6 @@
 """The scores settings are chosen on: Table 1-3's CRS, computed on the *validation* tuples.
 
-Test tuples are read once, by the evaluation notebooks (04-08). A setting of the stand-ins or the
+Test tuples are read once, by the evaluation notebooks (04-08; 10 for the unseen pairings). A setting of the stand-ins or the
 separators (`g_steps`, `g_blend_share`, `epochs`, ...) is compared between runs with these numbers
 instead: the same generation (generate.embeddings_for) and the same detector at its threshold
 chosen on the judge pool's validation images, on the run's validation mixtures, with a noise draw
@@ -43,7 +43,15 @@ def save(p: Params, progress: bool = False) -> dict:
     """scores(p), written atomically to <run>/validation.json (the run's settings beside them)."""
     from avgas.standins import STAND_IN_KEYS
 
-    keys = STAND_IN_KEYS + ("epochs", "separator_width", "separator_seeds", "detector_epochs", "mix_lambda")
+    keys = STAND_IN_KEYS + (
+        "epochs",
+        "separator_width",
+        "separator_seeds",
+        "detector_epochs",
+        "mix_lambda",
+        "sources",
+        "unseen_pairs",
+    )
     out = {"settings": {k: getattr(p, k) for k in keys}, **scores(p, progress)}
     paths.atomic_write_text(p.run_dir / "validation.json", json.dumps(out, indent=1))
     return out

@@ -31,12 +31,23 @@
 # ($X$ runs over the alignment's target kinds; $l$ is Eq. 1's InfoNCE with $-L_2$ logits, so with
 # the fixed order $\pi = \mathrm{id}$ this is exactly Eq. 1.) The cost is local to the tuple: shuffling
 # a tuple's sources shuffles its assignment with them. At evaluation, a PIT separator's slots are
-# matched to the sources by the same assignment, on embeddings (never on a judge's output).
+# matched to the sources by the same assignment, on embeddings (never on a judge's output) — an
+# *oracle* assignment, as speech separation evaluates PIT, that uses the true sources' embeddings.
+# Its fixed-order twin gets no such help, so PIT and fixed order are compared as claims on the
+# **mixed image** only (a blend of all slots, whatever their order: for two slots at λ = 0.5 and for
+# K slots at equal weights the assignment does not change it); PIT's separated scores are shown, not
+# claimed.
 #
 # **2. Three sources.** `sources: 3` mixes one background with two of its Table 4 foregrounds
 # (prompts distinct, so a judge can tell them apart); the separator has 3 × 2048 outputs, the mixed
 # image is $G(z, \tfrac13(h_1 + h_2 + h_3))$, and the scores are CRS$_3$ (Eq. 5 with every one of
-# the 3 classes found), R@3* (all 3 classes among CLIP's top 3) and R@1 per slot.
+# the 3 classes found), R@3* (all 3 classes among CLIP's top 3) and R@1 per slot. As with two
+# sources, $G$ and $f_V$ learn what a many-class scene looks like from *other* groupings only: a
+# background with foregrounds that are not its own (so an evaluated foreground pair may appear
+# side by side over another background, as an evaluated foreground appears over other backgrounds
+# in the two-source protocol, but never a scene holding an evaluated (foreground, background) pair).
+# The judges are checked first on true 3-class scenes (recall) and on single-class images and
+# 2-class part scenes of each group (false success: part of a group scored as all of it).
 #
 # **3. Unseen pairings.** Pairs of the run's classes never mixed in training (nor shown to $G$ and
 # $f_V$: `protocol.generator_pairs` leaves them out; the judges were checked on them): can the

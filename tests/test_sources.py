@@ -140,3 +140,55 @@ def test_a_k_source_mix_adds_every_source():
     assert np.allclose(data.mix(a, c, 0.0, [b]), 0.6)
     assert np.array_equal(data.mix(a, c), a + c)  # two sources: as before
     assert np.abs(data.mix(a * 5, c * 5, 0.0, [b * 5])).max() == pytest.approx(1.0)  # scaled, not clipped
+
+
+def test_pit_undoes_a_three_cycle_of_the_slots():
+    targets, g = _batch(3)
+    hs = _near(targets, g)
+    fixed = losses.separator_loss(hs, targets, "A2A")
+    cycled = (hs[2], hs[0], hs[1])  # a permutation that is not its own inverse
+    assert losses.separator_loss(cycled, targets, "A2A-PIT").item() == pytest.approx(fixed.item(), rel=1e-6)
+    assert losses.separator_loss(cycled, targets, "A2A").item() > fixed.item() + 0.1
+
+
+def test_one_foreground_composite_is_the_paper_s_two_class_scene():
+    from avgas import pictures
+
+    for fg, bg in (("dog barking", "hail"), ("playing harp", "sea waves")):
+        a = pictures.composite(fg, bg, np.random.default_rng(5), 64)
+        b = pictures.composite_many([fg], bg, np.random.default_rng(5), 64)
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_judge_that_scores_part_of_a_group_as_all_of_it_is_caught():
+    """The false success of K-class groups counts (K-1)-class scenes scored as all K classes."""
+    from types import SimpleNamespace
+
+    from avgas.judges import checks
+
+    names = ["hail", "dog barking", "train horning"]
+    pool = SimpleNamespace(classes=names, sets=[{0}, {1}, {2}, {0, 1}, {0, 1, 2}])
+    group = [("dog barking", "train horning", "hail")]
+    says_all = lambda i, classes: True  # noqa: E731 - a judge that always finds everything
+    check = checks.both_ways(pool, group, says_all)
+    key = "false success: one class of a group scored as all"
+    assert check[key] == 1.0 and check["one-class (image, pair) cases"] == 4  # 3 singles + the 2-class scene
+    honest = lambda i, classes: classes <= {names[c] for c in pool.sets[i]}  # noqa: E731
+    assert checks.both_ways(pool, group, honest)[key] == 0.0
+    assert checks.both_ways(pool, group, honest)["recall: 3-class scenes (every class)"] == 1.0
+
+
+def test_the_judges_see_part_scenes_of_three_source_groups_on_validation_and_test_only():
+    p = params.load("params/quick.yaml", {"sources": 3})
+    parts = protocol.subset_groups(p)
+    assert parts and all(len(g) == 2 and g in p.combination_list() for g in parts)
+    assert protocol.subset_groups(params.load("params/quick.yaml")) == []
+    rec = protocol.record(p)["pools"]
+    assert "2-class scenes (false-success check)" in rec["judges (val)"]
+    assert "2-class scenes (false-success check)" not in rec["judges (train)"]
+
+
+def test_more_unseen_pairings_than_exist_is_refused(small_params):
+    assert len(small_params.replace(unseen_pairs=3).unseen()) == 3  # the small world's 3 other pairings
+    with pytest.raises(params.ParamsError, match="'unseen_pairs' is 4, but .* only 3"):
+        small_params.replace(unseen_pairs=4)

@@ -171,6 +171,7 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
         "size": size,
         "pool": JUDGE_POOL_VERSION,
         **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
+        **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
         "scenes": p.scenes_per_combination,
         "world": _world_stamp(p),
     }

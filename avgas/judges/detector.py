@@ -148,6 +148,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
         "scenes": p.scenes_per_combination,
         "pool": JUDGE_POOL_VERSION,
         **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
+        **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
         "conf": p.detector_conf,
         "world": _world_stamp(p),
     }
