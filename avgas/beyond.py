@@ -72,15 +72,14 @@ def claims_table(collected: dict, names: list[str], judged_by: dict | None = Non
     difference over test tuples, its 95% interval and the verdict, which is 'cannot tell (judge not
     trusted)' when the metric's judge failed its held-out check (`judged_by`: the judges' checks,
     by default the run's own)."""
-    from avgas import judges
+    from avgas import judges, results
 
     checks = collected.get("judges", {}) if judged_by is None else judged_by
     rows = []
     for name in names:
         for task, ms in collected.get("paired_ci", {}).get(name, {}).items():
             for metric, ci in ms.items():
-                judge = "detector (CRS)" if metric.startswith("CRS") else "CLIP (R@K)"
-                trusted = judges.trusted(checks.get(judge, {}))
+                trusted = judges.trusted(checks.get(results.judge_of(metric), {}))
                 rows.append(_claim_row(name, task, metric, ci, trusted))
     return pd.DataFrame(rows, columns=["comparison", "task", "metric", "difference [95% CI]", "units", "verdict"])
 
@@ -133,13 +132,14 @@ def unseen_scores(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, fv, G,
         rec = out["per_tuple"].setdefault(task, {}).setdefault(method, {})
         rec["CRS"] = [float(x) for x in crs_judge.hits(imgs, want[task])]
         rec[slots.recall_name(2, task)] = [float(x) for x in recall_judge.hits(imgs, want[task])]
-    out["images"] = {k: v[:6] for k, v in images.items()}  # a few, for the figure (not saved)
     return out
 
 
 def _by_seed(per_tuple: dict, method: str, metric: str) -> list | None:
     """A method's per-tuple successes as a list per seed ('A2A', 'A2A#1', ... pooled)."""
-    seeds = [v[metric] for m, v in sorted(per_tuple.items()) if m.split("#")[0] == method and metric in v]
+    from avgas.results import split_method
+
+    seeds = [v[metric] for m, v in sorted(per_tuple.items()) if split_method(m)[0] == method and metric in v]
     return seeds or None
 
 
@@ -162,7 +162,9 @@ def unseen_table(collected: dict, unseen: dict) -> pd.DataFrame:
 
 
 def _methods(unseen: dict, task: str) -> set:
-    return {m.split("#")[0] for m in unseen["per_tuple"].get(task, {})}
+    from avgas.results import split_method
+
+    return {split_method(m)[0] for m in unseen["per_tuple"].get(task, {})}
 
 
 UNSEEN_CLAIMS = [

@@ -68,6 +68,11 @@ def table_names(k: int = 2) -> dict:
     return out
 
 
+def judge_of(metric: str) -> str:
+    """The judge a per-image metric comes from: the detector for CRS / CRS_K, CLIP for R@K."""
+    return "detector (CRS)" if metric.startswith("CRS") else "CLIP (R@K)"
+
+
 def split_method(name: str) -> tuple[str, int]:
     """'A2A#2' -> ('A2A', 2); 'A2A' -> ('A2A', 0): the model and its seed index (train.method_name)."""
     base, _, k = name.partition("#")
@@ -327,7 +332,7 @@ def claims(collected: dict) -> pd.DataFrame:
         m, base = name.split(" - ")
         for task, metrics_ in tasks.items():
             for metric, ci in metrics_.items():
-                judge = "detector (CRS)" if metric.startswith("CRS") else "CLIP (R@K)"
+                judge = judge_of(metric)
                 check = collected.get("judges", {}).get(judge, {})
                 verdict = metrics.verdict(ci) if J.trusted(check) else "cannot tell (judge not trusted)"
                 rows.append(
