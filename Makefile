@@ -1,4 +1,4 @@
-# avgas: make setup | make lint | make test | make test-fast | make book | make clean
+# avgas: make setup | make lint | make test | make test-fast | make book | make assignments | make explore | make clean
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.avgas-installed
 # pip prints a warning per package for the machine's local indexes; keep the log readable
 QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup system lint test test-fast book clean notebooks-sync
+.PHONY: setup system lint test test-fast book clean notebooks-sync assignments explore
 setup: $(STAMP) system
 
 # Chromium, npm and ffmpeg from apt when missing (a second run does nothing).
@@ -41,6 +41,16 @@ book: setup
 	$(PY) -m avgas run params/default.yaml --sweep sources=3
 	$(PY) -m avgas run params/default.yaml
 	$(PY) -m avgas book runs/default
+
+# The course kit (book page "Teaching with avgas"): student notebooks and otter autograders of
+# notebooks/assignments/ in _build/assignments/<name>/{student,autograder}/.
+assignments: setup
+	$(PY) -m avgas assignments
+
+# The explorer (notebook 09) as a web app on a finished run: RUN=runs/quick make explore
+RUN ?= runs/default
+explore: setup
+	$(PY) -m avgas explore $(RUN)
 
 # Each notebook's text form (notebooks/NN_name.py, jupytext percent) from whichever of the two changed last.
 notebooks-sync: setup

@@ -1,4 +1,4 @@
-"""Command line: python -m avgas {run,params,check,prepare-vggsound,world,book,validate} ..."""
+"""Command line: python -m avgas {run,params,check,prepare-vggsound,world,book,validate,assignments,grade,explore} ..."""
 
 from __future__ import annotations
 
@@ -69,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     va.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0")
 
+    a = sub.add_parser("assignments", help="student notebooks and autograders of the course kit (otter-grader)")
+    a.add_argument("--out", default="_build/assignments", help="folder to write them to")
+
+    gr = sub.add_parser(
+        "grade", help="grade submissions of one assignment with otter's local grader; writes grades.csv"
+    )
+    gr.add_argument("assignment", help="an assignment name (a1_loss) or its built folder")
+    gr.add_argument("submissions", nargs="+", help="the students' notebooks (.ipynb); only read")
+    gr.add_argument("--out", help="folder for grades.csv (default: the assignment's folder)")
+
+    ex = sub.add_parser("explore", help="serve the explorer (notebook 09) on a finished run as a web app (Voila)")
+    ex.add_argument("run_dir", nargs="?", default="runs/default", help="a finished run folder (default runs/default)")
+    ex.add_argument("--port", type=int, default=8866)
+    ex.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
+
     args = ap.parse_args(argv)
     try:
         if args.cmd == "params":
@@ -117,6 +132,24 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'reused' if info.reused else f'{info.seconds:.1f} s'})"
             )
             return 0
+        if args.cmd == "assignments":
+            from avgas import course
+
+            for name, folder in course.build(args.out).items():
+                print(f"{name}: {folder / 'student' / (name + '.ipynb')} (students), {folder / 'autograder'} (grading)")
+            return 0
+        if args.cmd == "grade":
+            from avgas import course
+
+            table = course.grade(args.assignment, args.submissions, args.out)
+            print(table.to_string(index=False))
+            if table.attrs.get("possible"):
+                print(f"out of {table.attrs['possible']:g} points; grades.csv written")
+            return 0
+        if args.cmd == "explore":
+            from avgas import app
+
+            return app.serve(args.run_dir, port=args.port, ip=args.ip)
         if args.cmd == "run":
             from avgas import runner
 
@@ -165,12 +198,15 @@ def _one_line(e: Exception, args) -> str | None:
     from avgas import paths
     from avgas.book import BookError
     from avgas.checkpoints import CheckpointError
+    from avgas.course import CourseError
     from avgas.data import DataError
     from avgas.paths import BusyError, ProtectedPathError
     from avgas.runner import RunError
     from avgas.spectrogram import AudioError
 
-    if isinstance(e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError)):
+    if isinstance(
+        e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError, CourseError)
+    ):
         return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)
     if isinstance(e, OSError):  # a read-only folder, a full disk, a file that went away
         return paths.os_error_message(e) + (f" {_continue_hint(args)}" if paths.disk_full(e) else "")

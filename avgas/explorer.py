@@ -131,21 +131,116 @@ class Explorer:
         )
         return st
 
+    # ------------------------------------------------------------------ the live view
+    #
+    # The live view is HTML, one small picture per panel in a row that wraps: it fits any output
+    # area (a 5-panel matplotlib figure was wider than JupyterLab's), each panel can be checked on
+    # its own (a browser test compares the mixed panel before and after λ moves), and a failed draw
+    # says why instead of leaving a blank figure.
+
+    def panels_html(self, st: State, lam: float, level_db: float) -> str:
+        import html
+
+        want = {self.prompts[st.fg], self.prompts[st.bg]}
+        fig, ax = plt.subplots(figsize=(2.2, 2.0))
+        report._show_spec(ax, st.spectrogram, f"mixed: {st.fg}\n+ {st.bg}")
+        fig.tight_layout()
+        cards = [_card("spectrogram", "mixed spectrogram", _fig_png(fig), "")]
+        plt.close(fig)
+        for name, img in st.images.items():
+            v = st.verdicts[name]
+            both = name.startswith(("mixed", "Sound2Scene"))
+            ok = ("both found ✓" if want <= set(v["detector"]) else "not both ✗") if both else ""
+            text = f"detector: {', '.join(v['detector']) or '—'}<br>CLIP: {', '.join(v['CLIP top-2'])}"
+            cards.append(_card(_kind(name), html.escape(name), _png(img.numpy()), text + (f"<br>{ok}" if ok else "")))
+        players = "".join(
+            f"<td>{k}<br>{report.audio_html(st.waves[k])}</td>" for k in ("mix", "foreground", "background")
+        )
+        return (
+            f'<div class="avgas-explorer" data-fg="{html.escape(st.fg)}" data-bg="{html.escape(st.bg)}" '
+            f'data-lam="{lam:.2f}" data-level="{level_db:g}">'
+            f'<div style="display:flex;flex-wrap:wrap;gap:6px">{"".join(cards)}</div>'
+            f"<table><tr>{players}</tr></table></div>"
+        )
+
     def widget(self):
         """Dropdowns for the background and foreground class (the foregrounds of the chosen
-        background), clip indices, sliders for λ, the relative level and the noise seed."""
+        background), clip indices, sliders for λ, the relative level and the noise seed. Every
+        change redraws once: a new background sets its first foreground without a second draw."""
         import ipywidgets as w
 
-        bg = w.Dropdown(options=list(self.combinations), description="background")
-        fg = w.Dropdown(options=self.combinations[bg.value], description="foreground")
-        bg.observe(lambda ch: setattr(fg, "options", self.combinations[ch["new"]]), names="value")
+        wide = {"style": {"description_width": "initial"}, "layout": w.Layout(width="max-content")}
+        bg = w.Dropdown(options=list(self.combinations), description="background", **wide)
+        fg = w.Dropdown(options=self.combinations[bg.value], description="foreground", **wide)
         lam = w.FloatSlider(value=self.p.mix_lambda, min=0, max=1, step=0.05, description="λ")
         level = w.FloatSlider(value=0, min=-30, max=10, step=1, description="fg level dB")
         seed = w.IntSlider(value=0, min=0, max=50, description="noise seed")
         fg_clip = w.IntSlider(value=0, min=0, max=20, description="fg clip")
         bg_clip = w.IntSlider(value=0, min=0, max=20, description="bg clip")
-        out = w.interactive_output(
-            lambda **kw: self.show(**kw) and None,
-            {"fg": fg, "bg": bg, "lam": lam, "level_db": level, "seed": seed, "fg_clip": fg_clip, "bg_clip": bg_clip},
+        out = w.HTML(layout=w.Layout(width="100%"))
+        status = w.HTML()
+        holding = [False]
+
+        def redraw(*_):
+            if holding[0]:
+                return
+            status.value = "<i>drawing…</i>"
+            kw = dict(
+                lam=lam.value, level_db=level.value, seed=seed.value, fg_clip=fg_clip.value, bg_clip=bg_clip.value
+            )
+            try:
+                st = self.state(fg=fg.value, bg=bg.value, **kw)
+                out.value = self.panels_html(st, lam.value, level.value)
+                status.value = ""
+            except Exception as e:  # shown, never a silently blank view
+                status.value = f'<span class="avgas-error">could not draw this state: {type(e).__name__}: {e}</span>'
+
+        def new_background(change):
+            holding[0] = True  # setting the options moves fg to the first one: one draw, not two
+            try:
+                fg.options = self.combinations[change["new"]]
+            finally:
+                holding[0] = False
+            redraw()
+
+        bg.observe(new_background, names="value")
+        for c in (fg, lam, level, seed, fg_clip, bg_clip):
+            c.observe(redraw, names="value")
+        redraw()
+        return w.VBox(
+            [w.HBox([bg, fg]), w.HBox([lam, level, seed]), w.HBox([fg_clip, bg_clip]), status, out],
+            layout=w.Layout(width="100%"),
         )
-        return w.VBox([w.HBox([bg, fg]), w.HBox([lam, level, seed]), w.HBox([fg_clip, bg_clip]), out])
+
+
+def _kind(name: str) -> str:
+    return name.split(":")[0].split(",")[0].split(" ")[0].lower()  # separated / mixed / sound2scene
+
+
+def _png(img) -> bytes:
+    """A generated image (R, R, 3) uint8 as PNG, enlarged without smoothing to 160 px."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).resize((160, 160), Image.NEAREST).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _fig_png(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def _card(kind: str, title: str, png: bytes, text: str) -> str:
+    import base64
+
+    src = "data:image/png;base64," + base64.b64encode(png).decode()
+    return (
+        f'<figure class="avgas-panel" data-kind="{kind}" style="margin:0;width:170px;font-size:11px">'
+        f'<img src="{src}" style="width:160px"><figcaption><b>{title}</b><br>{text}</figcaption></figure>'
+    )

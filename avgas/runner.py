@@ -81,7 +81,7 @@ def _differences(old_file: Path, p: Params) -> list[str]:
     defaults = params_mod.load(None).to_dict()
     out = []
     for k, v in p.to_dict().items():
-        if k in HOW_TO_RUN or k == "name":
+        if k in HOW_TO_RUN or k in ("name", "run_root"):  # where a run lies is its folder, not a param of it
             continue
         before = old.get(k, defaults[k])
         if before != v:

@@ -27,6 +27,7 @@
 # %% tags=["parameters"]
 params_file = "params/default.yaml"  # the run whose checkpoints are explored
 live = None  # live widgets; None = yes, except in a batch run (python -m avgas run)
+static_examples = True  # the two drawn states below (the app, python -m avgas explore, leaves them out)
 
 # %%
 from IPython.display import display
@@ -47,7 +48,7 @@ except explorer.MissingRun as e:
 # with the dog 20 dB quieter: watch which images keep the dog.
 
 # %%
-if ex is not None:
+if ex is not None and static_examples:
     fg, bg = P.combination_list()[1] if len(P.combination_list()) > 1 else P.combination_list()[0]
     for level in (0.0, -20.0):
         ex.show(fg=fg, bg=bg, lam=P.mix_lambda, level_db=level, seed=0)

@@ -1,11 +1,12 @@
 #!/bin/bash
 # System packages the tests and the book need, installed once (idempotent): Chromium (the browser
-# check of the built book), npm (fetches MathJax for offline equations), ffmpeg (VGGSound clips).
+# check of the built book), chromium-driver (the explorer app driven by Selenium), npm (fetches MathJax for offline equations), ffmpeg (VGGSound clips).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ASSIGNMENTS = sorted((ROOT / "notebooks" / "assignments").glob("*.ipynb"))
 
 
 def cells(nb_path, kind):
@@ -16,9 +17,10 @@ def cells(nb_path, kind):
 
 def test_the_notebooks_are_found_from_anywhere():
     assert len(NOTEBOOKS) == 10, NOTEBOOKS  # relative to this file, not to the working directory
+    assert [f.stem for f in ASSIGNMENTS] == ["a1_loss", "a2_metrics", "a3_experiment"]
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda f: f.stem)
+@pytest.mark.parametrize("nb", NOTEBOOKS + ASSIGNMENTS, ids=lambda f: f.stem)
 def test_committed_notebooks_have_no_outputs(nb):
     for c in nbformat.read(nb, as_version=4).cells:
         if c.cell_type == "code":
