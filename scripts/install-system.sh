@@ -1,6 +1,7 @@
 #!/bin/bash
 # System packages the tests and the book need, installed once (idempotent): Chromium (the browser
-# check of the built book), chromium-driver (the explorer app driven by Selenium), npm (fetches MathJax for offline equations), ffmpeg (VGGSound clips).
+# check of the built book), chromium-driver (Selenium drives the explorer app with it, no browser
+# download), npm (fetches MathJax for offline equations), ffmpeg (VGGSound clips).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

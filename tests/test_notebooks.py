@@ -233,6 +233,8 @@ def test_09_explorer_draws_and_its_widgets_are_wired(quick_run, monkeypatch):
     bg, fg = ui.children[0].children
     bg.value = "sea waves"
     assert set(fg.options) == {f for f, b in p.combination_list() if b == "sea waves"}  # Table 4's pairs
+    view = ui.children[-1].value  # issue 14: one redraw for the new background, every panel drawn
+    assert 'data-bg="sea waves"' in view and f'data-fg="{fg.value}"' in view and view.count("avgas-panel") == 5
     st = ex.state(fg=fg.value, bg=bg.value, lam=0.3, level_db=-10, seed=2)
     assert set(st.images) >= {f"separated: {fg.value}", "Sound2Scene f_A(mix)"} and st.spectrogram.ndim == 2
 
