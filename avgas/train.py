@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from avgas import checkpoints, data, losses, models, paths, slots
+from avgas import checkpoints, data, distributed, losses, models, paths, slots
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -170,23 +170,31 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
 
 
-def _epoch_loss(model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None, amp: bool = False) -> float:
+def _epoch_loss(
+    model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None, amp: bool = False, w=None
+) -> float:
     """Mean loss over one pass; trains when an optimiser is given. `amp`: bfloat16 autocast on
-    CUDA (no loss scaling needed); ignored on the CPU."""
+    CUDA (no loss scaling needed); ignored on the CPU. `w` (a distributed.World of several ranks):
+    each rank embeds its slice of every batch and the loss is the whole batch's (avgas.distributed)."""
+    w = w or distributed.World()
     n = len(d.mix)
     order = torch.arange(n) if order is None else order
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, n, batch):
         idx = order[i : i + batch]
-        if len(idx) < 2:  # InfoNCE needs negatives
+        if len(idx) < max(2, w.size):  # InfoNCE needs negatives; every rank needs a row
             continue
         spec, targets = d.batch(idx, device)
+        if w.parallel:
+            spec = d.mix[distributed.split(idx, w)].to(device)
         with (
             torch.set_grad_enabled(opt is not None),
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
         ):
             hs = tuple(h.float() for h in model(spec))
+            if w.parallel:  # the global batch's slots, gradients flowing back to each rank's rows
+                hs = tuple(distributed.gather(h, grad=opt is not None) for h in hs)
             loss = losses.separator_loss(hs, targets, alignment)
         if opt is not None:
             opt.zero_grad()
@@ -213,13 +221,16 @@ def train_separator(
     if replica:  # its own seed: initialisation and epoch order; everything else shared
         p = p.replace(seed=p.seed + replica)
     settings = _settings(p, alignment, len(train.mix))
+    w = distributed.world()  # several ranks under torchrun; one process otherwise
+    device = distributed.device_for(p.torch_device, w)
     torch.manual_seed(p.seed)
-    model = _new_model(p, alignment, train.targets["A"][0].shape[1]).to(p.torch_device)
-    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    net = distributed.wrap(_new_model(p, alignment, train.targets["A"][0].shape[1]).to(device), w)
+    model = distributed.bare(net)  # what checkpoints hold, whatever the world size
+    opt = torch.optim.Adam(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
-    ck = _read_own(last, p.torch_device) if last.is_file() else None
+    ck = _read_own(last, device) if last.is_file() else None
     if ck is not None:
         same = ck.get("settings") == settings
         done = ck["epoch"] + 1 >= p.epochs
@@ -240,7 +251,7 @@ def train_separator(
         desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
         + (f" (seed {p.seed})" if replica else ""),
         unit="epoch",
-        disable=not progress,
+        disable=not progress or not w.main,
         initial=start,
         total=p.epochs,
     )
@@ -248,16 +259,18 @@ def train_separator(
         if stop_after is not None and epoch - start >= stop_after:
             break
         t0 = time.perf_counter()
-        model.train()
+        net.train()
         order = torch.randperm(len(train.mix), generator=torch.Generator().manual_seed(p.seed * 1000 + epoch))
-        tr = _epoch_loss(model, train, alignment, p.batch_size, order, opt, amp=p.amp)
-        model.eval()
-        va = _epoch_loss(model, val, alignment, p.batch_size, amp=p.amp)
+        tr = _epoch_loss(net, train, alignment, p.batch_size, order, opt, amp=p.amp, w=w)
+        net.eval()
+        va = _epoch_loss(net, val, alignment, p.batch_size, amp=p.amp, w=w)  # the same on every rank
         result.history["train_loss"].append(tr)
         result.history["val_loss"].append(va)
         result.history["seconds"].append(time.perf_counter() - t0)
-        if va < result.best_val:
+        improved = va < result.best_val
+        if improved:
             result.best_val, result.best_epoch = va, epoch
+        if improved and w.main:  # one writer: rank 0
             _save(
                 {
                     "model": checkpoints.cpu_state(model.state_dict()),
@@ -270,20 +283,22 @@ def train_separator(
                 },
                 folder / "best.pt",
             )
-        _save(
-            {
-                "model": checkpoints.cpu_state(model.state_dict()),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_val": result.best_val,
-                "settings": settings,
-                "width": p.separator_width,
-                "best_hash": paths.file_hash(folder / "best.pt"),
-            },
-            last,
-        )
+        if w.main:
+            _save(
+                {
+                    "model": checkpoints.cpu_state(model.state_dict()),
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_val": result.best_val,
+                    "settings": settings,
+                    "width": p.separator_width,
+                    "best_hash": paths.file_hash(folder / "best.pt"),
+                },
+                last,
+            )
+        distributed.barrier()  # no rank runs ahead of the checkpoint of this epoch
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
     return result
 
