@@ -69,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     va.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0")
 
+    t = sub.add_parser(
+        "train",
+        help="train the run's separators (notebook 03's training) into its folder; data-parallel under "
+        "torchrun: torchrun --nproc_per_node 2 -m avgas train params/quick.yaml",
+    )
+    t.add_argument("params", help="params file of a run whose notebooks 01-02 have finished")
+    t.add_argument("-p", action="append", metavar="KEY=VALUE")
+
     a = sub.add_parser("assignments", help="student notebooks and autograders of the course kit (otter-grader)")
     a.add_argument("--out", default="_build/assignments", help="folder to write them to")
 
@@ -131,6 +139,29 @@ def main(argv: list[str] | None = None) -> int:
                 f"{info.n_clips} clips in {info.data_dir} ({info.megabytes:.1f} MB, "
                 f"{'reused' if info.reused else f'{info.seconds:.1f} s'})"
             )
+            return 0
+        if args.cmd == "train":
+            import contextlib
+            import os
+
+            from avgas import distributed, paths, train
+
+            p = _load(args)
+            w = distributed.world()
+            held = os.environ.get("AVGAS_LOCK_HELD") or not w.main  # notebook 03 launched it, or a rank > 0
+            with (
+                contextlib.nullcontext()
+                if held
+                else paths.exclusive(p.run_dir, f"python -m avgas train, run '{p.name}'")
+            ):
+                trained = train.train_run(p)
+            if w.main:
+                for name, r in trained.items():
+                    s = r.summary()
+                    print(
+                        f"{name}: best epoch {s['best_epoch']} of {s['epochs']}, validation loss {s['best_val_loss']}"
+                    )
+                print(f"done: {p.run_dir} ({w.size} process{'es' if w.size > 1 else ''})")
             return 0
         if args.cmd == "assignments":
             from avgas import course
@@ -200,12 +231,24 @@ def _one_line(e: Exception, args) -> str | None:
     from avgas.checkpoints import CheckpointError
     from avgas.course import CourseError
     from avgas.data import DataError
+    from avgas.distributed import LaunchError
     from avgas.paths import BusyError, ProtectedPathError
     from avgas.runner import RunError
     from avgas.spectrogram import AudioError
 
     if isinstance(
-        e, (RunError, DataError, AudioError, BookError, CheckpointError, BusyError, ProtectedPathError, CourseError)
+        e,
+        (
+            RunError,
+            DataError,
+            AudioError,
+            BookError,
+            CheckpointError,
+            BusyError,
+            ProtectedPathError,
+            CourseError,
+            LaunchError,
+        ),
     ):
         return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)
     if isinstance(e, OSError):  # a read-only folder, a full disk, a file that went away

@@ -30,6 +30,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+class LaunchError(RuntimeError):
+    """A torchrun job failed; the message has its exit code and last lines."""
+
+
 @dataclass(frozen=True)
 class World:
     rank: int = 0

@@ -179,6 +179,13 @@ class Params:
     lr: float = _f(1e-3, "separator Adam learning rate (paper: 1e-3)", min=1e-7, max=1.0)
     weight_decay: float = _f(1e-5, "separator Adam weight decay (paper: 1e-5)", min=0.0, max=1.0)
     resume: bool = _f(False, "continue a killed separator training from its last checkpoint")
+    train_processes: int = _f(
+        1,
+        "separator training in this many data-parallel processes on this node (notebook 03 launches "
+        "torchrun and waits; 1 = in the notebook's kernel); the global batch stays batch_size",
+        min=1,
+        max=64,
+    )
     separator_seeds: int = _f(
         1,
         "separators (and the control) trained per alignment, with seeds seed, seed+1, ...; "

@@ -28,7 +28,7 @@ log = logging.getLogger("avgas")
 
 # Keys that change how a run proceeds, not what it computes: they do not make a run different
 # (the README's recipe for a killed run, `-p resume=true`, must continue it, not be refused).
-HOW_TO_RUN = ("threads", "resume", "retrain_stand_ins", "ingest_workers", "progress_seconds")
+HOW_TO_RUN = ("threads", "resume", "retrain_stand_ins", "ingest_workers", "progress_seconds", "train_processes")
 
 
 class RunError(RuntimeError):

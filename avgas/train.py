@@ -310,8 +310,60 @@ def trained_models(p: Params) -> list[tuple[str, int]]:
 
 
 def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: bool = True) -> dict:
-    """Train (or reuse) every separator and control of the run: method name -> TrainResult."""
+    """Train (or reuse) every separator and control of the run: method name -> TrainResult.
+    With `train_processes` > 1 (and not already inside torchrun) the training runs as a torchrun
+    job first (`launch`); what it wrote is then read back here, finished trainings reused."""
+    import os
+
+    if p.train_processes > 1 and "LOCAL_RANK" not in os.environ:
+        launch(p)
     return {method_name(a, r): train_separator(p, a, train, val, progress, replica=r) for a, r in trained_models(p)}
+
+
+def train_run(p: Params, progress: bool = True) -> dict:
+    """Notebook 03's training as a job of its own (`python -m avgas train`, alone or under
+    torchrun): the run's tuples, frozen targets and every separator, into the run folder's
+    checkpoints/ as one process writes them. Rank 0 fills the spectrogram and target caches first;
+    the other ranks then read them."""
+    w = distributed.setup(p.torch_device)
+    try:
+        cat = data.catalogue(p)
+        tuples = data.make_tuples(cat, p)
+        if not w.main:
+            distributed.barrier()  # wait for rank 0's caches
+        fa, fv, _ = checkpoints.load_parts(p)  # on CUDA: this rank's GPU (distributed.setup)
+        splits = {s: separator_data(p, cat, tuples, s, fa, fv, progress and w.main) for s in ("train", "val")}
+        if w.main:
+            distributed.barrier()
+        return train_all(p, splits["train"], splits["val"], progress and w.main)
+    finally:
+        distributed.teardown()
+
+
+def launch(p: Params, processes: int | None = None) -> None:
+    """Run `train_run` in `processes` data-parallel processes on this node (torchrun) and wait.
+    The job reads the resolved params from the run folder (`.train-params.yaml`); when the caller
+    holds the run folder's lock (notebook 03 in `python -m avgas run`), the job works under it."""
+    import os
+    import subprocess
+    import sys
+
+    from avgas import params as params_mod
+
+    n = processes or p.train_processes
+    resolved = p.run_dir / ".train-params.yaml"
+    params_mod.save(p.replace(train_processes=n), resolved)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
+    cmd += ["-m", "avgas", "train", str(resolved)]
+    env = {**os.environ, "AVGAS_LOCK_HELD": "1"}
+    env.setdefault("OMP_NUM_THREADS", str(p.threads or max(1, (os.cpu_count() or 1) // n)))  # n share the cores
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    resolved.unlink(missing_ok=True)
+    if r.returncode != 0:
+        tail = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if "Warning" not in ln][-4:]
+        raise distributed.LaunchError(
+            f"torchrun ({n} processes) failed with exit code {r.returncode}: " + " | ".join(tail)
+        )
 
 
 def embeddings(p: Params, mix: torch.Tensor, targets: dict | None = None) -> tuple[dict, dict]:
