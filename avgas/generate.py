@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from avgas import models, slots
+from avgas import distributed, models, slots
 
 
 def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
@@ -17,14 +17,28 @@ def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
 
 
 def sample(
-    G: models.Generator, feats: torch.Tensor, z: torch.Tensor | None = None, seed: int = 0, batch: int = 128
+    G: models.Generator,
+    feats: torch.Tensor,
+    z: torch.Tensor | None = None,
+    seed: int = 0,
+    batch: int = 128,
+    shard: bool = False,
 ) -> torch.Tensor:
-    """Images (N, 3, R, R) in [-1, 1] from unit features, z ~ N(0, 1) as Sound2Scene samples."""
+    """Images (N, 3, R, R) in [-1, 1] from unit features, z ~ N(0, 1) as Sound2Scene samples.
+    `shard` (under torchrun): each rank draws its slice of the rows and every rank gets all the
+    images back in order — the same images, as z is drawn for all rows before slicing."""
     G.eval()
     device = next(G.parameters()).device
     if z is None:
         z = noise(len(feats), G.dim_z, seed)  # drawn on the CPU: the same images on any device
-    out = []
+    w = distributed.world()
+    if shard and w.parallel:
+        mine = distributed.split(torch.arange(len(feats)), w)
+        part = (
+            sample(G, feats[mine], z[mine], batch=batch) if len(mine) else torch.empty(0, 3, G.resolution, G.resolution)
+        )
+        return distributed.gather(part, grad=False)
+    out = [torch.empty(0, 3, G.resolution, G.resolution)]
     with torch.no_grad():
         for i in range(0, len(feats), batch):
             h = F.normalize(feats[i : i + batch].to(device), dim=1)
@@ -93,14 +107,14 @@ def conditions(p, d, fa) -> tuple[dict, dict]:
     return embeddings_for(len(d.mix), baseline, separated, references, p.mix_lambda, controls), separated
 
 
-def images_for(G, embeddings: dict, seed: int) -> dict:
+def images_for(G, embeddings: dict, seed: int, shard: bool = False) -> dict:
     """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
-    method, so the methods are compared on the same draws."""
+    method, so the methods are compared on the same draws. `shard`: split over torchrun's ranks."""
     from avgas.models import from_unit
 
     n = len(next(iter(embeddings.values())))
     z = noise(n, G.dim_z, seed)
-    return {key: from_unit(sample(G, h, z)) for key, h in embeddings.items()}
+    return {key: from_unit(sample(G, h, z, shard=shard)) for key, h in embeddings.items()}
 
 
 def save(path, images: dict, tuple_ids: list) -> None:

@@ -295,6 +295,7 @@ def train_separator(
                     "settings": settings,
                     "width": p.separator_width,
                     "best_hash": paths.file_hash(folder / "best.pt"),
+                    "world_size": w.size,  # information only: any world size resumes it
                 },
                 last,
             )

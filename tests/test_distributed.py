@@ -216,3 +216,53 @@ def test_a_killed_two_rank_training_resumes(quick_run, tmp_path):
     _train(single, *three, "-p", "resume=true")
     v, b, e = _history(single)
     assert e == 2 and len(v) == 3
+
+
+# ------------------------------------------------------------------------ sharded generation
+
+
+def _generation(w: distributed.World, n: int) -> dict:
+    from avgas import generate, params, standins
+
+    torch.manual_seed(0)
+    G = models.Generator(standins.generator_config(params.load("params/quick.yaml"))).eval()
+    feats = torch.randn(n, G.feature_dim, generator=torch.Generator().manual_seed(1))
+    embeddings = {"mixed/A2A": feats, "mixed/Sound2Scene": feats.flip(0)}
+    return generate.images_for(G, embeddings, seed=3, shard=w.parallel)
+
+
+def _gen_worker(rank: int, size: int, init: str, out: str, n: int) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=size)
+    try:
+        r = _generation(distributed.world(), n)
+        torch.save(r, out.replace(".pt", f"-{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("n", [9, 1])
+def test_sharded_generation_gives_the_same_images(n):
+    """9 rows: slices of 5 and 4; 1 row: one rank has nothing to draw."""
+    torch.set_num_threads(1)
+    alone = _generation(distributed.World(), n)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "g.pt")
+        mp.spawn(_gen_worker, args=(2, os.path.join(tmp, "init"), out, n), nprocs=2, join=True)
+        ranks = [torch.load(out.replace(".pt", f"-{r}.pt")) for r in (0, 1)]
+    for key, images in alone.items():
+        assert images.shape[0] == n
+        for r in ranks:  # every rank gets every image, in order
+            assert (r[key].int() - images.int()).abs().max() <= 1, key  # uint8: at most one level of float noise
+
+
+@pytest.mark.slow
+def test_train_processes_launches_torchrun_and_reads_back(quick_run, tmp_path):
+    """Notebook 03's path (train.train_all): with train_processes: 2 it launches the torchrun job,
+    waits, and reads back what the 2 ranks wrote."""
+    run = _copy_run(quick_run, tmp_path)
+    out = _train(run, "-p", "train_processes=2")
+    assert "(1 process)" in out and "A2A: best epoch" in out, out
+    ck = torch.load(run / "checkpoints" / "separator_A2A" / "last.pt", weights_only=False)
+    assert ck["world_size"] == 2 and ck["epoch"] == 1
+    assert not (run / ".train-params.yaml").exists()
