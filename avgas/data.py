@@ -460,16 +460,13 @@ def _fingerprint(p: Params, **extra) -> dict:
 def clip_spectrograms(p: Params, cat: pd.DataFrame, stems, name: str, progress: bool = True) -> torch.Tensor:
     """(n, 257, T) spectrograms of single clips, cached under the run's cache folder."""
     stems = list(stems)
+
+    def rows(i: int, j: int) -> torch.Tensor:
+        waves = load_waves(cat, stems[i:j], p.clip_seconds, progress)
+        return spec.batched(waves, p.spectrogram_batch, progress, desc=f"spectrograms ({name})")
+
     return spec.cached(
-        p.cache_dir / f"spec_clips_{name}.pt",
-        stems,
-        lambda: spec.batched(
-            load_waves(cat, stems, p.clip_seconds, progress),
-            p.spectrogram_batch,
-            progress,
-            desc=f"spectrograms ({name})",
-        ),
-        **_fingerprint(p),
+        p.cache_dir / f"spec_clips_{name}.pt", stems, lambda: rows(0, len(stems)), rows, **_fingerprint(p)
     )
 
 
@@ -480,8 +477,8 @@ def mix_spectrograms(
 
     columns = slots.stem_columns(tuples)  # fg, (fg2, ...), bg
 
-    def make():
-        waves = [load_waves(cat, tuples[c], p.clip_seconds, progress) for c in columns]
+    def rows(i: int, j: int) -> torch.Tensor:
+        waves = [load_waves(cat, tuples[c].iloc[i:j], p.clip_seconds, progress) for c in columns]
         return spec.batched(
             mix(waves[0], waves[-1], p.relative_level_db, waves[1:-1]),
             p.spectrogram_batch,
@@ -490,7 +487,13 @@ def mix_spectrograms(
         )
 
     keys = ["|".join(stems) for stems in zip(*(tuples[c] for c in columns))]
-    return spec.cached(p.cache_dir / f"spec_mix_{name}.pt", keys, make, **_fingerprint(p, level=p.relative_level_db))
+    return spec.cached(
+        p.cache_dir / f"spec_mix_{name}.pt",
+        keys,
+        lambda: rows(0, len(keys)),
+        rows,
+        **_fingerprint(p, level=p.relative_level_db),
+    )
 
 
 def load_images(cat: pd.DataFrame, stems, size: int | None = None) -> torch.Tensor:

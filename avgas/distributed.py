@@ -75,6 +75,15 @@ def device_for(p_device: torch.device, w: World) -> torch.device:
     return torch.device("cuda", w.local_rank) if p_device.type == "cuda" else p_device
 
 
+def agree(flag: bool) -> bool:
+    """Rank 0's answer on every rank (e.g. "is this cache fresh?"), so that all take the same path."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)
+    return bool(box[0])
+
+
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()

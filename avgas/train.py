@@ -60,13 +60,21 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
         "fv_size": p.fv_image_size,
     }
 
-    def make():
-        specs = data.clip_spectrograms(p, cat, stems, name, progress)
-        a = models.embed_audio(fa, specs)
-        v = models.encode_images(fv, data.load_images(cat, stems), p.fv_image_size)
+    def rows(i: int, j: int) -> torch.Tensor:
+        specs = data.clip_spectrograms(p, cat, stems, name, progress)  # every rank: a collective under torchrun
+        a = models.embed_audio(fa, specs[i:j])
+        v = models.encode_images(fv, data.load_images(cat, stems[i:j]), p.fv_image_size)
         return torch.stack([a, v])
 
-    both = spec.cached(p.cache_dir / f"targets_{name}.pt", stems, make, clip_seconds=p.clip_seconds, **stamp)
+    both = spec.cached(
+        p.cache_dir / f"targets_{name}.pt",
+        stems,
+        lambda: rows(0, len(stems)),
+        rows,
+        row_dim=1,
+        clip_seconds=p.clip_seconds,
+        **stamp,
+    )
     return Targets(stems, both[0], both[1])
 
 
@@ -324,18 +332,14 @@ def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: boo
 def train_run(p: Params, progress: bool = True) -> dict:
     """Notebook 03's training as a job of its own (`python -m avgas train`, alone or under
     torchrun): the run's tuples, frozen targets and every separator, into the run folder's
-    checkpoints/ as one process writes them. Rank 0 fills the spectrogram and target caches first;
-    the other ranks then read them."""
+    checkpoints/ as one process writes them. Missing spectrogram and target caches are made by all
+    ranks together, each a slice of the clips (spectrogram.cached), and written by rank 0."""
     w = distributed.setup(p.torch_device)
     try:
         cat = data.catalogue(p)
         tuples = data.make_tuples(cat, p)
-        if not w.main:
-            distributed.barrier()  # wait for rank 0's caches
         fa, fv, _ = checkpoints.load_parts(p)  # on CUDA: this rank's GPU (distributed.setup)
         splits = {s: separator_data(p, cat, tuples, s, fa, fv, progress and w.main) for s in ("train", "val")}
-        if w.main:
-            distributed.barrier()
         return train_all(p, splits["train"], splits["val"], progress and w.main)
     finally:
         distributed.teardown()

@@ -164,13 +164,21 @@ def _layout(run):
 
 @pytest.mark.slow
 def test_torchrun_trains_the_quick_tier_like_one_process(quick_run, tmp_path):
-    """`torchrun --nproc_per_node 2 -m avgas train` (the README's command) on CPU: the same files
-    as one process, the same best epoch, validation losses within Adam's float drift (measured:
+    """`torchrun --nproc_per_node 2 -m avgas train` (the README's command) on CPU: the spectrogram
+    and target caches made by 2 ranks equal one process's, the same files as one process, the same best epoch, validation losses within Adam's float drift (measured:
     two one-process trainings with 1 and 2 threads differ by 0.2% after two epochs)."""
     one, two = _copy_run(quick_run, tmp_path / "one"), _copy_run(quick_run, tmp_path / "two")
+    # (the single clips' spectrograms are made again too, inside the targets', under other keys)
+    made = [f"{kind}_{split}.pt" for kind in ("spec_mix", "targets") for split in ("train", "val")]
+    for f in made:  # the 2 ranks make the caches again, each a slice of the clips
+        (two / "cache" / f).unlink()
     _train(one)
     out = _train(two, ranks=2)
     assert "(2 processes)" in out, out
+    for f in made:
+        old, new = (torch.load(r / "cache" / f, weights_only=True) for r in (one, two))
+        assert old["keys"] == new["keys"], f  # (tags differ: they stamp each copy's data folder)
+        assert old["data"].shape == new["data"].shape and torch.allclose(old["data"], new["data"], atol=1e-4), f
     assert _layout(one) == _layout(two) == ["checkpoints/separator_A2A", "checkpoints/separator_A2A/best.pt",
                                             "checkpoints/separator_A2A/last.pt"]  # fmt: skip
     (v1, b1, _), (v2, b2, _) = _history(one), _history(two)
