@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             from avgas import distributed, paths, train
 
             p = _load(args)
-            w = distributed.world()
+            w = distributed.launched()  # torchrun's rank (the group is joined in train.train_run)
             held = os.environ.get("AVGAS_LOCK_HELD") or not w.main  # notebook 03 launched it, or a rank > 0
             with (
                 contextlib.nullcontext()

@@ -50,23 +50,29 @@ class World:
 
 
 def world() -> World:
-    """This process's place, from the variables torchrun sets (one process: rank 0 of 1)."""
+    """This process's place in the process group it has joined (alone: rank 0 of 1). Only a joined
+    group counts: torchrun's variables inherited by a child that never joined do not make it a rank."""
     if dist.is_available() and dist.is_initialized():
         return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    return World(
-        int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-    )
+    return World()
+
+
+def launched() -> World:
+    """The place torchrun gave this process (its variables), before it joins the group."""
+    env = os.environ.get
+    return World(int(env("RANK", 0)), int(env("WORLD_SIZE", 1)), int(env("LOCAL_RANK", 0)))
 
 
 def setup(device: torch.device | str = "cpu") -> World:
-    """Join the process group when launched by torchrun (gloo on CPUs, NCCL on GPUs); a plain
-    process stays alone. Returns this process's World."""
-    w = world()
+    """Join the process group when launched by torchrun; a plain process stays alone. On GPUs,
+    NCCL carries CUDA tensors and gloo the CPU ones (caches and generated images are gathered on
+    the CPU). Returns this process's World."""
+    w = launched()
     if w.size > 1 and not dist.is_initialized():
         cuda = torch.device(device).type == "cuda"
         if cuda:
             torch.cuda.set_device(w.local_rank)
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if cuda else "gloo")
     return world()
 
 
@@ -82,6 +88,15 @@ def agree(flag: bool) -> bool:
     box = [flag]
     dist.broadcast_object_list(box, src=0)
     return bool(box[0])
+
+
+def from_main(obj):
+    """Rank 0's object on every rank (a decision together with what it rests on)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier() -> None:
@@ -147,7 +162,8 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         c = x.shape[1]
-        count = x.new_tensor([x.numel() / c])
+        x = x.float()  # statistics in float32 even under autocast (as batch_norm runs there)
+        count = torch.tensor([x.numel() / c], dtype=torch.float32, device=x.device)
         stats = all_sum(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
         n = stats[-1]
         mean = stats[:c] / n

@@ -169,7 +169,7 @@ def cached(
         if saved is None or saved.get("tag") != tag:  # rank 0 saw it made: read what it wrote
             saved = torch.load(path, weights_only=True)
         return saved["data"]
-    if w.parallel and make_rows is not None:
+    if w.parallel and make_rows is not None and len(keys) >= w.size:  # every rank a non-empty slice
         mine = distributed.split(torch.arange(len(keys)), w)
         lo, hi = (int(mine[0]), int(mine[-1]) + 1) if len(mine) else (0, 0)
         part = make_rows(lo, hi).movedim(row_dim, 0).contiguous()

@@ -191,7 +191,7 @@ def _epoch_loss(
     total, count = 0.0, 0
     for i in range(0, n, batch):
         idx = order[i : i + batch]
-        if len(idx) < max(2, w.size):  # InfoNCE needs negatives; every rank needs a row
+        if len(idx) < 2:  # InfoNCE needs negatives (a rank's slice may be empty: the gather handles it)
             continue
         spec, targets = d.batch(idx, device)
         if w.parallel:
@@ -230,6 +230,10 @@ def train_separator(
         p = p.replace(seed=p.seed + replica)
     settings = _settings(p, alignment, len(train.mix))
     w = distributed.world()  # several ranks under torchrun; one process otherwise
+    if w.size > p.batch_size:
+        raise distributed.LaunchError(
+            f"{w.size} ranks for a global batch of {p.batch_size} (batch_size): at most one rank per tuple"
+        )
     device = distributed.device_for(p.torch_device, w)
     torch.manual_seed(p.seed)
     net = distributed.wrap(_new_model(p, alignment, train.targets["A"][0].shape[1]).to(device), w)
@@ -238,22 +242,26 @@ def train_separator(
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
-    ck = _read_own(last, device) if last.is_file() else None
+    ck = None  # the checkpoint to continue from: rank 0 decides, every rank follows (from_main)
+    if w.main and last.is_file():
+        ck = _read_own(last, "cpu" if w.parallel else device)
+        if ck is not None:
+            same = ck.get("settings") == settings
+            done = ck["epoch"] + 1 >= p.epochs
+            best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
+            if same and not best_whole:
+                _warn(
+                    f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
+                    "from what training wrote); training again from the first epoch"
+                )
+            ck = ck if same and best_whole and (p.resume or done) else None
+    ck = distributed.from_main(ck)
     if ck is not None:
-        same = ck.get("settings") == settings
-        done = ck["epoch"] + 1 >= p.epochs
-        best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
-        if same and not best_whole:
-            _warn(
-                f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
-                "from what training wrote); training again from the first epoch"
-            )
-        elif same and (p.resume or done):
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
-            start = ck["epoch"] + 1
-            result.reused = done
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        result.history, result.best_epoch, result.best_val = ck["history"], ck["best_epoch"], ck["best_val"]
+        start = ck["epoch"] + 1
+        result.reused = ck["epoch"] + 1 >= p.epochs
     bar = tqdm(
         range(start, p.epochs),
         desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
