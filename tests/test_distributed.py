@@ -141,13 +141,16 @@ def test_the_loss_is_the_global_batchs():
 # ------------------------------------------------------------ the quick tier's training, 2 ranks
 
 TRAIN = ["-p", "alignments=[A2A]", "-p", "separator_seeds=1", "-p", "control=false"]
+# what training does not read: left out of each copy of the quick run (its separators, judges, images)
+TRAINING_ONLY = ("separator_*", ".avgas.lock", "judges", "detector_data", "ultralytics", "*.ipynb", "generated.pt")
+TRAINING_ONLY += ("figures", "app", "*_test.pt", "*_unseen.pt")
 
 
 def _copy_run(quick_run, dest):
     """The quick run's folder without its separators: data, caches and frozen parts to train on."""
     import shutil
 
-    shutil.copytree(quick_run, dest / "quick", ignore=shutil.ignore_patterns("separator_*", ".avgas.lock"))
+    shutil.copytree(quick_run, dest / "quick", ignore=shutil.ignore_patterns(*TRAINING_ONLY))
     return dest / "quick"
 
 

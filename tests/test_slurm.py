@@ -92,8 +92,9 @@ def test_the_ddp_template_trains_across_two_nodes(quick_run, tmp_path):
     import shutil
 
     import torch
+    from test_distributed import TRAINING_ONLY
 
-    shutil.copytree(quick_run, tmp_path / "runs" / "quick", ignore=shutil.ignore_patterns("separator_*", ".avgas.lock"))
+    shutil.copytree(quick_run, tmp_path / "runs" / "quick", ignore=shutil.ignore_patterns(*TRAINING_ONLY))
     run = tmp_path / "runs" / "quick"
     over = ["-p", f"run_root={run.parent}", "-p", "alignments=[A2A]", "-p", "separator_seeds=1", "-p", "control=false"]
     r = _ddp_job(tmp_path, str(run / "params.yaml"), *over)
