@@ -81,18 +81,15 @@ def device_for(p_device: torch.device, w: World) -> torch.device:
     return torch.device("cuda", w.local_rank) if p_device.type == "cuda" else p_device
 
 
-def agree(flag: bool) -> bool:
-    """Rank 0's answer on every rank (e.g. "is this cache fresh?"), so that all take the same path."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return flag
-    box = [flag]
-    dist.broadcast_object_list(box, src=0)
-    return bool(box[0])
+def _joined() -> bool:
+    """In a process group of more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def from_main(obj):
-    """Rank 0's object on every rank (a decision together with what it rests on)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    """Rank 0's object on every rank (a decision, e.g. "is this cache fresh?", with what it rests
+    on), so that every rank takes the same path."""
+    if not _joined():
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=0)
@@ -100,7 +97,7 @@ def from_main(obj):
 
 
 def barrier() -> None:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if _joined():
         dist.barrier()
 
 
@@ -120,7 +117,7 @@ def split(idx: torch.Tensor, w: World) -> torch.Tensor:
 def gather(x: torch.Tensor, grad: bool = True) -> torch.Tensor:
     """Concatenate every rank's rows in rank order. With `grad`, gradients flow back to each rank's
     own rows (torch.distributed.nn's all_gather); slices may differ in length by a row or more."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _joined():
         return x
     n = torch.tensor([x.shape[0]], device=x.device)
     sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
@@ -142,7 +139,7 @@ def gather(x: torch.Tensor, grad: bool = True) -> torch.Tensor:
 
 def all_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum over ranks, differentiable (each rank gets the gradient of the sum)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _joined():
         return x
     from torch.distributed.nn.functional import all_reduce
 
@@ -159,7 +156,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     SyncBatchNorm does on GPUs, here on any device). Alone, it is BatchNorm2d exactly."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and _joined()):
             return super().forward(x)
         c = x.shape[1]
         x = x.float()  # statistics in float32 even under autocast (as batch_norm runs there)

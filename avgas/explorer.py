@@ -114,7 +114,7 @@ class Explorer:
             ax.imshow(img.numpy())
             ax.axis("off")
             v = st.verdicts[name]
-            ok = want <= set(v["detector"]) if name.startswith("mixed") or name.startswith("Sound2Scene") else None
+            ok = _both_found(name, v, want)
             ax.set_title(
                 f"{name}\ndetector: {', '.join(v['detector']) or '—'}\nCLIP: {', '.join(v['CLIP top-2'])}"
                 + ("" if ok is None else ("\nboth found ✓" if ok else "\nnot both ✗")),
@@ -149,8 +149,8 @@ class Explorer:
         plt.close(fig)
         for name, img in st.images.items():
             v = st.verdicts[name]
-            both = name.startswith(("mixed", "Sound2Scene"))
-            ok = ("both found ✓" if want <= set(v["detector"]) else "not both ✗") if both else ""
+            found = _both_found(name, v, want)
+            ok = "" if found is None else ("both found ✓" if found else "not both ✗")
             text = f"detector: {', '.join(v['detector']) or '—'}<br>CLIP: {', '.join(v['CLIP top-2'])}"
             cards.append(_card(_kind(name), html.escape(name), _png(img.numpy()), text + (f"<br>{ok}" if ok else "")))
         players = "".join(
@@ -211,6 +211,11 @@ class Explorer:
             [w.HBox([bg, fg]), w.HBox([lam, level, seed]), w.HBox([fg_clip, bg_clip]), status, out],
             layout=w.Layout(width="100%"),
         )
+
+
+def _both_found(name: str, verdict: dict, want: set) -> bool | None:
+    """For an image of the whole mix (mixed, baseline): did the detector find both classes?"""
+    return want <= set(verdict["detector"]) if name.startswith(("mixed", "Sound2Scene")) else None
 
 
 def _kind(name: str) -> str:

@@ -34,11 +34,8 @@ def sample(
     w = distributed.world()
     if shard and w.parallel:
         mine = distributed.split(torch.arange(len(feats)), w)
-        part = (
-            sample(G, feats[mine], z[mine], batch=batch) if len(mine) else torch.empty(0, 3, G.resolution, G.resolution)
-        )
-        return distributed.gather(part, grad=False)
-    out = [torch.empty(0, 3, G.resolution, G.resolution)]
+        return distributed.gather(sample(G, feats[mine], z[mine], batch=batch), grad=False)
+    out = [torch.empty(0, 3, G.resolution, G.resolution)]  # a rank's slice may be empty
     with torch.no_grad():
         for i in range(0, len(feats), batch):
             h = F.normalize(feats[i : i + batch].to(device), dim=1)

@@ -164,7 +164,7 @@ def cached(
     ).hexdigest()
     w = distributed.world()
     saved = torch.load(path, weights_only=True) if path.is_file() else None
-    fresh = distributed.agree(saved is not None and saved.get("tag") == tag)
+    fresh = distributed.from_main(saved is not None and saved.get("tag") == tag)
     if fresh:
         if saved is None or saved.get("tag") != tag:  # rank 0 saw it made: read what it wrote
             saved = torch.load(path, weights_only=True)

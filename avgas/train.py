@@ -91,7 +91,10 @@ class SeparatorData:
         return len(self.targets["A"])
 
     def batch(self, idx, device=None) -> tuple[torch.Tensor, dict]:
-        return self.mix[idx].to(device), {k: tuple(t[idx].to(device) for t in ts) for k, ts in self.targets.items()}
+        return self.mix[idx].to(device), self.targets_of(idx, device)
+
+    def targets_of(self, idx, device=None) -> dict:
+        return {k: tuple(t[idx].to(device) for t in ts) for k, ts in self.targets.items()}
 
 
 def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
@@ -193,9 +196,8 @@ def _epoch_loss(
         idx = order[i : i + batch]
         if len(idx) < 2:  # InfoNCE needs negatives (a rank's slice may be empty: the gather handles it)
             continue
-        spec, targets = d.batch(idx, device)
-        if w.parallel:
-            spec = d.mix[distributed.split(idx, w)].to(device)
+        spec = d.mix[distributed.split(idx, w) if w.parallel else idx].to(device)  # this rank's rows
+        targets = d.targets_of(idx, device)  # the whole batch's
         with (
             torch.set_grad_enabled(opt is not None),
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
@@ -370,12 +372,13 @@ def launch(p: Params, processes: int | None = None) -> None:
     cmd += ["-m", "avgas", "train", str(resolved)]
     env = {**os.environ, "AVGAS_LOCK_HELD": "1"}
     env.setdefault("OMP_NUM_THREADS", str(p.threads or max(1, (os.cpu_count() or 1) // n)))  # n share the cores
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.torch_device.type == "cuda" and n > torch.cuda.device_count():
+        raise distributed.LaunchError(f"train_processes: {n}, but torch sees {torch.cuda.device_count()} GPU(s)")
+    r = subprocess.run(cmd, env=env)  # its progress lines pass through (notebook, log, terminal)
     resolved.unlink(missing_ok=True)
     if r.returncode != 0:
-        tail = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if "Warning" not in ln][-4:]
         raise distributed.LaunchError(
-            f"torchrun ({n} processes) failed with exit code {r.returncode}: " + " | ".join(tail)
+            f"torchrun ({n} processes) failed with exit code {r.returncode}; its output is above"
         )
 
 
