@@ -35,12 +35,18 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 # The main job: every notebook on the embedded default, then the book (HTML in _build/html).
-# The three-source sibling (runs/default-sources3/) first: notebook 10 of the default run reads it.
-# A finished run is reused (finished notebooks are skipped); the book is built from runs/default/.
+# The siblings first: notebook 10 of the default run reads the three-source run, notebook 08 shows
+# the g_blend_share 0 ablation. The stand-ins and judges they share are built once, in the
+# instrument store runs/.instrument/ (avgas/instrument.py). A finished run is reused (finished
+# notebooks are skipped); the book is built from runs/default/; the stage table closes the job.
+BOOK_RUNS := runs/default-sources3 runs/default-g_blend_share0 runs/default
 book: setup
 	$(PY) -m avgas run params/default.yaml --sweep sources=3
+	$(PY) -m avgas run params/default.yaml --sweep g_blend_share=0
 	$(PY) -m avgas run params/default.yaml
 	$(PY) -m avgas book runs/default
+	$(PY) -m avgas.stages $(BOOK_RUNS)
+	@echo "the book: _build/html/index.html"
 
 # The course kit (book page "Teaching with avgas"): student notebooks and otter autograders of
 # notebooks/assignments/ in _build/assignments/<name>/{student,autograder}/.

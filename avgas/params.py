@@ -43,6 +43,12 @@ class Params:
         "synthetic", "which data: the generated synthetic world, or VGGSound clips you have"
     )
     seed: int = _f(0, "seed for world generation, splits, tuples and training", min=0)
+    instrument_seed: Optional[int] = _f(
+        None,
+        "synthetic world: which draw of the instrument (the stand-ins' and judges' pools, their training); "
+        "null = the same as seed. `--sweep instrument_seed=1` redraws the instrument and keeps the rest",
+        min=0,
+    )
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
     amp: bool = _f(False, "separator training in bfloat16 autocast on CUDA (ignored on the CPU)")
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
@@ -319,6 +325,11 @@ class Params:
                 if free[bg] and len(out) < self.unseen_pairs:
                     out.append((free[bg].pop(0), bg))
         return out
+
+    @property
+    def instrument_draw(self) -> int:
+        """The seed of the instrument: its pools (avgas.protocol), stand-ins and judges."""
+        return self.seed if self.instrument_seed is None else self.instrument_seed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

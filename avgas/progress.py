@@ -53,6 +53,26 @@ def emit(text: str) -> None:
         pass  # progress must never stop the work (a full disk is reported where the work writes)
 
 
+STAGES = "stages.jsonl"  # beside log.txt: one JSON line per finished bar (avgas.stages reads it)
+
+
+def record_stage(desc: str, n: int, total: int | None, seconds: float) -> None:
+    """Append a finished step's wall time to the run's stage record (batch runs only), for the
+    stage table that `make book` prints (avgas.stages)."""
+    import json
+
+    log = os.environ.get(ENV_LOG)
+    if not log:
+        return
+    row = {"notebook": os.environ.get(ENV_NOTEBOOK, ""), "step": desc, "n": n, "total": total}
+    row.update(seconds=round(seconds, 2), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    try:
+        with open(os.path.join(os.path.dirname(log), STAGES), "a") as f:
+            f.write(json.dumps(row) + "\n")
+    except OSError:
+        pass  # like the progress lines: never stops the work
+
+
 class Echo:
     """In the runner: while a notebook runs, copy the progress lines its kernel appends to log.txt
     onto the job's standard error (the terminal, a SLURM log)."""
@@ -109,7 +129,7 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
         self._t0 = time.monotonic()
         # the first line comes after QUIET seconds, so the many short steps do not flood the log
         self._last = self._t0 - every() + QUIET
-        self._said = self._reported = False
+        self._said = self._reported = self._recorded = False
 
     def update(self, n=1):
         out = super().update(n)
@@ -120,6 +140,9 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
         return out
 
     def close(self):
+        if getattr(self, "_batch", False) and not getattr(self, "_recorded", True):
+            self._recorded = True
+            record_stage(self.desc.rstrip(": ") or "working", self.n, self.total, time.monotonic() - self._t0)
         if (
             getattr(self, "_batch", False)
             and not self._reported

@@ -90,7 +90,7 @@ class Pool:
 
 
 def _rng(p: Params, stream: str, ci: int, j: int, what: int) -> np.random.Generator:
-    return np.random.default_rng([p.seed, STREAMS[stream], ci, j, what])
+    return np.random.default_rng([p.instrument_draw, STREAMS[stream], ci, j, what])
 
 
 def _loose_box(label: str) -> tuple:
@@ -160,6 +160,20 @@ def judge_pool(p: Params, part: str) -> Pool:
     n_single, per_pair = _judge_counts(p, part)
     scenes = evaluated_pairs(p) + (subset_groups(p) if part != "train" else [])
     return _make(p, f"judge-{part}", n_single, scenes, per_pair, audio=False)
+
+
+def judge_pool_settings(p: Params) -> dict:
+    """What the judge pool is a function of: the instrument draw, the world's classes and image
+    size, the pool's sizes and the evaluated groups (part of every judge's instrument-store key)."""
+    from avgas.judges.checks import JUDGE_POOL_VERSION
+
+    return {
+        "draw": p.instrument_draw,
+        "classes": world.classes(p),
+        **{k: getattr(p, k) for k in ("image_size", "clips_per_class", "test_fraction", "scenes_per_combination")},
+        "evaluated": [list(g) for g in evaluated_pairs(p)],
+        "pool": JUDGE_POOL_VERSION,
+    }
 
 
 def subset_groups(p: Params) -> list[tuple[str, ...]]:

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgas import losses, models, paths
+from avgas import instrument, losses, models, paths
 from avgas.models import encode_images, from_unit, to_unit
 from avgas.params import Params
 from avgas.progress import tqdm
@@ -67,8 +67,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def train_image_encoder(p: Params, pool, progress: bool = True):
     """f_V stand-in: a multi-label linear probe over the classes, on unit features of shifted
     images. Returns (f_V, probe, History)."""
-    torch.manual_seed(p.seed)
-    gen = torch.Generator().manual_seed(p.seed)
+    torch.manual_seed(p.instrument_draw)
+    gen = torch.Generator().manual_seed(p.instrument_draw)
     dev = p.torch_device
     fv = models.image_encoder(p.fv_width_per_group).to(dev)
     probe = nn.Linear(models.FEATURE_DIM, len(pool.classes)).to(dev)
@@ -173,8 +173,8 @@ def train_generator(
     classes of each image), two-class scenes are also conditioned on blends of their parts'
     features (see BlendedConditions). Returns the EMA generator (what IC-GAN ships as G_ema)
     and the History."""
-    torch.manual_seed(p.seed)
-    gen = torch.Generator().manual_seed(p.seed + 1)
+    torch.manual_seed(p.instrument_draw)
+    gen = torch.Generator().manual_seed(p.instrument_draw + 1)
     dev = p.torch_device
     G = models.Generator(generator_config(p)).to(dev)
     D = Discriminator(p.g_resolution).to(dev)
@@ -231,8 +231,8 @@ def generator_fid(G, fv: nn.Module, images: torch.Tensor, feats: torch.Tensor, p
     feature space (not Inception's), between pool images and G(z, f_V(image)) of the same images."""
     from avgas import generate, metrics
 
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(p.seed))[:n]
-    fake = from_unit(generate.sample(G, feats[idx], seed=p.seed))
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(p.instrument_draw))[:n]
+    fake = from_unit(generate.sample(G, feats[idx], seed=p.instrument_draw))
     return metrics.frechet(encode_images(fv, images[idx], p.fv_image_size), encode_images(fv, fake, p.fv_image_size))
 
 
@@ -242,8 +242,8 @@ def generator_fid(G, fv: nn.Module, images: torch.Tensor, feats: torch.Tensor, p
 def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, progress: bool = True):
     """Sound2Scene's f_A training: InfoNCE(-L2 of unit vectors) between f_A(spectrogram) and
     the f_V feature of the same clip's image, both ways. Returns (f_A, History)."""
-    torch.manual_seed(p.seed)
-    gen = torch.Generator().manual_seed(p.seed + 2)
+    torch.manual_seed(p.instrument_draw)
+    gen = torch.Generator().manual_seed(p.instrument_draw + 2)
     dev = p.torch_device
     fa = models.AudioEncoder(width=p.fa_width).to(dev)
     opt = torch.optim.Adam(fa.parameters(), lr=1e-3, weight_decay=1e-5)
@@ -268,31 +268,29 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
 
 # ------------------------------------------------------------------ train if missing, then save
 
-# Settings that define the stand-ins: saved ones are reused only when all of these match.
-STAND_IN_KEYS = (
-    "seed",
-    "clips_per_class",
-    "clip_seconds",
-    "image_size",
-    "combinations",
-    "test_fraction",
-    "fv_image_size",
-    "stand_in_batch",
-    "scenes_per_combination",
-    "fv_width_per_group",
-    "fv_steps",
-    "g_resolution",
-    "g_channels",
-    "g_dim_z",
-    "g_feature_proj",
-    "g_steps",
-    "g_lr",
-    "g_anchor_weight",
-    "g_diversity_weight",
-    "g_blend_share",
-    "fa_width",
-    "fa_epochs",
-)
+# What each stand-in is a function of (the instrument store's key, avgas.instrument): its pool
+# (protocol.standin_pool: the world's classes and the pool's sizes, drawn with instrument_seed), and
+# its own training settings. G and f_A also depend on the f_V they were trained with.
+POOL_KEYS = ("clips_per_class", "clip_seconds", "image_size", "combinations", "test_fraction", "scenes_per_combination")
+PART_KEYS = {
+    "swav_checkpoint": ("fv_image_size", "stand_in_batch", "fv_width_per_group", "fv_steps"),
+    "icgan_folder": (
+        "fv_image_size",
+        "stand_in_batch",
+        "g_resolution",
+        "g_channels",
+        "g_dim_z",
+        "g_feature_proj",
+        "g_steps",
+        "g_lr",
+        "g_anchor_weight",
+        "g_diversity_weight",
+        "g_blend_share",
+    ),
+    "sound2scene_checkpoint": ("fv_image_size", "stand_in_batch", "fa_width", "fa_epochs"),
+}
+# Every setting of the stand-ins (validation.json records them beside its scores).
+STAND_IN_KEYS = ("seed", "instrument_seed", *POOL_KEYS, *dict.fromkeys(k for ks in PART_KEYS.values() for k in ks))
 
 
 POOL_VERSION = 2  # bump when the stand-in pool's recipe changes (protocol.standin_pool)
@@ -326,15 +324,43 @@ def damaged(p: Params, saved: dict) -> list[str]:
     return bad
 
 
+def pool_settings(p: Params) -> dict:
+    """What the stand-ins' pool is a function of (protocol.standin_pool)."""
+    out = {"draw": p.instrument_draw, **{k: getattr(p, k) for k in POOL_KEYS}, "pool": POOL_VERSION}
+    if p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
+        out["sources"] = p.sources
+    if p.unseen():  # pairings kept out of the pool (protocol.generator_pairs)
+        out["unseen"] = [list(u) for u in p.unseen()]
+    return out
+
+
+def part_settings(p: Params) -> dict:
+    """Per part (params key): what it is a function of. A part given as a file is that file (its
+    content stamp); G and f_A also carry the identity of the f_V they learned from."""
+    pool = pool_settings(p)
+    out = {}
+    for key, own in PART_KEYS.items():
+        given = getattr(p, key)
+        if given is not None:
+            out[key] = {"given": paths.content_stamp(p.weight_path(key))}
+            continue
+        out[key] = {**pool, **{k: getattr(p, k) for k in own}}
+        if key != "swav_checkpoint":
+            fv = out["swav_checkpoint"]
+            out[key]["f_V"] = fv["given"] if "given" in fv else instrument.key_of("f_V", fv)
+    return out
+
+
 def ensure(p: Params, progress: bool = True) -> dict:
     """Synthetic world: make the three frozen parts ready for the real-format loaders.
 
     A part whose params key is set (a weight file you have) is used as it is, never written; a
-    part whose key is unset is trained as a stand-in and saved in the real format under
-    <run>/checkpoints/. Saved stand-ins are reused when they were made with the same settings
-    (and the same given files) and their bytes are whole (hashes in checkpoints/stand_ins.json);
-    otherwise they are retrained. The stand-ins learn from their own pool (protocol.standin_pool):
-    never the run's clips, never a scene of an evaluated pair. Returns the training report."""
+    part whose key is unset is a stand-in, saved in the real format under <run>/checkpoints/. A
+    stand-in is taken from the instrument store (avgas.instrument) when one was built with the same
+    settings — by this run or any other — and trained (then added to the store) otherwise;
+    `retrain_stand_ins: true` trains afresh. The stand-ins learn from their own pool
+    (protocol.standin_pool): never the run's clips, never a scene of an evaluated pair. Returns
+    the report (per part: size, seconds, history, and the store entry it came from)."""
     from avgas import checkpoints, protocol
     from avgas import spectrogram as spec
 
@@ -343,13 +369,7 @@ def ensure(p: Params, progress: bool = True) -> dict:
     log = logging.getLogger("avgas")
     given = {k: p.weight_path(k) for k in PARTS if getattr(p, k) is not None}
     report_file = p.checkpoint_dir / "stand_ins.json"
-    settings = {k: getattr(p, k) for k in STAND_IN_KEYS}
-    if p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
-        settings["sources"] = p.sources
-    if p.unseen():  # pairings kept out of the pool (protocol.generator_pairs)
-        settings["unseen"] = [list(u) for u in p.unseen()]
-    settings["given"] = {k: paths.content_stamp(f) for k, f in given.items()}
-    settings["pool"] = POOL_VERSION
+    settings = {PARTS[k]: v for k, v in part_settings(p).items()}
     if not p.retrain_stand_ins and report_file.is_file():
         try:
             saved = json.loads(report_file.read_text())
@@ -359,8 +379,8 @@ def ensure(p: Params, progress: bool = True) -> dict:
             bad = damaged(p, saved)
             if not bad:
                 return {**saved, "reused": True}
-            log.warning("stand-ins retrained: %s", "; ".join(bad))
-            print("stand-ins retrained: " + "; ".join(bad))
+            log.warning("stand-ins made again: %s", "; ".join(bad))
+            print("stand-ins made again: " + "; ".join(bad))
     if len(given) == len(PARTS):
         return {
             "settings": settings,
@@ -369,7 +389,25 @@ def ensure(p: Params, progress: bool = True) -> dict:
             **{PARTS[k]: {"given": str(f)} for k, f in given.items()},
         }
 
-    report: dict = {"settings": settings, "trained": [], "hashes": {}}
+    report: dict = {"settings": settings, "trained": [], "hashes": {}, "store": {}}
+    pool = None
+
+    def the_pool():
+        nonlocal pool
+        if pool is None:
+            pool = protocol.standin_pool(p)
+        return pool
+
+    def stored(key: str):
+        """The part's store entry, and its report if the store holds it (placed in the run)."""
+        e = instrument.entry(
+            p,
+            PARTS[key],
+            settings[PARTS[key]],
+            {f.relative_to(p.checkpoint_dir).as_posix(): f for f in _saved_files(p, key)},
+        )
+        report["store"][PARTS[key]] = e.key
+        return e, (None if p.retrain_stand_ins else instrument.fetch(e))
 
     def saved_as(key: str) -> None:
         report["trained"].append(key)
@@ -379,58 +417,69 @@ def ensure(p: Params, progress: bool = True) -> dict:
     def size(m):
         return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
 
-    pool = protocol.standin_pool(p)
-    report["pool"] = {
-        "single-class clips": pool.n_single,
-        "two-class scenes" if p.sources == 2 else "scenes of two or more classes": len(pool.sets) - pool.n_single,
-        "pairs": [
-            " + ".join(pool.classes[c] for c in g)
-            for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
-        ],
-    }
     if "swav_checkpoint" in given:
         fv = checkpoints.load_image_encoder(given["swav_checkpoint"]).to(p.torch_device)
         report["f_V"] = {"given": str(given["swav_checkpoint"]), "params_M": size(fv)}
     else:
-        fv, probe, h_fv = train_image_encoder(p, pool, progress)
-        checkpoints.save_image_encoder(
-            fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
-        )
+        e, report["f_V"] = stored("swav_checkpoint")
+        if report["f_V"] is None:
+            fv, probe, h_fv = train_image_encoder(p, the_pool(), progress)
+            checkpoints.save_image_encoder(
+                fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
+            )
+            report["f_V"] = {
+                "params_M": size(fv),
+                "seconds": round(h_fv.seconds, 1),
+                "images": len(the_pool().images),
+                "history": h_fv.values,
+            }
+            instrument.publish(e, report["f_V"], h_fv.seconds)
+        else:
+            fv = checkpoints.load_image_encoder(stand_in_path(p, "swav_checkpoint")).to(p.torch_device)
         saved_as("swav_checkpoint")
-        report["f_V"] = {
-            "params_M": size(fv),
-            "seconds": round(h_fv.seconds, 1),
-            "images": len(pool.images),
-            "history": h_fv.values,
-        }
     if "icgan_folder" in given:
         report["G"] = {"given": str(given["icgan_folder"])}
     else:
-        feats = encode_images(fv, pool.images, p.fv_image_size)
-        G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
-        fid = generator_fid(G, fv, pool.images[: pool.n_single], feats[: pool.n_single], p)
-        checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
+        e, report["G"] = stored("icgan_folder")
+        if report["G"] is None:
+            feats = encode_images(fv, the_pool().images, p.fv_image_size)
+            G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
+            fid = generator_fid(G, fv, pool.images[: pool.n_single], feats[: pool.n_single], p)
+            checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
+            report["G"] = {
+                "params_M": size(G),
+                "seconds": round(h_g.seconds, 1),
+                "resolution": p.g_resolution,
+                "best_FID (f_V features)": round(fid, 4),
+                "history": h_g.values,
+            }
+            instrument.publish(e, report["G"], h_g.seconds)
         saved_as("icgan_folder")
-        report["G"] = {
-            "params_M": size(G),
-            "seconds": round(h_g.seconds, 1),
-            "resolution": p.g_resolution,
-            "best_FID (f_V features)": round(fid, 4),
-            "history": h_g.values,
-        }
     if "sound2scene_checkpoint" in given:
         report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}
     else:
-        specs = spec.batched(pool.waves, p.spectrogram_batch, progress, desc="spectrograms (stand-in pool)")
-        targets = encode_images(fv, pool.images[: pool.n_single], p.fv_image_size)
-        fa, h_fa = train_audio_encoder(p, specs, targets, progress)
-        checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
+        e, report["f_A"] = stored("sound2scene_checkpoint")
+        if report["f_A"] is None:
+            specs = spec.batched(the_pool().waves, p.spectrogram_batch, progress, desc="spectrograms (stand-in pool)")
+            targets = encode_images(fv, pool.images[: pool.n_single], p.fv_image_size)
+            fa, h_fa = train_audio_encoder(p, specs, targets, progress)
+            checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
+            report["f_A"] = {
+                "params_M": size(fa),
+                "seconds": round(h_fa.seconds, 1),
+                "clips": len(specs),
+                "history": h_fa.values,
+            }
+            instrument.publish(e, report["f_A"], h_fa.seconds)
         saved_as("sound2scene_checkpoint")
-        report["f_A"] = {
-            "params_M": size(fa),
-            "seconds": round(h_fa.seconds, 1),
-            "clips": len(specs),
-            "history": h_fa.values,
+    if pool is not None:
+        report["pool"] = {
+            "single-class clips": pool.n_single,
+            "two-class scenes" if p.sources == 2 else "scenes of two or more classes": len(pool.sets) - pool.n_single,
+            "pairs": [
+                " + ".join(pool.classes[c] for c in g)
+                for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
+            ],
         }
     paths.atomic_write_text(report_file, json.dumps(report))
     return {**report, "reused": False}

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from avgas import checkpoints, data, distributed, losses, models, paths, slots
+from avgas import checkpoints, data, distributed, instrument, losses, models, paths, slots
 from avgas import spectrogram as spec
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
@@ -228,6 +228,7 @@ def train_separator(
     p.seed + replica. `stop_after` ends after that many epochs of this call, as a kill would."""
     folder = separator_folder(p, alignment, replica)
     folder.mkdir(parents=True, exist_ok=True)
+    world_spec = _world_spec(p)  # before the replica's seed: the world is the run's
     if replica:  # its own seed: initialisation and epoch order; everything else shared
         p = p.replace(seed=p.seed + replica)
     settings = _settings(p, alignment, len(train.mix))
@@ -244,6 +245,9 @@ def train_separator(
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
+    stored = _stored(p, world_spec, settings, train, val, folder)
+    if w.main and stored is not None and not p.resume:  # trained before with all the same inputs
+        instrument.fetch(stored)
     ck = None  # the checkpoint to continue from: rank 0 decides, every rank follows (from_main)
     if w.main and last.is_file():
         ck = _read_own(last, "cpu" if w.parallel else device)
@@ -319,7 +323,29 @@ def train_separator(
             )
         distributed.barrier()  # no rank runs ahead of the checkpoint of this epoch
         bar.set_postfix(train=f"{tr:.3f}", val=f"{va:.3f}")
+    if w.main and stored is not None and not result.reused and len(result.history["val_loss"]) >= p.epochs:
+        instrument.publish(stored, result.summary(), float(sum(result.history["seconds"])))
     return result
+
+
+def _world_spec(p: Params) -> dict | None:
+    from avgas import world
+
+    return world.spec(p) if p.world == "synthetic" else None
+
+
+def _stored(p: Params, world_spec: dict | None, settings: str, train: SeparatorData, val: SeparatorData, folder: Path):
+    """The store entry of a finished training (synthetic world): the same settings (which hold
+    the frozen parts' content), epochs, world and train/validation tuples train the same model,
+    so a sibling run that differs only downstream (G, generation, judges) takes it as it is."""
+    if world_spec is None:
+        return None
+
+    def rows(d: SeparatorData) -> str:
+        return hashlib.sha1(d.tuples.to_csv(index=False).encode()).hexdigest()
+
+    key = {"settings": settings, "epochs": p.epochs, "world": world_spec, "train": rows(train), "val": rows(val)}
+    return instrument.entry(p, "separator", key, {"best.pt": folder / "best.pt", "last.pt": folder / "last.pt"})
 
 
 def trained_models(p: Params) -> list[tuple[str, int]]:

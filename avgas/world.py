@@ -43,7 +43,8 @@ def stem_of(ytid: str, start_seconds: int) -> str:
     return f"{ytid}_{start_ms}_{start_ms + 10000}"
 
 
-def _spec(p: Params) -> dict:
+def spec(p: Params) -> dict:
+    """What generates the world's bytes (world.json holds it; equal specs give equal worlds)."""
     return {
         "version": WORLD_VERSION,
         "seed": p.seed,
@@ -81,9 +82,9 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
             "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
         )
     out = p.data_dir
-    spec = _spec(p)
+    want = spec(p)
     stamp = out / "world.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == spec:
+    if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == want:
         return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
     theirs = [out / sub for sub in ("audios", "images") if (out / sub).is_dir() and any((out / sub).iterdir())]
     if theirs and not stamp.is_file():  # clips that no synthetic world of avgas wrote: the user's
@@ -104,7 +105,7 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     all_names = paper.background_classes() + paper.foreground_classes()
     rows = []
     n_test = max(1, round(p.clips_per_class * p.test_fraction))
-    jobs = [(label, j) for label in spec["classes"] for j in range(p.clips_per_class)]
+    jobs = [(label, j) for label in want["classes"] for j in range(p.clips_per_class)]
     for label, j in tqdm(jobs, desc="synthetic world", disable=not progress, unit="clip"):
         ci = all_names.index(label)  # index in the paper's list: stable whatever the run uses
         meta = _clip_rng(p.seed, ci, j, 0)
@@ -121,7 +122,7 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     with open(out / "metadata.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
     seconds = time.perf_counter() - t0
-    paths.atomic_write_text(stamp, json.dumps({"spec": spec, "seconds": round(seconds, 2)}, indent=1))
+    paths.atomic_write_text(stamp, json.dumps({"spec": want, "seconds": round(seconds, 2)}, indent=1))
     return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)
 
 

@@ -79,3 +79,24 @@ def quick_run(tmp_path_factory):
     for suffix, text in ((".rc", str(r.returncode)), (".stdout", r.stdout), (".stderr", r.stderr)):
         (root / "restart").with_suffix(suffix).write_text(text)
     return root / "quick"
+
+
+# The suite's time per test file, printed at its end (issue 22: make test stays well inside CI's
+# limit; which files cost what is read here, not asserted in a timed test). A session fixture's
+# time counts for the file of the first test that needed it.
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    f = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[f] = _FILE_SECONDS.get(f, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section("time per test file")
+    for f, s in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{s:8.1f} s {100 * s / total:5.1f}%  {f}")
+    terminalreporter.write_line(f"{total:8.1f} s total ({total / 60:.1f} min)")

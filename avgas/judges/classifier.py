@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgas import paths
-from avgas.judges.checks import JUDGE_POOL_VERSION, _world_stamp, both_ways, ranked_success, topk_hits
+from avgas import instrument, paths
+from avgas.judges.checks import both_ways, ranked_success, topk_hits
 from avgas.judges.images import degrade, to_float
 from avgas.progress import tqdm
 
@@ -155,6 +155,18 @@ def validate_classifier(model: SceneClassifier, images, sets) -> dict:
     }
 
 
+def classifier_settings(p, size: int) -> dict:
+    """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
+    its own settings, never a separator setting. `size`: the generator's image size it judges."""
+    from avgas import protocol
+
+    return {
+        **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
+        "steps": p.classifier_steps,
+        "size": size,
+    }
+
+
 def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
     """Train the scene classifier on the judge pool's true images (unless saved with the same
     settings), validate it on the pool's validation images, measure it both ways on the pool's
@@ -165,25 +177,21 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
 
     folder = p.checkpoint_dir / "judges"
     f = folder / "scene_classifier.pt"
-    settings = {
-        "seed": p.seed,
-        "steps": p.classifier_steps,
-        "size": size,
-        "pool": JUDGE_POOL_VERSION,
-        **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
-        **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
-        "scenes": p.scenes_per_combination,
-        "world": _world_stamp(p),
-    }
-    if f.is_file():
+    settings = classifier_settings(p, size)
+    stored = instrument.entry(
+        p,
+        "scene_classifier",
+        settings,
+        {"scene_classifier.pt": f, "scene_classifier.json": folder / "scene_classifier.json"},
+    )
+    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
         ck = torch.load(f, weights_only=False)
-        if ck["settings"] == settings:
-            model = SceneClassifier(len(ck["classes"]), ck["size"])
-            model.load_state_dict(ck["model"])
-            return model.eval(), ck["report"]
+        model = SceneClassifier(len(ck["classes"]), ck["size"])
+        model.load_state_dict(ck["model"])
+        return model.eval(), ck["report"]
     pool = protocol.judge_pool(p, "train")
     images, classes = pool.images, pool.classes
-    model, hist = train_classifier(images, pool.labels, size, p.classifier_steps, p.seed, progress=progress)
+    model, hist = train_classifier(images, pool.labels, size, p.classifier_steps, p.instrument_draw, progress=progress)
 
     def check(part):
         held = protocol.judge_pool(p, part)
@@ -202,4 +210,5 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
 
     _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "scene_classifier.json", json.dumps(report["held-out"], indent=1))
+    instrument.publish(stored, report, hist["seconds"])
     return model, report

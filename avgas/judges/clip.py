@@ -11,12 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avgas import paths
+from avgas import instrument, paths
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
-    JUDGE_POOL_VERSION,
     _validate_on_true_singles,
-    _world_stamp,
     both_ways,
     ranked_success,
     topk_hits,
@@ -81,40 +79,43 @@ def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) 
     return topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
 
 
+def clip_settings(p, size: int) -> dict:
+    """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
+    its own settings, never a separator setting. `size`: the generator's image size it judges."""
+    from avgas import protocol
+
+    return {
+        **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
+        "steps": p.clip_steps,
+        "size": size,
+        "words": vocabulary(p),
+    }
+
+
 def ensure_clip(p, cat, size: int, progress: bool = True):
     """Train a small OpenCLIP model (custom config, no pretrained weights) on the world's true
     images and their prompts, unless one with the same settings is saved; validate R@1 on
     held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
     import json
 
+    from avgas import protocol
+
     oc = _open_clip()
     folder = p.checkpoint_dir / "judges"
     f = folder / "clip.pt"
     words = vocabulary(p)
-    settings = {
-        "seed": p.seed,
-        "steps": p.clip_steps,
-        "size": size,
-        "words": words,
-        "pool": JUDGE_POOL_VERSION,
-        **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
-        **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
-        "scenes": p.scenes_per_combination,
-        "world": _world_stamp(p),
-    }
+    settings = clip_settings(p, size)
     tokenizer = oc.get_tokenizer(CLIP_CONFIG)
-    torch.manual_seed(p.seed)
+    torch.manual_seed(p.instrument_draw)
     model = _create_model(oc, CLIP_CONFIG, pretrained=None)
-    if f.is_file():
+    stored = instrument.entry(p, "clip", settings, {"clip.pt": f, "clip.json": folder / "clip.json"})
+    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
         ck = torch.load(f, weights_only=False)
-        if ck["settings"] == settings:
-            model.load_state_dict(ck["state_dict"])
-            return model.eval(), tokenizer, ck["report"]
+        model.load_state_dict(ck["state_dict"])
+        return model.eval(), tokenizer, ck["report"]
     from avgas import paper
 
     prompts = paper.prompts()
-    from avgas import protocol
-
     pool = protocol.judge_pool(p, "train")
     images, sets, classes = pool.images, pool.sets, pool.classes
     w_idx = {w: i for i, w in enumerate(words)}
@@ -127,7 +128,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
     tokens = tokenizer([prompt_text(w) for w in words])
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
-    gen = torch.Generator().manual_seed(p.seed)
+    gen = torch.Generator().manual_seed(p.instrument_draw)
     t0, hist = time.perf_counter(), []
     for _ in tqdm(range(p.clip_steps), desc="CLIP judge", disable=not progress):
         model.train()
@@ -154,6 +155,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
 
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "clip.json", json.dumps(report["held-out"], indent=1))
+    instrument.publish(stored, report, report.get("seconds"))
     return model.eval(), tokenizer, report
 
 

@@ -11,13 +11,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avgas import paths
+from avgas import instrument, paths
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
-    JUDGE_POOL_VERSION,
     TRUST_FALSE,
     _validate_on_true_singles,
-    _world_stamp,
     both_ways,
     false_key,
     vocabulary,
@@ -122,6 +120,21 @@ def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]
     return t, checks[t]
 
 
+def detector_settings(p, size: int) -> dict:
+    """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
+    its own settings, never a separator setting. `size`: the generator's image size it judges."""
+    from avgas import protocol
+
+    return {
+        **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
+        "epochs": p.detector_epochs,
+        "size": size,
+        "view": p.detector_imgsz,
+        "names": vocabulary(p),
+        "conf": p.detector_conf,
+    }
+
+
 def ensure_detector(p, cat, size: int, progress: bool = True):
     """Train an Ultralytics YOLOv8n from its yaml (no weights) on the judge pool's true images with
     known boxes, unless one with the same settings is saved; choose its confidence threshold on
@@ -139,25 +152,14 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     weights = folder / "detector.pt"
     names = vocabulary(p)
     view = p.detector_imgsz
-    settings = {
-        "seed": p.seed,
-        "epochs": p.detector_epochs,
-        "size": size,
-        "view": view,
-        "names": names,
-        "scenes": p.scenes_per_combination,
-        "pool": JUDGE_POOL_VERSION,
-        **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
-        **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
-        "conf": p.detector_conf,
-        "world": _world_stamp(p),
-    }
+    settings = detector_settings(p, size)
     meta = folder / "detector.json"
-    if weights.is_file() and meta.is_file() and json.loads(meta.read_text()).get("settings") == settings:
+    stored = instrument.entry(p, "detector", settings, {"detector.pt": weights, "detector.json": meta})
+    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
         return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
     work = p.cache_dir / "detector_data"
     shutil.rmtree(work, ignore_errors=True)
-    gen = torch.Generator().manual_seed(p.seed)
+    gen = torch.Generator().manual_seed(p.instrument_draw)
     pools = {part: protocol.judge_pool(p, part) for part in ("train", "val", "test")}
     for part in ("train", "val"):  # Ultralytics' own val set: its training curves only, nothing chosen
         imgs, boxes = detector_scenes(pools[part])
@@ -184,7 +186,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
         exist_ok=True,
         verbose=False,
         pretrained=False,
-        seed=p.seed,
+        seed=p.instrument_draw,
         deterministic=True,
         fliplr=0.0,
         mosaic=0.0,
@@ -212,6 +214,7 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
         "vocabulary": names,
     }
     paths.atomic_write_text(meta, json.dumps({"settings": settings, "report": report}, indent=1))
+    instrument.publish(stored, report, seconds)
     return model, report
 
 

@@ -1,0 +1,190 @@
+"""The instrument store: stand-ins and judges built once, shared by every run that needs them.
+
+The synthetic world's instrument — the stand-ins f_V, G, f_A and the judges — is a function of the
+world's classes, the instrument's own settings and `instrument_seed`, never of a separator
+setting. So each part is built once into a content-addressed folder,
+
+    <run_root>/.instrument/<part>-<key>/   the part's files and entry.json (settings, hashes, report)
+
+where <key> hashes exactly the settings that made it. A run that needs the part finds it there
+and hard-links its files into its own checkpoints/ (a copy across file systems), so the run
+folder stays whole on its own and every loader reads it where it always did. The default run,
+its `--sweep` siblings, the ablation and a student's reruns share whatever they share; a part
+whose settings differ in any key gets a key of its own and is built anew.
+
+The store is a cache a user can see and delete (`rm -rf runs/.instrument`): nothing in it is read
+without its hashes agreeing with entry.json, and a damaged entry is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from avgas import paths
+
+log = logging.getLogger("avgas")
+
+FOLDER = ".instrument"
+ENTRY = "entry.json"
+
+
+def root(p) -> Path:
+    """The store beside the run folders: <run_root>/.instrument (one per run root)."""
+    return p.run_dir.parent / FOLDER
+
+
+def key_of(part: str, settings: dict) -> str:
+    """The entry's name: the part and a hash of exactly the settings that make it."""
+    text = json.dumps({"part": part, "settings": settings}, sort_keys=True, default=str)
+    return f"{part}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One part of the instrument in the store: `files` maps a name inside the entry to where the
+    run keeps that file (e.g. 'swav.pth.tar' -> <run>/checkpoints/swav.pth.tar)."""
+
+    part: str
+    settings: dict
+    store: Path
+    files: tuple[tuple[str, Path], ...]
+
+    @property
+    def key(self) -> str:
+        return key_of(self.part, self.settings)
+
+    @property
+    def folder(self) -> Path:
+        return self.store / self.key
+
+
+def entry(p, part: str, settings: dict, files: dict[str, Path]) -> Entry:
+    return Entry(part, settings, root(p), tuple((name, Path(f)) for name, f in files.items()))
+
+
+@contextlib.contextmanager
+def _locked(store: Path):
+    """A short, blocking lock on the store: one process at a time adds or reads an entry (a build
+    itself runs outside it; two runs that build the same part at once keep the first entry)."""
+    import fcntl
+
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / ".lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _whole(e: Entry) -> dict | None:
+    """The entry's record when its settings match and every file's bytes are what was stored."""
+    try:
+        rec = json.loads((e.folder / ENTRY).read_text())
+    except (OSError, ValueError):
+        return None
+    if rec.get("settings") != json.loads(json.dumps(e.settings, default=str)):
+        return None
+    for name, _ in e.files:
+        f = e.folder / name
+        if not f.is_file() or rec.get("hashes", {}).get(name) != paths.file_hash(f):
+            log.warning("instrument store: %s is damaged or missing; the part is built again", f)
+            return None
+    return rec
+
+
+def _place(src: Path, dst: Path) -> None:
+    """`dst` becomes `src`'s bytes, atomically: a hard link (no extra disk), or a copy where the
+    two lie on different file systems."""
+    paths.guard(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def fetch(e: Entry) -> dict | None:
+    """If the store holds the part whole, place its files where the run keeps them and return the
+    report it was built with; None when it must be built."""
+    with _locked(e.store):
+        rec = _whole(e)
+        if rec is None:
+            return None
+        for name, dst in e.files:
+            _place(e.folder / name, dst)
+    log.info("instrument store: %s reused", e.key)
+    return rec.get("report", {})
+
+
+def publish(e: Entry, report: dict, seconds: float | None = None) -> None:
+    """Add a part the run has just built (its files at the run's paths) to the store: the files are
+    linked into a temporary folder that is renamed into place whole, so a reader never sees half
+    an entry. An entry already there whole is kept (built by another run meanwhile)."""
+    hashes = {name: paths.file_hash(dst) for name, dst in e.files}
+    rec = {
+        "part": e.part,
+        "key": e.key,
+        "settings": e.settings,
+        "hashes": hashes,
+        "report": report,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "seconds": seconds,
+    }
+    with _locked(e.store):
+        if _whole(e) is not None:
+            return
+        tmp = e.store / f".{e.key}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for name, dst in e.files:
+            _place(dst, tmp / name)
+        paths.atomic_write_text(tmp / ENTRY, json.dumps(rec, indent=1, default=str))
+        if e.folder.exists():  # a damaged or outdated entry of the same key: replaced whole
+            old = e.store / f".{e.key}.{os.getpid()}.old"
+            os.replace(e.folder, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, e.folder)
+    log.info("instrument store: %s added", e.key)
+
+
+def entries(store: Path) -> list[dict]:
+    """What a store holds: one row per entry (part, key, size, when built), for `make book`'s
+    summary and a user deciding what to delete."""
+    rows = []
+    for folder in sorted(Path(store).glob("*-*")):
+        try:
+            rec = json.loads((folder / ENTRY).read_text())
+        except (OSError, ValueError):
+            continue
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        rows.append(
+            {"part": rec.get("part"), "key": folder.name, "MB": round(size / 1e6, 2), "built": rec.get("built")}
+        )
+    return rows
+
+
+def keys(p) -> dict[str, str]:
+    """The store key of every part of a synthetic run's instrument (the judges judge G's images,
+    so their image size is G's resolution). A part given as a file has no key."""
+    from avgas import standins
+    from avgas.judges import classifier, clip, detector
+
+    parts = standins.part_settings(p)
+    out = {standins.PARTS[k]: key_of(standins.PARTS[k], s) for k, s in parts.items() if "given" not in s}
+    size = p.g_resolution
+    out["scene_classifier"] = key_of("scene_classifier", classifier.classifier_settings(p, size))
+    out["clip"] = key_of("clip", clip.clip_settings(p, size))
+    out["detector"] = key_of("detector", detector.detector_settings(p, size))
+    return out
