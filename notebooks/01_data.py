@@ -135,11 +135,11 @@ for split in data.SPLITS:
 unrealistic = set(paper.facts()["combinations"]["unrealistic"])
 combos = P.combination_list()
 clips_of = {sp: set().union(*(set(tuples.loc[tuples["split"] == sp, c]) for c in slots.stem_columns(tuples)))
-            for sp in tuples["split"].unique()}
+            for sp in data.SPLITS}  # train, val, test (the unseen pairings reuse test clips, by design)
 shared = sum(len(clips_of[a] & clips_of[b]) for a in clips_of for b in clips_of if a < b)
 per_split = tuples["split"].value_counts()
 print(f"{cat['label'].nunique()} classes and {len(cat)} usable clips ({len(cat.attrs['skipped'])} skipped, each with "
       f"its reason); {len(combos)} combinations, of which {sum(bg in unrealistic for _, bg in combos)} are the "
       f"paper's unrealistic ones; tuples per split: {', '.join(f'{k} {v}' for k, v in per_split.items())}; "
-      f"source clips shared between splits: {shared}. Each mixture is one {s.shape[1]} x {s.shape[2]} spectrogram "
+      f"source clips shared between train, val and test: {shared}. Each mixture is one {s.shape[1]} x {s.shape[2]} spectrogram "
       f"(frequency bins x frames) that the separator reads.")

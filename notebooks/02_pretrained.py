@@ -136,4 +136,4 @@ overlap = (f"; evaluated pairs that G and f_V saw as scenes: {len(shared)}" if P
 print(f"f_A, f_V and G: {origin}, read back through the released formats' loaders{overlap}. "
       f"Audio -> image retrieval on {len(hit)} validation clips: the nearest image feature is of the sound's class "
       f"in {sum(hit) / len(hit):.2f} of them against chance {chance:.2f} (difference {ci['difference']:+.2f}, 95% "
-      f"interval [{ci['ci95'][0]:+.2f}, {ci['ci95'][1]:+.2f}]): above chance {metrics.verdict(ci)}.")
+      f"interval [{ci['ci95'][0]:+.2f}, {ci['ci95'][1]:+.2f}]): 'above chance' {metrics.verdict(ci)}.")

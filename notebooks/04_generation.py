@@ -89,8 +89,9 @@ for i in picks:
 # ## What this run shows
 # Before any judge looks: how close each method's mixed condition (Eq. 4's input to $G$; for
 # Sound2Scene, $f_A$ of the mix) lies to the reference's, the blend of the true images' features
-# (cosine, mean over the test tuples and the seeds; 1 would be the reference itself). Notebooks
-# 05–07 score the images.
+# (cosine, mean over the test tuples and the seeds; 1 would be the reference itself). It describes
+# where the conditions lie, not how good the images are: A2A aims its halves at $f_A$'s targets and
+# A2V at $f_V$'s, so A2V starts closer to this reference. Notebooks 05–07 score the images.
 
 # %%
 ref = embeddings[("mixed", generate.REFERENCE_IMAGE)]
