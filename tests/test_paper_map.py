@@ -4,6 +4,9 @@ and the paper-to-code map covers every section, equation, table, figure and supp
 import re
 from pathlib import Path
 
+import nbformat
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = (ROOT / "book" / "method.md").read_text()
 MAP = (ROOT / "book" / "paper_to_code.md").read_text()
@@ -63,3 +66,20 @@ def test_no_file_cites_an_equation_the_paper_does_not_number():
     files.append(ROOT / "README.md")
     wrong = {str(f.relative_to(ROOT)): sorted(cited(f.read_text()) - {1, 2, 3, 4, 5}) for f in files}
     assert not {f: n for f, n in wrong.items() if n}
+
+
+@pytest.mark.parametrize("name", ["01_data", "02_pretrained", "04_generation"])
+def test_notebooks_end_with_a_computed_summary(name):
+    """Each ends with 'What this run shows' and a code cell that prints it: computed, never typed."""
+    cells = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+    assert cells[-2].cell_type == "markdown" and cells[-2].source.startswith("## What this run shows"), name
+    assert cells[-1].cell_type == "code" and "print(" in cells[-1].source, name
+
+
+def test_notebook_04_shows_eq_4_and_its_code_and_05_defines_fid_and_is():
+    nb04 = nbformat.read(ROOT / "notebooks" / "04_generation.ipynb", as_version=4).cells
+    eq4 = [c.source for c in nb04 if c.cell_type == "markdown" and "Eq. 4" in c.source]
+    assert eq4 and "$$" in eq4[0] and r"\lambda" in eq4[0]
+    assert any("report.show_source(generate.blend" in c.source for c in nb04 if c.cell_type == "code")
+    nb05 = "".join(c.source for c in nbformat.read(ROOT / "notebooks" / "05_fid_is.ipynb", as_version=4).cells)
+    assert r"\mathrm{FID} =" in nb05 and r"\mathrm{IS} =" in nb05
