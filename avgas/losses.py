@@ -1,13 +1,24 @@
-"""The alignment losses of Sound2Scene and AV-GAS (paper Eq. 1-3).
+"""The alignment losses of Sound2Scene and AV-GAS (the paper's Eq. 1-3, Sec. 3.3.1).
 
 Both models compare unit vectors by negative Euclidean distance, with no temperature:
 
     logits[i, k] = -|| x_i/|x_i| - y_k/|y_k| ||_2
-    l(x, y)      = cross-entropy(logits, diagonal)       (InfoNCE over the batch)
+    l(x, y)      = cross-entropy(logits, diagonal)       (Eq. 1's InfoNCE, averaged over the batch)
 
-A2A  (Eq. 1): sum over the two halves j of l(h_j, f_A(a_j)) + l(f_A(a_j), h_j)
-A2V  (Eq. 2): the same against f_V(v_j), the image of source j
-A2A+A2V (Eq. 3): their sum.
+A2A  (Eq. 2): sum over the two halves j of l(h_j, f_A(a_j)) + l(f_A(a_j), h_j)
+A2V  (Eq. 3): the same against f_V(v_j), the image of source j
+A2A+A2V: their sum (the paper prints no equation of its own for it).
+
+The scale differs from the paper's. Eq. 2-3 carry the factor 1/(2B): the mean over the batch
+*and over the two directions*. `symmetric_infonce` sums the two directions (2x), and
+`separator_loss` sums the two halves (fg, bg), which the paper does not print how it combines:
+our loss is 2x the paper's if its halves are summed, 4x if they are averaged (A2A+A2V, the sum of
+both, 4-8x). Adam is blind to a loss's scale but not to its coupled weight decay (torch's
+`weight_decay` adds wd * theta to the gradient before the moments): training s * L with decay wd
+takes exactly the steps of L with decay wd / s (up to Adam's eps). So `weight_decay: 1e-5` here
+acts as 2.5e-6 would on the paper's scale (halves averaged). Kept as it is because the runs' numbers
+depend on it; book/method.md states the difference and what it changed when measured once on
+validation.
 
 Beyond the paper: with K sources the sums run over K slots, and a `-PIT` alignment pairs slots
 with sources per tuple by the assignment that fits best (see `separator_loss`).
@@ -32,6 +43,7 @@ def infonce(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def symmetric_infonce(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Both directions of Eq. 2-3's sum, added: 2x the paper's 1/(2B) mean (see the module's note)."""
     return infonce(x, y) + infonce(y, x)
 
 
@@ -113,7 +125,8 @@ def assign(slots, targets: dict, alignment: str) -> torch.Tensor:
 
 
 def separator_loss(slots, targets: dict, alignment: str) -> torch.Tensor:
-    """AV-GAS's loss for one batch.
+    """AV-GAS's loss for one batch: Eq. 2 (A2A), Eq. 3 (A2V) or their sum, with the halves
+    summed (2-4x the paper's scale: see the module's note).
 
     slots: the separator's K outputs (h_fg, ..., h_bg), each (B, D); targets: {'A': (f_A of each
     source), 'V': (f_V of each source's image)}, in the same source order; alignment: 'A2A',

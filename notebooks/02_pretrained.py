@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from avgas import checkpoints, data, models, params, report, standins, train
+from avgas import checkpoints, data, metrics, models, params, report, standins, train
 
 P = params.from_notebook(globals())
 torch.manual_seed(P.seed)
@@ -120,3 +120,20 @@ audio_feats, _ = targets.rows(held["stem"])
 for part in (slice(0, half), slice(half, None)):
     fig = report.generation_grid(G, audio_feats[part], held_images[part], list(held["label"])[part],
                                  n_z=2, title="G(z, f_A(validation audio)) — Sound2Scene on single-class sounds")
+
+# %% [markdown]
+# ## What this run shows
+# Computed from this run: where the frozen parts came from, whether the stand-ins ever saw an
+# evaluated pair, and whether $f_A$ of a sound lands next to $f_V$ of its class's images more often
+# than chance (a paired bootstrap interval over the validation clips).
+
+# %%
+chance = 1 / held_all["label"].nunique()
+ci = metrics.paired_ci([float(h) for h in hit], [chance] * len(hit))
+origin = ("stand-ins trained on their own pool (synthetic world)" if stand_ins
+          else "loaded from the files the params name")
+overlap = (f"; evaluated pairs that G and f_V saw as scenes: {len(shared)}" if P.world == "synthetic" else "")
+print(f"f_A, f_V and G: {origin}, read back through the released formats' loaders{overlap}. "
+      f"Audio -> image retrieval on {len(hit)} validation clips: the nearest image feature is of the sound's class "
+      f"in {sum(hit) / len(hit):.2f} of them against chance {chance:.2f} (difference {ci['difference']:+.2f}, 95% "
+      f"interval [{ci['ci95'][0]:+.2f}, {ci['ci95'][1]:+.2f}]): 'above chance' {metrics.verdict(ci)}.")

@@ -21,6 +21,17 @@
 # the generator was trained on — and checked both ways on the pool's held-out images first. FID is
 # computed for separated images only, against the held-out true images of the same class, as the
 # paper explains (a mixed image has no single true counterpart).
+#
+# **FID** (Fréchet Inception distance) compares two clouds of judge features, the true images' and the
+# generated ones', each summarised by its mean $\mu$ and covariance $\Sigma$; lower is closer:
+#
+# $$\mathrm{FID} = \lVert \mu_r - \mu_g \rVert_2^2 + \mathrm{Tr}\big(\Sigma_r + \Sigma_g - 2\,(\Sigma_r \Sigma_g)^{1/2}\big).$$
+#
+# **IS** (Inception score) reads the judge's class probabilities $p(y \mid x)$ of each generated image
+# $x$: high when each image is confidently one class and the images together cover many classes
+# ($p(y)$, the mean of $p(y \mid x)$ over the images):
+#
+# $$\mathrm{IS} = \exp\Big(\mathbb{E}_{x}\, \mathrm{KL}\big(p(y \mid x) \,\Vert\, p(y)\big)\Big).$$
 
 # %% tags=["parameters"]
 params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's

@@ -43,8 +43,10 @@ def test_mixing_by_addition_with_relative_level():
     assert np.allclose(data.mix(fg, bg), 0.3)
     assert np.allclose(data.mix(np.full(4, 0.01), bg, 20.0), 0.3)  # +20 dB = x10
     assert np.allclose(data.mix(fg, bg, -20.0), 0.21)
-    loud = data.mix(np.full(4, 0.9), np.full(4, 0.9))
-    assert np.allclose(loud, 1.0)  # scaled into range, not clipped
+    # a mix that leaves [-1, 1] is scaled down as a whole, not clipped: the samples inside the range
+    # keep their ratio to the peak (clipping would leave 0.9 and 0.2 as they are)
+    loud = data.mix(np.array([0.9, 0.45, -0.9, 0.1]), np.array([0.9, 0.45, -0.9, 0.1]))
+    assert np.allclose(loud, [1.0, 0.5, -1.0, 0.2 / 1.8])
 
 
 def test_missing_files_are_skipped_with_a_reason(small_params, catalogue):

@@ -31,21 +31,21 @@ def test_infonce_matches_the_written_out_formula(batch):
     )
 
 
-def test_separator_losses_are_eq_1_to_3(batch):
+def test_separator_losses_are_eq_2_and_3(batch):
     b = batch
     targets = {"A": (b["a_fg"], b["a_bg"]), "V": (b["v_fg"], b["v_bg"])}
     eq = {}
     for kind, (t_fg, t_bg) in {"A": (b["a_fg"], b["a_bg"]), "V": (b["v_fg"], b["v_bg"])}.items():
-        eq[kind] = (
+        eq[kind] = (  # sums: 4x the 1/(2B) mean with halves averaged
             direct_infonce(b["h_fg"], t_fg)
             + direct_infonce(t_fg, b["h_fg"])
             + direct_infonce(b["h_bg"], t_bg)
             + direct_infonce(t_bg, b["h_bg"])
         )
     got = {a: losses.separator_loss((b["h_fg"], b["h_bg"]), targets, a).item() for a in losses.ALIGNMENTS}
-    assert got["A2A"] == pytest.approx(eq["A"], rel=1e-5)  # Eq. 1
-    assert got["A2V"] == pytest.approx(eq["V"], rel=1e-5)  # Eq. 2
-    assert got["A2A+A2V"] == pytest.approx(eq["A"] + eq["V"], rel=1e-5)  # Eq. 3
+    assert got["A2A"] == pytest.approx(eq["A"], rel=1e-5)  # Eq. 2
+    assert got["A2V"] == pytest.approx(eq["V"], rel=1e-5)  # Eq. 3
+    assert got["A2A+A2V"] == pytest.approx(eq["A"] + eq["V"], rel=1e-5)  # Eq. 2 + Eq. 3
 
 
 def test_perfect_alignment_has_lower_loss_than_swapped_halves(batch):

@@ -27,14 +27,27 @@ def weights(p, alignment):
     return torch.load(train.separator_folder(p, alignment) / "last.pt", weights_only=False)["model"]
 
 
-def test_killed_run_resumes_to_the_same_weights(setup):
+def test_killed_run_resumes_to_the_same_weights(setup, monkeypatch):
+    """A deterministic restart from scratch would also end on the uninterrupted run's weights, so
+    the test proves the resume happened: the resumed call trains only the epochs left, and its
+    history starts with the killed run's own first epoch (its wall-clock seconds, which a fresh
+    epoch would not reproduce)."""
+    from avgas import losses
+
     p, tr, va = setup
     a = p.replace(name="uninterrupted")
     full = train.train_separator(a, "A2A", tr, va, progress=False)
     b = p.replace(name="killed")
     train.train_separator(b, "A2A", tr, va, progress=False, stop_after=1)  # 'killed' after epoch 1
-    assert len(torch.load(train.separator_folder(b, "A2A") / "last.pt", weights_only=False)["history"]["val_loss"]) == 1
+    killed = torch.load(train.separator_folder(b, "A2A") / "last.pt", weights_only=False)
+    assert killed["epoch"] == 0 and len(killed["history"]["val_loss"]) == 1
+    batches = []  # every loss the resumed call computes (train and validation batches)
+    real = losses.separator_loss
+    monkeypatch.setattr(losses, "separator_loss", lambda *a, **k: batches.append(1) or real(*a, **k))
     resumed = train.train_separator(b.replace(resume=True), "A2A", tr, va, progress=False)
+    per_epoch = len(tr.mix) // p.batch_size + len(va.mix) // p.batch_size
+    assert len(batches) == (p.epochs - 1) * per_epoch, "the resumed call did not start at epoch 2"
+    assert resumed.history["seconds"][0] == killed["history"]["seconds"][0]
     wa, wb = weights(a, "A2A"), weights(b, "A2A")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert resumed.history["val_loss"] == full.history["val_loss"]
