@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from avgas import data, duplicates, params, vggsound, world
+from avgas import check, data, duplicates, params, vggsound, world
 
 COMBOS = {"hail": ["dog barking"]}
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing: make setup installs it")
@@ -80,6 +80,8 @@ def test_renamed_copies_are_found_kept_once_and_listed(seeded):
         listed = [row for row in csv.DictReader(f) if row["reason"].startswith("duplicate clip")]
     assert sorted(row["ytid"] for row in listed) == ["copy00", "copy01", "copy02"]
     assert r.clips == r.ok + r.skipped - r.unparseable  # every row accounted for
+    status, detail = check.duplicates_row(p)[3:]
+    assert status == "ok" and detail.startswith("3 groups") and "3 clips left out" in detail
     # no group spans two splits in the run's catalogue
     cat = data.catalogue(p, screen=False)
     split = dict(zip(cat["stem"], cat["split"]))
@@ -131,6 +133,8 @@ def test_the_synthetic_world_has_no_duplicates(tmp_path):
     cat = data.catalogue(p, screen=False)
     groups = duplicates.of_folder(p.data_dir, list(cat["stem"]), dict(zip(cat["stem"], cat["image"])))
     assert groups.groups == []
+    status, detail = check.duplicates_row(p)[3:]
+    assert status == "ok" and detail.startswith(f"none among the {len(cat)} clips")
 
 
 def test_fingerprints_match_the_same_sound_and_not_another():

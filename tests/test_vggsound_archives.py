@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from avgas import params, vggsound
+from avgas import check, params, vggsound
 from avgas.data import DataError
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing: make setup installs it")
@@ -120,6 +120,9 @@ def test_archives_ingest_as_the_unpacked_clips_do_with_bounded_disk(corpus, unpa
     assert 1 <= r.peak_staged_files <= workers and r.peak_staged_bytes <= workers * biggest
     assert not (p.data_dir / vggsound.STAGING).exists()
     assert _digest(packed) == before  # the archives are only read
+    status, detail = check._video_row(p, prepared=True)[3:]
+    assert status == "ok" and "3 archives" in detail and "3 read to their end" in detail, detail
+    assert detail.endswith("11 of the csv's 12 clips of the needed classes")  # all but the one in no archive
     # a second call opens no archive: every archive was read to its end and its clips are done
     again = vggsound.prepare(p, workers=workers, progress=False)
     assert again.archives_read == 0 and again.reused == 10 and again.reasons == r.reasons
