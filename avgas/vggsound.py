@@ -1,13 +1,27 @@
 """VGGSound ingestion: from `vggsound.csv` and the downloaded videos to the project's data layout.
 
 For every csv row of a class the combinations need, the clip's video is found (the public mirror's
-`<ytid>_<start_seconds:06d>.mp4`, or Sound2Scene's `<ytid>_<start_ms>_<end_ms>.mp4`), its audio is
-decoded by ffmpeg to 16 kHz mono wav, and one frame is written as jpg: the best frame of
-Sound2Scene's `top1_boxes_top10_moments.json` (frame numbers at 10 fps; `frame_index_base` says
-whether they count from 0 or 1), or the middle frame when the clip has no entry (counted as a
-fallback). Work is spread over a process pool and is resumable: a clip whose wav and jpg exist is
-not redone. Corrupt, truncated, silent, non-finite, too-short or missing clips and unreadable frames
-are skipped with a reason in `skipped.csv`; the others go on.
+`<ytid>_<start_seconds:06d>.mp4`, or Sound2Scene's `<ytid>_<start_ms>_<end_ms>.mp4`) in `video_dir`
+or in the tar / tar.gz archives there, its audio is decoded by ffmpeg to 16 kHz mono wav, and one
+frame is written as jpg: the frame on screen at the time of the best frame of Sound2Scene's
+`top1_boxes_top10_moments.json` (its numbers count at 10 fps, from `frame_index_base`; mapped to a
+time, so a video at any rate gives its frame of that moment), or the middle frame when the clip has
+no entry or the entry is past the video's end (counted as a fallback). Work is spread over a process
+pool and is resumable: a clip whose wav and jpg exist is not redone. Corrupt, truncated, silent,
+non-finite, too-short or missing clips and unreadable frames are skipped with a reason in
+`skipped.csv`; the others go on.
+
+Archives are streamed member by member (`tarfile`'s stream mode; never unpacked whole): a needed
+member is copied to `<data_root>/.staging/`, decoded by a worker and deleted, and no more members
+are unpacked than there are clips in flight, so the extra disk is at most one member per worker
+(`peak_staged_bytes` in ingest.json). An archive read to its end is recorded in `archives.json`
+(its size, time, video members and skips) and not opened again while it is unchanged and none of
+its clips is missing; a truncated or corrupt archive is a logged skip (`bad_archives`), its readable
+part used.
+
+The same clip under two ids (duplicates.py: its sound, or its frame with a sound alike) is kept
+once: the first in the csv's order; the others are listed in the skip-list and the groups in
+`ingest.json`, and the splits are made over groups (`data.split_over_groups`).
 
 Every line of the csv is accounted for: a clip of a needed class (ingested, or skipped with its
 reason), a row of another class, a duplicate of an earlier row (ingested once), a header, blank or
@@ -861,6 +875,43 @@ def _fingerprints(root: Path, results: list[dict]) -> list:
     return prints
 
 
+# -------------------------------------------------------- the paper's parts, and their substitutes
+
+
+def substitutions(p) -> list[str]:
+    """Where the run's parts depart from the paper's setup (Sec. 4.1), in words, for the results
+    page beside the tables. `p`: Params or the dict of a run's params.yaml; [] for the synthetic world
+    (its stand-ins are named on every page) and for a real run with the paper's parts."""
+    from avgas.judges import clip
+
+    get = p.get if isinstance(p, dict) else lambda k, d=None: getattr(p, k, d)
+    if get("world") != "vggsound":
+        return []
+    out = []
+    if not get("frames_json"):
+        out.append(
+            "Frames: each clip's middle frame (`frames_json: null`), where the paper takes Sound2Scene's "
+            "highly correlated frames (`top1_boxes_top10_moments.json`)."
+        )
+    ckpt, arch = str(get("clip_checkpoint") or ""), str(get("clip_model") or "")
+    if arch != clip.OPENAI_ARCH or "openai" not in ckpt.lower():
+        what = "LAION-2B weights" if "laion" in ckpt.lower() else f"`{Path(ckpt).name}`"
+        out.append(
+            f"R@K judge: OpenCLIP `{arch}` with {what}, where the paper uses OpenAI's CLIP ViT-B/32 (ref. [28]; "
+            f"in OpenCLIP `{clip.OPENAI_ARCH}` with `{clip.OPENAI_FILE}` from {clip.OPENAI_SOURCE}). R@K is "
+            "not comparable with the paper's."
+        )
+    return out
+
+
+def substitutions_note(p) -> str:
+    """The substitutions as a Markdown section ('' when there are none)."""
+    subs = substitutions(p)
+    if not subs:
+        return ""
+    return "## Parts that differ from the paper's\n\n" + "\n".join(f"- {s}" for s in subs) + "\n"
+
+
 def report(p: Params):
     """What the last ingestion into p.data_dir did (for notebook 01): a one-row summary and the
     skip-list's reasons with an example clip each; None when nothing was ingested there."""
@@ -874,6 +925,7 @@ def report(p: Params):
         [
             {k: s[k] for k in ("clips", "ok", "reused", "skipped", "fallbacks")}
             | {k: s.get(k, 0) for k in ("unparseable", "duplicates", "other_classes", "lines")}
+            | {k: s.get(k, 0) for k in ("duplicate_groups", "duplicate_clips", "archives")}
             | {"clips/s": round(s["clips_per_second"], 2)}
         ],
         index=["prepare-vggsound"],

@@ -71,3 +71,17 @@ def test_a_full_size_openai_layout_checkpoint_loads(tmp_path):
     torch.save(model.state_dict(), weights)
     loaded, _, name = clip.load_clip_file(weights, clip.OPENAI_ARCH)
     assert name == clip.OPENAI_ARCH and clip.quick_gelu(loaded)
+
+
+def test_substituted_parts_are_said_beside_the_tables():
+    from avgas import vggsound
+
+    p = params.load("params/vggsound.yaml")
+    assert vggsound.substitutions(p) == [] and vggsound.substitutions_note(p) == ""
+    laion = p.replace(
+        frames_json=None, clip_checkpoint="weights/open_clip_vit_b_32_laion2b_s34b_b79k.bin", clip_model="ViT-B-32"
+    )
+    subs = vggsound.substitutions(laion.to_dict())  # as the book reads a run's params.yaml
+    assert len(subs) == 2 and "middle frame" in subs[0] and "LAION-2B weights" in subs[1]
+    assert vggsound.substitutions_note(laion).startswith("## Parts that differ from the paper's")
+    assert vggsound.substitutions(params.load("params/quick.yaml")) == []  # the synthetic world
