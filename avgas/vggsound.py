@@ -79,7 +79,7 @@ CSV_WHERE = (
 )
 VIDEO_WHERE = (
     "the folder of VGGSound's videos, <ytid>_<start:06d>.mp4 (public mirrors) or "
-    "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's)"
+    "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's), or of tar / tar.gz archives of them"
 )
 FRAMES_WHERE = "Sound2Scene's top1_boxes_top10_moments.json; null = each clip's middle frame"
 
