@@ -118,4 +118,4 @@ def test_plan_stops_with_one_line_when_it_cannot_count(toy, capsys, tmp_path):
     assert code == 1 and len(err.strip().splitlines()) == 1 and "'vggsound_csv'" in err and "'metadata_csv'" in err
     code = cli.main(["plan", "params/vggsound.yaml", *_args(changes), "--gpu", "a100x1,b200x9"])
     err = capsys.readouterr().err
-    assert code == 1 and "'b200'" in err and "h100" in err
+    assert code == 1 and "'b200x9'" in err and "h100" in err
