@@ -436,6 +436,8 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
     )
     for key in WEIGHTS:
         status, detail = _check_weight(p, key)
+        if p.world == "vggsound" and status == "ok":  # which file the key expects, even when it is found
+            detail = f"{detail}; expects {checkpoints.SOURCES[key][0]}"
         shown = "-" if p.world == "synthetic" and getattr(p, key) is None and key in JUDGES else str(p.weight_path(key))
         rows.append((key.replace("_", " "), key, shown, status, detail))
     rows += _own_checkpoint_rows(p)

@@ -85,3 +85,19 @@ def test_substituted_parts_are_said_beside_the_tables():
     assert len(subs) == 2 and "middle frame" in subs[0] and "LAION-2B weights" in subs[1]
     assert vggsound.substitutions_note(laion).startswith("## Parts that differ from the paper's")
     assert vggsound.substitutions(params.load("params/quick.yaml")) == []  # the synthetic world
+
+
+def test_check_says_which_file_each_key_expects(tmp_path):
+    from avgas import check
+
+    _, weights, arch = _checkpoint(tmp_path, quick=True, name="toy-quickgelu3")
+    p = params.load(
+        "params/vggsound.yaml",
+        {"clip_checkpoint": str(weights), "clip_model": arch, "data_root": str(tmp_path / "d"), "device": "cpu"},
+    )
+    t = check.check(p)
+    row = t.loc["clip checkpoint"]
+    assert row["status"] == "ok" and "QuickGELU" in row["detail"], row["detail"]
+    assert "expects OpenAI's CLIP ViT-B/32" in row["detail"] and "ViT-B-32-quickgelu" in row["detail"]
+    for key in ("sound2scene checkpoint", "swav checkpoint", "detector weights"):  # not here: named with their file
+        assert t.loc[key, "status"] == "missing" and "expected" in t.loc[key, "detail"]
