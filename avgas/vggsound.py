@@ -643,6 +643,7 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
     except ValueError:
         state = {}  # unreadable: every archive is read again
     staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # members a SIGKILLed ingestion left: never reused
     bad_archives: dict[str, str] = {}
     opened, outstanding, streamed = [], {}, set()
 

@@ -194,3 +194,59 @@ def test_a_killed_ingestion_resumes_without_redoing_finished_archives(corpus, un
     assert opened == ["b_shard.tar.gz", "c_shard.tgz"]  # a_shard was finished: not read again
     assert r.reused >= 4
     _same(_layout(p), unpacked)
+
+
+@pytest.mark.slow  # ~20 s: a python -m avgas process killed with SIGKILL in its second archive
+def test_an_ingestion_killed_with_sigkill_resumes_after_its_finished_archives(corpus, unpacked, tmp_path, monkeypatch):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, _, packed, shards = corpus
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    stuck = shards["b_shard.tar.gz"][0][1].removesuffix(".mp4")  # b_shard's second clip decodes forever
+    (fake / "ffmpeg").write_text(
+        f'#!/bin/sh\ncase "$*" in *{stuck}*) exec sleep 120;; esac\nexec /usr/bin/ffmpeg "$@"\n'
+    )
+    (fake / "ffmpeg").chmod(0o755)
+    p = _params(root, packed, tmp_path / "d")
+    cmd = [sys.executable, "-m", "avgas", "prepare-vggsound", "params/vggsound.yaml", "--workers", "1"]
+    for k in ("vggsound_csv", "video_dir", "data_root", "metadata_csv"):
+        cmd += ["-p", f"{k}={getattr(p, k)}"]
+    cmd += ["-p", "combinations={hail: [dog barking]}", "-p", "frames_json=null", "-p", "min_clip_seconds=1.0"]
+    cmd += ["-p", "train_tuples=2", "-p", "val_tuples=2", "-p", "test_tuples=2"]
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    state = p.data_dir / "archives.json"
+    try:
+        deadline = time.time() + 120
+        while not (state.is_file() and json.loads(state.read_text()).get("a_shard.tar", {}).get("complete")):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.time() < deadline
+            time.sleep(0.2)
+        time.sleep(2)  # into b_shard, stuck on its second clip
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert not json.loads(state.read_text()).get("b_shard.tar.gz", {}).get("complete")
+    opened = []
+    real_members = vggsound._members
+
+    def spy(archive):
+        opened.append(archive.name)
+        return real_members(archive)
+
+    monkeypatch.setattr(vggsound, "_members", spy)
+    r = vggsound.prepare(p, workers=2, progress=False)
+    assert opened == ["b_shard.tar.gz", "c_shard.tgz"] and r.reused >= 4
+    assert not (p.data_dir / vggsound.STAGING).exists()
+    _same(_layout(p), unpacked)
