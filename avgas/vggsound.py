@@ -669,7 +669,8 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
 
     t0 = time.perf_counter()
     workers = workers or p.ingest_workers or max(1, (os.cpu_count() or 2))
-    bar = tqdm(total=len(loose) + len(pending), desc="VGGSound clips", disable=not progress)
+    total = len(loose) + len(pending)
+    bar = tqdm(total=total, desc="VGGSound clips", disable=not progress)
     work = _Work(workers, on_result, bar)
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
@@ -706,8 +707,9 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
             outstanding[name] = 0
             staging.mkdir(parents=True, exist_ok=True)
             members = 0
+            stream = _members(archive)
             try:
-                for member, fh in _members(archive):
+                for member, fh in stream:
                     members += 1
                     m = video_stem(member)
                     if m is None:
@@ -732,6 +734,8 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
                 bad_archives[name] = why
                 log.warning("skipping the rest of archive %s: %s", archive, why)
                 continue
+            finally:
+                stream.close()  # the archive's file, now (not when the generator is collected)
             streamed.add(name)
             if outstanding[name] == 0:
                 state[name]["complete"] = True
@@ -744,7 +748,7 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
             save_state()  # the archives finished so far are not read again
         raise DataError(
             f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
-            f"after {work.processed} of {len(loose) + len(pending) + work.processed} clips; the finished "
+            f"after {work.processed} of {total} clips; the finished "
             "clips are kept: run the same command again to continue"
         ) from None
     except BaseException:
