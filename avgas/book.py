@@ -66,7 +66,7 @@ def _md_table(df) -> str:
 
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
-    from avgas import results
+    from avgas import results, vggsound
     from avgas.judges.checks import TRUST_FALSE, TRUST_RECALL
 
     f = run_dir / "results.json"
@@ -86,6 +86,7 @@ def results_page(run_dir: Path) -> str:
         "clips): what the generator and the judges allow when separation is perfect. Notebook "
         "[08](generated/08_results) has the per-combination charts.\n"
     ]
+    parts.append(vggsound.substitutions_note(p))  # LAION weights, middle frames: said beside the tables
     parts.append(
         "## The judges, checked both ways on held-out true images of their own pool\n\n"
         "Recall, and the false-success rate: how often an image showing only one class of a pair "

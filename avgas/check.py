@@ -230,6 +230,8 @@ def _csv_row(p: Params, prepared: bool) -> tuple:
 
 
 def _video_row(p: Params, prepared: bool) -> tuple:
+    """The video folder: its video files and tar / tar.gz archives (an archive's members are known
+    once prepare-vggsound has read it to its end: it is not opened here, they can be hundreds of GB)."""
     from avgas import paths, vggsound, world
 
     item, key = "VGGSound videos (prepare-vggsound)", "video_dir"
@@ -239,15 +241,31 @@ def _video_row(p: Params, prepared: bool) -> tuple:
     if not path.is_dir():
         return item, key, str(path), "wrong", f"not a folder; {vggsound.VIDEO_WHERE}"
     names = {e.name for e in os.scandir(path) if e.name.endswith(vggsound.VIDEO_SUFFIXES)}
-    if not names:
+    archives = vggsound.archives_in(path)
+    if not names and not archives:
         return (
             item,
             key,
             str(path),
             "wrong",
-            (f"no video files ({', '.join(vggsound.VIDEO_SUFFIXES)}) in it; {vggsound.VIDEO_WHERE}"),
+            (
+                f"no video files ({', '.join(vggsound.VIDEO_SUFFIXES)}) or archives "
+                f"({', '.join(vggsound.ARCHIVE_SUFFIXES)}) in it; {vggsound.VIDEO_WHERE}"
+            ),
         )
+    stems = {vggsound.video_stem(n) for n in names}
     detail = f"{len(names)} video files"
+    unread = 0
+    if archives:
+        state = _archive_state(p)
+        read = [a for a in archives if (state.get(a.name) or {}).get("complete")]
+        unread = len(archives) - len(read)
+        for a in read:
+            stems |= set(state[a.name]["members"])
+        detail += (
+            f", {len(archives)} archives ({sum(a.stat().st_size for a in archives) / 1e9:.1f} GB; "
+            f"{len(read)} read to their end by prepare-vggsound, {unread} not yet: their members are not counted)"
+        )
     try:
         rows = (
             [r for r in vggsound.read_csv(paths.resolve(p.vggsound_csv)) if r[2] in world.classes(p)]
@@ -257,18 +275,68 @@ def _video_row(p: Params, prepared: bool) -> tuple:
     except vggsound.DataError:
         rows = []
     if rows:
-        found = sum(
-            any(
-                f"{stem}{suf}" in names
-                for stem in (f"{y}_{s:06d}", world.stem_of(y, s), f"{y}_{s}")
-                for suf in vggsound.VIDEO_SUFFIXES
-            )
-            for y, s, _, _ in rows
-        )
+        found = sum(any(s in stems for s in vggsound.candidate_stems(y, s)) for y, s, _, _ in rows)
         detail += f"; {found} of the csv's {len(rows)} clips of the needed classes"
-        if found == 0:
+        if found == 0 and not unread:
             return item, key, str(path), "wrong", detail + " (none found under either naming)"
     return item, key, str(path), "ok", detail
+
+
+def _archive_state(p: Params) -> dict:
+    f = p.data_dir / "archives.json"
+    try:
+        return json.loads(f.read_text()) if f.is_file() else {}
+    except ValueError:
+        return {}
+
+
+def duplicates_row(p: Params) -> tuple:
+    """Duplicate clips (the same video under two ids): what prepare-vggsound found and left out, or,
+    for the synthetic world, the same check run on its clips (it should find none)."""
+    from avgas import data, duplicates
+
+    item, key = "duplicate clips", "data_root"
+    if p.world == "vggsound":
+        f = p.data_dir / "ingest.json"
+        if not f.is_file():
+            return item, key, str(f), "ok", "looked for by prepare-vggsound (not run yet)"
+        try:
+            record = json.loads(f.read_text())
+        except ValueError:
+            return item, key, str(f), "wrong", "ingest.json cannot be read: run prepare-vggsound again"
+        if "duplicate_groups" not in record:
+            return item, key, str(f), "wrong", "prepared before duplicates were looked for: run prepare-vggsound again"
+        groups = record["duplicate_groups"]
+        left = sum(len(g["dropped"]) for g in groups)
+        return (
+            item,
+            key,
+            str(f),
+            "ok",
+            (
+                f"{len(groups)} groups of the same clip under other ids found at ingestion; {left} clips left out "
+                "(one of each group kept; the splits are made over groups)"
+            ),
+        )
+    if not p.metadata_path.is_file():
+        return item, key, str(p.data_dir), "ok", "looked for once the synthetic world is generated"
+    try:
+        cat = data.catalogue(p, screen=False)
+        groups = duplicates.of_folder(p.data_dir, list(cat["stem"]), dict(zip(cat["stem"], cat["image"]))).groups
+    except (data.DataError, OSError, RuntimeError) as e:
+        return item, key, str(p.data_dir), "wrong", str(e).splitlines()[0]
+    if groups:
+        return (
+            item,
+            key,
+            str(p.data_dir),
+            "wrong",
+            (
+                f"{len(groups)} groups of clips share their sound (e.g. {groups[0]['kept']} and "
+                f"{groups[0]['dropped'][0]}): the synthetic world should have none"
+            ),
+        )
+    return item, key, str(p.data_dir), "ok", f"none among the {len(cat)} clips (audio fingerprint and frame hash)"
 
 
 def _frames_row(p: Params, prepared: bool) -> tuple:
@@ -348,6 +416,7 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
                 "present" if p.metadata_path.is_file() else "generated by notebook 01",
             )
         )
+    rows.append(duplicates_row(p))
     groups, unseen = p.groups(), p.unseen()
     rows.append(
         (
@@ -367,6 +436,8 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
     )
     for key in WEIGHTS:
         status, detail = _check_weight(p, key)
+        if p.world == "vggsound" and status == "ok":  # which file the key expects, even when it is found
+            detail = f"{detail}; expects {checkpoints.SOURCES[key][0]}"
         shown = "-" if p.world == "synthetic" and getattr(p, key) is None and key in JUDGES else str(p.weight_path(key))
         rows.append((key.replace("_", " "), key, shown, status, detail))
     rows += _own_checkpoint_rows(p)

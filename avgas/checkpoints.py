@@ -50,8 +50,9 @@ SOURCES = {
         "ultralytics.YOLOWorld('yolov8x-worldv2.pt') ran once",
     ),
     "clip_checkpoint": (
-        "OpenCLIP ViT-B-32 weights (laion2b_s34b_b79k), open_clip_pytorch_model.bin or .safetensors",
-        "huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K (open_clip_pytorch_model.bin)",
+        "OpenAI's CLIP ViT-B/32 in OpenCLIP's format (architecture ViT-B-32-quickgelu), "
+        "open_clip_pytorch_model.bin or .safetensors",
+        "huggingface.co/timm/vit_base_patch32_clip_224.openai (open_clip_pytorch_model.bin)",
     ),
 }
 

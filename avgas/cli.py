@@ -1,4 +1,4 @@
-"""Command line: python -m avgas {run,params,check,prepare-vggsound,world,book,validate,assignments,grade,explore} ..."""
+"""Command line: python -m avgas {run,params,check,plan,prepare-vggsound,world,book,validate,assignments,grade,explore} ..."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("params")
     c.add_argument("-p", action="append", metavar="KEY=VALUE")
     c.add_argument("--all", action="store_true", help="read every clip's audio and image (default: a sample of 50)")
+
+    pl = sub.add_parser("plan", help="clips, tuples, disk, FLOPs, GPU memory and GPU hours of a run, before the GPU")
+    pl.add_argument("params")
+    pl.add_argument("-p", action="append", metavar="KEY=VALUE")
+    pl.add_argument(
+        "--gpu", default="a100x1,h100x1,h100x4", help="devices to estimate for, DEVICExN,... (e.g. a100x1,h100x4)"
+    )
 
     w = sub.add_parser("world", help="generate the synthetic world of a params file")
     w.add_argument("params")
@@ -120,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             bad = table[table["status"] != "ok"]
             print(f"\n{len(bad)} problem(s)" if len(bad) else "\neverything is in place")
             return 1 if len(bad) else 0
+        if args.cmd == "plan":
+            from avgas import plan
+
+            p = _load(args)
+            made = plan.make(p, args.gpu)
+            print(plan.tables(made) + f"\n\nwritten: {plan.write(p, made)}")
+            return 0
         if args.cmd == "book":
             from avgas import book
 

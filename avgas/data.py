@@ -70,6 +70,25 @@ def _split_val(stems: list[str], fraction: float, seed: int) -> set[str]:
     return set(ranked[: max(1, round(fraction * len(stems)))])
 
 
+def split_over_groups(meta: pd.DataFrame, p: Params, group_of: dict | None = None) -> pd.Series:
+    """Each clip's split (train/val/test), made over duplicate groups so that no group spans two
+    splits: a group with a clip in the csv's test split is test as a whole, and val is drawn per
+    class among the remaining groups (by the hash of the group's kept clip). `group_of`: stem ->
+    its group's kept clip (default: the groups prepare-vggsound recorded; a clip of no group is its
+    own group, which gives the plain per-clip split)."""
+    from avgas import duplicates
+
+    group_of = duplicates.recorded(p.data_dir).group_of() if group_of is None else group_of
+    key = meta["stem"].map(lambda s: group_of.get(s, s))
+    split = meta["split"].str.strip().str.lower()
+    split[key.isin(set(key[split == "test"]))] = "test"
+    for label, keys in key[split == "train"].groupby(meta["label"]):
+        val = _split_val(sorted(set(keys)), p.val_fraction, p.seed)
+        split[keys.index[keys.isin(val)]] = "val"
+    first = pd.Series(split.to_numpy(), index=key.to_numpy())  # a group over two classes: its first clip's
+    return pd.Series(first.groupby(level=0).first().reindex(key).to_numpy(), index=meta.index)
+
+
 # ------------------------------------------------------------- csv rows in VGGSound's format
 
 
@@ -255,10 +274,7 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     for stem, reason in skipped:
         log.warning("skipping clip %s: %s", stem, reason)
 
-    meta["split"] = meta["split"].str.strip().str.lower()
-    for label, group in meta[meta["split"] == "train"].groupby("label"):
-        val = _split_val(list(group["stem"]), p.val_fraction, p.seed)
-        meta.loc[group.index[group["stem"].isin(val)], "split"] = "val"
+    meta["split"] = split_over_groups(meta, p)
 
     counts = (
         meta.groupby(["label", "split"])

@@ -1,13 +1,27 @@
 """VGGSound ingestion: from `vggsound.csv` and the downloaded videos to the project's data layout.
 
 For every csv row of a class the combinations need, the clip's video is found (the public mirror's
-`<ytid>_<start_seconds:06d>.mp4`, or Sound2Scene's `<ytid>_<start_ms>_<end_ms>.mp4`), its audio is
-decoded by ffmpeg to 16 kHz mono wav, and one frame is written as jpg: the best frame of
-Sound2Scene's `top1_boxes_top10_moments.json` (frame numbers at 10 fps; `frame_index_base` says
-whether they count from 0 or 1), or the middle frame when the clip has no entry (counted as a
-fallback). Work is spread over a process pool and is resumable: a clip whose wav and jpg exist is
-not redone. Corrupt, truncated, silent, non-finite, too-short or missing clips and unreadable frames
-are skipped with a reason in `skipped.csv`; the others go on.
+`<ytid>_<start_seconds:06d>.mp4`, or Sound2Scene's `<ytid>_<start_ms>_<end_ms>.mp4`) in `video_dir`
+or in the tar / tar.gz archives there, its audio is decoded by ffmpeg to 16 kHz mono wav, and one
+frame is written as jpg: the frame on screen at the time of the best frame of Sound2Scene's
+`top1_boxes_top10_moments.json` (its numbers count at 10 fps, from `frame_index_base`; mapped to a
+time, so a video at any rate gives its frame of that moment), or the middle frame when the clip has
+no entry or the entry is past the video's end (counted as a fallback). Work is spread over a process
+pool and is resumable: a clip whose wav and jpg exist is not redone. Corrupt, truncated, silent,
+non-finite, too-short or missing clips and unreadable frames are skipped with a reason in
+`skipped.csv`; the others go on.
+
+Archives are streamed member by member (`tarfile`'s stream mode; never unpacked whole): a needed
+member is copied to `<data_root>/.staging/`, decoded by a worker and deleted, and no more members
+are unpacked than there are clips in flight, so the extra disk is at most one member per worker
+(`peak_staged_bytes` in ingest.json). An archive read to its end is recorded in `archives.json`
+(its size, time, video members and skips) and not opened again while it is unchanged and none of
+its clips is missing; a truncated or corrupt archive is a logged skip (`bad_archives`), its readable
+part used.
+
+The same clip under two ids (duplicates.py: its sound, or its frame with a sound alike) is kept
+once: the first in the csv's order; the others are listed in the skip-list and the groups in
+`ingest.json`, and the splits are made over groups (`data.split_over_groups`).
 
 Every line of the csv is accounted for: a clip of a needed class (ingested, or skipped with its
 reason), a row of another class, a duplicate of an earlier row (ingested once), a header, blank or
@@ -22,31 +36,41 @@ ingestion (SIGTERM, Ctrl-C, or SIGKILL) takes its worker processes and their ffm
 
 from __future__ import annotations
 
+import bisect
 import csv
 import ctypes
 import functools
 import io
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+import zlib
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from avgas import data as data_mod
-from avgas import paths, world
+from avgas import duplicates, paths, world
 from avgas.data import CsvScan, DataError, Row
 from avgas.params import Params
 from avgas.spectrogram import SR, wave_problem
 
+log = logging.getLogger("avgas")
+
 FPS = 10  # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+STAGING = ".staging"  # <data_root>/.staging: the archive members in flight, one per worker at most
 INPUT_KEYS = ("vggsound_csv", "video_dir", "frames_json")
 SKIP_COLUMNS = ["stem", "ytid", "start_seconds", "label", "reason", "line"]
 CSV_WHERE = (
@@ -55,7 +79,7 @@ CSV_WHERE = (
 )
 VIDEO_WHERE = (
     "the folder of VGGSound's videos, <ytid>_<start:06d>.mp4 (public mirrors) or "
-    "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's)"
+    "<ytid>_<ms>_<ms+10000>.mp4 (Sound2Scene's), or of tar / tar.gz archives of them"
 )
 FRAMES_WHERE = "Sound2Scene's top1_boxes_top10_moments.json; null = each clip's middle frame"
 
@@ -80,11 +104,21 @@ class Ingested:
     header: int = 0
     blank: int = 0
     comments: int = 0
+    # the same clip under two ids (duplicates.py): groups found, and their clips left out (in skipped.csv)
+    duplicate_groups: int = 0
+    duplicate_clips: int = 0
+    # tar / tar.gz archives in video_dir: how many, how many opened this call (the others were read
+    # to their end before), and the unreadable ones (name -> why; their readable part is used)
+    archives: int = 0
+    archives_read: int = 0
+    bad_archives: dict = field(default_factory=dict)
+    peak_staged_bytes: int = 0  # archive members on disk at once, at most (<= workers members)
+    peak_staged_files: int = 0
+    processed: int = 0  # clips decoded by this call
 
     @property
     def clips_per_second(self) -> float:
-        done = self.ok - self.reused + self.skipped - self.unparseable
-        return done / self.seconds if self.seconds > 0 else float("nan")
+        return self.processed / self.seconds if self.seconds > 0 else float("nan")
 
     def csv_line(self) -> str:
         """How the csv's lines were used, in words (each line counted once)."""
@@ -102,10 +136,21 @@ class Ingested:
             if self.unparseable
             else ""
         )
+        dup = (
+            f"\nduplicates: {self.duplicate_groups} groups of the same clip under two ids; "
+            f"{self.duplicate_clips} clips left out (one of each group kept; in the skip-list)"
+        )
+        arc = (
+            f"\narchives: {self.archives} in the video folder, {self.archives_read} read this time "
+            f"(at most {self.peak_staged_files} members, {self.peak_staged_bytes / 1e6:.1f} MB, unpacked at once)"
+            + (f"; unreadable, skipped: {self.bad_archives}" if self.bad_archives else "")
+            if self.archives
+            else ""
+        )
         return (
             f"{self.ok} of {self.clips} clips in the layout ({self.reused} from before), {self.skipped} skipped"
             f"{parts} {self.reasons or ''}, {self.fallbacks} middle-frame fallbacks; {self.clips_per_second:.1f} "
-            f"clips/s; skip-list: {self.skip_list}\n{self.csv_line()}"
+            f"clips/s; skip-list: {self.skip_list}\n{self.csv_line()}{dup}{arc}"
         )
 
 
@@ -141,6 +186,9 @@ def _outputs(p: Params) -> list[tuple[str, Path]]:
         ("metadata_csv", p.metadata_path),
         ("data_root", root / "skipped.csv"),
         ("data_root", root / "ingest.json"),
+        ("data_root", root / "archives.json"),
+        ("data_root", root / "fingerprints.json"),
+        ("data_root", root / STAGING),
         ("data_root", root / "audios"),
         ("data_root", root / "images"),
         ("data_root", root / ".avgas.lock"),
@@ -224,32 +272,80 @@ def _on_sigterm(signum, frame):
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
         try:
             proc.kill()  # its ffmpeg dies with it (PR_SET_PDEATHSIG)
         except (OSError, ValueError):
+            pass
+    for proc in procs:  # gone before we return: a forked worker holds the data folder's lock too
+        try:
+            proc.join(timeout=10)
+        except (OSError, ValueError, AssertionError):
             pass
     pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _ffmpeg() -> str:
     exe = shutil.which("ffmpeg")
-    if exe is None:
+    if exe is None or shutil.which("ffprobe") is None:
         raise DataError(
-            "ffmpeg not found: it decodes the VGGSound videos (apt-get install ffmpeg, or "
-            "conda install ffmpeg; environment.yml has it)"
+            f"{'ffmpeg' if exe is None else 'ffprobe'} not found: it decodes the VGGSound videos (apt-get install "
+            "ffmpeg, or conda install ffmpeg; environment.yml has it)"
         )
     return exe
 
 
-def _frame_command(ffmpeg: str, video: Path, t: float, out: Path) -> list[str]:
-    """ffmpeg writing the frame at t seconds as a JPEG (-ss before -i: seek by time, so a video
-    under 10 fps gives its nearest frame, not an error)."""
-    return [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{t:.3f}", "-i", str(video), "-frames:v", "1",
-            "-q:v", "2", str(out)]  # fmt: skip
+# ------------------------------------------------------------------------------- frames by time
 
 
-def _run(cmd: list[str]) -> tuple[bool, str]:
+def frame_time(number: int, base: int = 0) -> float:
+    """The time (s from the clip's start) of a frame number of the frame json, which counts at 10 fps."""
+    return (int(number) - base) / FPS
+
+
+def frame_times(video: Path, ffprobe: str | None = None) -> list[float]:
+    """The presentation times of a video's frames, from its first frame (s), by ffprobe: the packets'
+    timestamps (no decoding), or the decoded frames' when the container gives none."""
+    ffprobe = ffprobe or shutil.which("ffprobe") or "ffprobe"
+    for entry in ("packet=pts_time", "frame=best_effort_timestamp_time"):
+        ok, out = _run(
+            [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", entry, "-of", "csv=p=0", str(video)],
+            keep_stdout=True,
+        )
+        times = []
+        for line in out.splitlines() if ok else []:
+            try:
+                times.append(float(line.strip().strip(",")))
+            except ValueError:
+                continue  # N/A
+        if times:
+            times.sort()
+            return [t - times[0] for t in times]
+    return []
+
+
+def frame_at(times: list[float], t: float) -> int | None:
+    """The number (from 0, in presentation order) of the frame on screen at time t, whatever the
+    video's rate: the last frame that starts at or before t. None when t is before the start or past
+    the last frame's end (its duration: the video's median frame interval)."""
+    if not times or t < 0:
+        return None
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1 / FPS
+    if t >= times[-1] + step - 1e-3:
+        return None
+    return max(0, bisect.bisect_right(times, t + 1e-3) - 1)  # 1 ms: timestamps rounded to their time base
+
+
+def _frame_command(ffmpeg: str, video: Path, number: int, out: Path) -> list[str]:
+    """ffmpeg writing frame `number` (presentation order, from 0) as a JPEG: decoded up to it, so the
+    frame is exact at any frame rate (a 10 s clip decodes in well under a second)."""
+    return [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-vf", f"select=eq(n\\,{int(number)})",
+            "-frames:v", "1", "-q:v", "2", str(out)]  # fmt: skip
+
+
+def _run(cmd: list[str], keep_stdout: bool = False) -> tuple[bool, str]:
+    """(exit code 0, the last line of stderr; or stdout with keep_stdout)."""
     r = subprocess.run(
         cmd,
         check=False,
@@ -258,12 +354,25 @@ def _run(cmd: list[str]) -> tuple[bool, str]:
         stdin=subprocess.DEVNULL,
         preexec_fn=functools.partial(_die_with_parent, os.getpid()),
     )
+    if keep_stdout:
+        return r.returncode == 0, r.stdout or ""
     return r.returncode == 0, (r.stderr or "").strip().splitlines()[-1][:200] if r.stderr.strip() else ""
 
 
+def candidate_stems(ytid: str, start_seconds: int) -> tuple[str, str, str]:
+    """The file stems a clip's video may have: the public mirrors', Sound2Scene's, and a plain one."""
+    return f"{ytid}_{int(start_seconds):06d}", world.stem_of(ytid, start_seconds), f"{ytid}_{int(start_seconds)}"
+
+
+def video_stem(name: str) -> str | None:
+    """The stem of a video file name (any folder part dropped), or None when it is not a video."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    suffix = next((s for s in VIDEO_SUFFIXES if base.lower().endswith(s)), None)
+    return base[: -len(suffix)] if suffix else None
+
+
 def find_video(video_dir: Path, ytid: str, start_seconds: int) -> Path | None:
-    stems = (f"{ytid}_{int(start_seconds):06d}", world.stem_of(ytid, start_seconds), f"{ytid}_{int(start_seconds)}")
-    for stem in stems:
+    for stem in candidate_stems(ytid, start_seconds):
         for suf in VIDEO_SUFFIXES:
             f = video_dir / f"{stem}{suf}"
             if f.is_file():
@@ -275,6 +384,8 @@ def ingest_clip(job: dict) -> dict:
     """One clip: wav + jpg, or a reason. Runs in a worker process; writes atomically."""
     import soundfile as sf
     from PIL import Image
+
+    from avgas import duplicates
 
     ffmpeg, video = job["ffmpeg"], Path(job["video"])
     wav, jpg = Path(job["wav"]), Path(job["jpg"])
@@ -315,17 +426,18 @@ def ingest_clip(job: dict) -> dict:
             out["reason"] = why
             return out
         seconds = len(wave) / SR
+        times = frame_times(video, job.get("ffprobe"))
+        if not times:
+            out["reason"] = "unreadable frame (no video frames)"
+            return out
         frames = job["frames"]
-        if frames:
-            t = max(0.0, (int(frames[0]) - job["frame_index_base"]) / FPS)
-        else:
+        number = frame_at(times, frame_time(frames[0], job["frame_index_base"])) if frames else None
+        if number is None:  # no entry, or a frame number past the end: the middle frame, counted
             out["fallback"] = True
-            t = min(seconds, job["clip_seconds"]) / 2
+            number = frame_at(times, min(seconds, job["clip_seconds"]) / 2)
+            number = len(times) // 2 if number is None else number
         f = Path(tmp) / "f.jpg"
-        ok, err = _run(_frame_command(ffmpeg, video, t, f))
-        if (not ok or not f.is_file()) and frames:  # a frame number past the end: take the middle
-            out["fallback"] = True
-            ok, err = _run(_frame_command(ffmpeg, video, seconds / 2, f))
+        ok, err = _run(_frame_command(ffmpeg, video, number, f))
         try:
             if not ok or not f.is_file():
                 raise OSError(err or "no frame written")
@@ -333,6 +445,7 @@ def ingest_clip(job: dict) -> dict:
         except Exception as e:  # noqa: BLE001
             out["reason"] = f"unreadable frame ({str(e)[:120]})"
             return out
+        out["fingerprint"] = duplicates.Fingerprint(duplicates.audio_bits(wave, SR), duplicates.image_bits(f)).to_json()
         wav.parent.mkdir(parents=True, exist_ok=True)
         jpg.parent.mkdir(parents=True, exist_ok=True)
         os.replace(f, jpg.with_suffix(".tmp.jpg"))
@@ -341,6 +454,114 @@ def ingest_clip(job: dict) -> dict:
         os.replace(jpg.with_suffix(".tmp.jpg"), jpg)
     out["ok"] = True
     return out
+
+
+# ------------------------------------------------------------------------------------ archives
+
+
+def archives_in(video_dir: Path) -> list[Path]:
+    """The tar / tar.gz archives directly in the video folder, by name."""
+    return sorted(f for f in video_dir.iterdir() if f.name.lower().endswith(ARCHIVE_SUFFIXES) and f.is_file())
+
+
+class _ArchiveBroken(Exception):
+    """An archive cannot be read on (truncated, corrupt): a logged skip."""
+
+
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
+
+
+def _members(archive: Path):
+    """(member name, readable file) of every regular file of an archive, streamed in order: nothing is
+    unpacked, and nothing is held but the current member. A damaged archive raises _ArchiveBroken."""
+    try:
+        with tarfile.open(archive, mode="r|*") as tf:
+            for member in tf:
+                if member.isfile():
+                    yield member.name, tf.extractfile(member)
+    except _ARCHIVE_ERRORS as e:
+        raise _ArchiveBroken(f"{type(e).__name__}: {' '.join(str(e).split())[:160]}") from None
+
+
+def _copy_member(src, dest: Path) -> int:
+    """Copy one member to dest; a read error is the archive's (_ArchiveBroken), a write error (a
+    full disk) is not caught."""
+    n = 0
+    with open(dest, "wb") as out:
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except _ARCHIVE_ERRORS as e:
+                raise _ArchiveBroken(f"{type(e).__name__}: {' '.join(str(e).split())[:160]}") from None
+            if not chunk:
+                return n
+            out.write(chunk)
+            n += len(chunk)
+
+
+def _stamp(f: Path) -> dict:
+    st = f.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _Work:
+    """The worker pool, fed one clip at a time: at most `limit` clips in flight, so at most `limit`
+    archive members are unpacked on disk at once (each is deleted when its clip is done)."""
+
+    def __init__(self, workers: int, on_result, progress):
+        self.limit, self.on_result, self.bar = workers, on_result, progress
+        self.pool: ProcessPoolExecutor | None = None
+        self.inflight: dict = {}
+        self.staged_bytes = self.peak_bytes = self.peak_files = self.processed = 0
+
+    def submit(self, job: dict) -> None:
+        while len(self.inflight) >= self.limit:
+            self._collect()
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.limit, initializer=_worker_init, initargs=(os.getpid(),))
+        self.inflight[self.pool.submit(ingest_clip, {k: v for k, v in job.items() if k not in _LOCAL})] = job
+
+    def staged(self, n: int) -> None:
+        """A member of n bytes was unpacked: it is in flight next."""
+        self.staged_bytes += n
+        self.peak_bytes = max(self.peak_bytes, self.staged_bytes)
+        files = sum(1 for j in self.inflight.values() if j.get("staged")) + 1
+        self.peak_files = max(self.peak_files, files)
+
+    def room(self) -> None:
+        """Wait until one more clip may be put in flight (before unpacking its member)."""
+        while len(self.inflight) >= self.limit:
+            self._collect()
+
+    def _collect(self) -> None:
+        done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+        for fut in done:
+            job = self.inflight.pop(fut)
+            try:
+                r = fut.result()
+            except Exception as e:  # noqa: BLE001 - a crashed worker skips its clip, the rest go on
+                r = {"stem": job["stem"], "ok": False, "reason": f"worker error ({type(e).__name__}: {e})"[:200]}
+            if job.get("staged"):
+                Path(job["video"]).unlink(missing_ok=True)
+                self.staged_bytes -= job["staged"]
+            self.processed += 1
+            self.bar.update(1)
+            self.on_result(job, r)
+
+    def drain(self) -> None:
+        while self.inflight:
+            self._collect()
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            _stop_pool(self.pool)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+_LOCAL = ("row", "archive", "staged")  # job keys the worker does not need
 
 
 # -------------------------------------------------------------------------------------- prepare
@@ -379,7 +600,8 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
     for r in scan.rows:
         labels.setdefault((r.ytid, r.start), []).append(r)
     rows = [r for r in scan.rows if r.label in wanted]
-    jobs, results, reused, conflicts = [], [], 0, 0
+    results, reused, conflicts = [], 0, 0
+    loose, pending = [], {}  # clips with a video file in the folder; clips to look for in the archives
     for row in rows:
         ytid, start, label, split = row.tuple
         stem = world.stem_of(ytid, start)
@@ -394,67 +616,177 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
             reused += 1
             results.append({"stem": stem, "ok": True, "fallback": False, "row": row})
             continue
-        video = find_video(video_dir, ytid, start)
-        if video is None:
-            skipped.append((stem, ytid, start, label, "missing video (no file matching either naming)", row.line))
-            continue
         key = next((k for k in (stem, f"{ytid}_{start:06d}", ytid) if k in frames), None)
-        jobs.append(
-            {
-                "ffmpeg": ffmpeg,
-                "video": str(video),
-                "wav": str(wav),
-                "jpg": str(jpg),
-                "stem": stem,
-                "frames": frames.get(key) if key else None,
-                "frame_index_base": p.frame_index_base,
-                "clip_seconds": 10.0,
-                "min_seconds": p.min_clip_seconds,
-                "row": row,
-            }
-        )
+        job = {
+            "ffmpeg": ffmpeg,
+            "ffprobe": shutil.which("ffprobe"),
+            "wav": str(wav),
+            "jpg": str(jpg),
+            "stem": stem,
+            "frames": frames.get(key) if key else None,
+            "frame_index_base": p.frame_index_base,
+            "clip_seconds": 10.0,
+            "min_seconds": p.min_clip_seconds,
+            "row": row,
+        }
+        video = find_video(video_dir, ytid, start)
+        if video is not None:
+            loose.append({**job, "video": str(video)})
+        else:
+            pending[stem] = job
+    by_name = {c: stem for stem, j in pending.items() for c in candidate_stems(j["row"].ytid, j["row"].start)}
+
+    archives = archives_in(video_dir)
+    state_file = root / "archives.json"
+    try:
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    except ValueError:
+        state = {}  # unreadable: every archive is read again
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # members a SIGKILLed ingestion left: never reused
+    bad_archives: dict[str, str] = {}
+    opened, outstanding, streamed = [], {}, set()
+
+    def save_state() -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        paths.atomic_write_text(state_file, json.dumps(state, indent=1))
+
+    def on_result(job: dict, r: dict) -> None:
+        r["row"] = job["row"]
+        arc = job.get("archive")
+        if r["ok"]:
+            results.append(r)
+        else:
+            ytid, start, label, _ = job["row"].tuple
+            skipped.append((job["stem"], ytid, start, label, r["reason"], job["row"].line))
+        if arc is not None:
+            if not r["ok"]:
+                state[arc]["skipped"][job["stem"]] = r["reason"]
+            outstanding[arc] -= 1
+            if outstanding[arc] == 0 and arc in streamed:
+                state[arc]["complete"] = True  # every clip of it done: a later call need not open it
+                save_state()
+
     t0 = time.perf_counter()
     workers = workers or p.ingest_workers or max(1, (os.cpu_count() or 2))
-    if jobs:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
-        main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
-        try:
-            futures = {pool.submit(ingest_clip, {k: v for k, v in j.items() if k != "row"}): j for j in jobs}
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="VGGSound clips", disable=not progress):
-                j = futures[fut]
-                try:
-                    r = fut.result()
-                except Exception as e:  # noqa: BLE001 - a crashed worker skips its clip, the rest go on
-                    r = {
-                        "stem": j["stem"],
-                        "ok": False,
-                        "reason": f"worker error ({type(e).__name__}: {e})"[:200],
-                        "fallback": False,
-                    }
-                r["row"] = j["row"]
-                if r["ok"]:
-                    results.append(r)
-                else:
-                    ytid, start, label, _ = j["row"].tuple
-                    skipped.append((j["stem"], ytid, start, label, r["reason"], j["row"].line))
-        except (KeyboardInterrupt, _Stopped) as e:
-            _stop_pool(pool)
-            done = len(results) - reused
-            raise DataError(
-                f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
-                f"after {done} of {len(jobs)} clips; the finished clips are kept: run the same command "
-                "again to continue"
-            ) from None
-        except BaseException:
-            _stop_pool(pool)
-            raise
-        else:
-            pool.shutdown(wait=True)
-        finally:
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)
+    total = len(loose) + len(pending)
+    bar = tqdm(total=total, desc="VGGSound clips", disable=not progress)
+    work = _Work(workers, on_result, bar)
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    try:
+        for job in loose:
+            work.submit(job)
+        for archive in archives:
+            if not pending:
+                break
+            name = archive.name
+            old_state = state.get(name) or {}
+            fresh = old_state.get("complete") and {k: old_state.get(k) for k in ("size", "mtime_ns")} == _stamp(archive)
+            if fresh:  # read to its end before: its members and their skips are known
+                need = False
+                for m in old_state["members"]:
+                    stem = by_name.get(m)
+                    if stem in pending:
+                        if stem in old_state["skipped"]:
+                            j = pending.pop(stem)
+                            ytid, start, label, _ = j["row"].tuple
+                            skipped.append((stem, ytid, start, label, old_state["skipped"][stem], j["row"].line))
+                            bar.update(1)
+                        else:
+                            need = True  # its clip was deleted since, or its class is newly needed
+                if not need:
+                    continue
+            state[name] = {
+                **_stamp(archive),
+                "complete": False,
+                "members": {},
+                "skipped": dict(old_state.get("skipped", {})) if fresh else {},
+            }
+            opened.append(name)
+            outstanding[name] = 0
+            staging.mkdir(parents=True, exist_ok=True)
+            members = 0
+            stream = _members(archive)
+            try:
+                for member, fh in stream:
+                    members += 1
+                    m = video_stem(member)
+                    if m is None:
+                        continue
+                    state[name]["members"][m] = member
+                    stem = by_name.get(m)
+                    if stem not in pending:
+                        continue  # not needed, done, or taken from an earlier archive or the folder
+                    work.room()
+                    dest = staging / f"{stem}{member[member.rfind('.') :].lower()}"
+                    try:
+                        n = _copy_member(fh, dest)
+                    except _ArchiveBroken:
+                        dest.unlink(missing_ok=True)
+                        raise
+                    job = pending.pop(stem)
+                    work.staged(n)
+                    outstanding[name] += 1
+                    work.submit({**job, "video": str(dest), "archive": name, "staged": n})
+            except _ArchiveBroken as e:
+                why = f"unreadable after {members} members ({e})"
+                bad_archives[name] = why
+                log.warning("skipping the rest of archive %s: %s", archive, why)
+                continue
+            finally:
+                stream.close()  # the archive's file, now (not when the generator is collected)
+            streamed.add(name)
+            if outstanding[name] == 0:
+                state[name]["complete"] = True
+                save_state()
+        work.drain()
+    except (KeyboardInterrupt, _Stopped) as e:
+        work.stop()
+        shutil.rmtree(staging, ignore_errors=True)
+        if opened:
+            save_state()  # the archives finished so far are not read again
+        raise DataError(
+            f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
+            f"after {work.processed} of {total} clips; the finished "
+            "clips are kept: run the same command again to continue"
+        ) from None
+    except BaseException:
+        work.stop()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    else:
+        work.close()
+    finally:
+        bar.close()
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    shutil.rmtree(staging, ignore_errors=True)
+    if opened:
+        save_state()
+    unreadable = f"; {len(bad_archives)} unreadable archive(s): {', '.join(bad_archives)}" if bad_archives else ""
+    for stem, job in pending.items():
+        ytid, start, label, _ = job["row"].tuple
+        why = f"missing video (no file matching either naming{' in the folder or its archives' if archives else ''}"
+        skipped.append((stem, ytid, start, label, why + unreadable + ")", job["row"].line))
     seconds = time.perf_counter() - t0
+
+    # the same clip under two ids: keep the first of each group (csv order), list the others
+    results.sort(key=lambda r: r["row"].line)
+    prints = _fingerprints(root, results)
+    groups = duplicates.find([r["stem"] for r in results], prints)
+    dropped = groups.dropped
+    line_of = {r["stem"]: r["row"].line for r in results}
+    kept = []
+    for r in results:
+        if r["stem"] in dropped:
+            first, by = dropped[r["stem"]]
+            ytid, start, label, _ = r["row"].tuple
+            why = f"duplicate clip (same {by} as {first}, csv line {line_of[first]}; kept once)"
+            skipped.append((r["stem"], ytid, start, label, why, r["row"].line))
+        else:
+            kept.append(r)
+
     root.mkdir(parents=True, exist_ok=True)
     skip_list = root / "skipped.csv"
     buf = io.StringIO()
@@ -462,7 +794,7 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
     w.writerow(SKIP_COLUMNS)
     w.writerows(sorted(skipped, key=lambda s: s[-1]))
     paths.atomic_write_text(skip_list, buf.getvalue())
-    ok_rows = sorted(r["row"].tuple for r in results)
+    ok_rows = sorted(r["row"].tuple for r in kept)
     buf = io.StringIO()
     csv.writer(buf).writerows(ok_rows)
     paths.atomic_write_text(p.metadata_path, buf.getvalue())
@@ -481,10 +813,10 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
     }
     summary = Ingested(
         len(rows),
-        len(results),
+        len(kept),
         reused,
         len(skipped),
-        sum(r.get("fallback", False) for r in results),
+        sum(r.get("fallback", False) for r in kept),
         seconds,
         skip_list,
         reasons,
@@ -496,11 +828,21 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
         header=scan.header,
         blank=scan.blank,
         comments=scan.comments,
+        duplicate_groups=len(groups.groups),
+        duplicate_clips=len(dropped),
+        archives=len(archives),
+        archives_read=len(opened),
+        bad_archives=bad_archives,
+        peak_staged_bytes=work.peak_bytes,
+        peak_staged_files=work.peak_files,
+        processed=work.processed,
     )
     record = {
         **{k: v for k, v in summary.__dict__.items() if k != "skip_list"},
         "clips_per_second": summary.clips_per_second,
         "duplicate_lines": {str(n): first for n, first in list(scan.duplicates.items())[:1000]},
+        "duplicate_groups": groups.groups,
+        "duplicate_clip_groups": len(groups.groups),
     }
     paths.atomic_write_text(root / "ingest.json", json.dumps(record, indent=1))
     if short:  # everything ingested is kept; the run cannot use these classes yet
@@ -510,6 +852,69 @@ def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | 
             + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}"
         )
     return summary
+
+
+def _fingerprints(root: Path, results: list[dict]) -> list:
+    """Each ingested clip's fingerprints (duplicates.py): from its worker, else from the cache in
+    <data_root>/fingerprints.json (by the wav's size and time), else computed here."""
+    f = root / "fingerprints.json"
+    try:
+        cache = json.loads(f.read_text()) if f.is_file() else {}
+    except ValueError:
+        cache = {}
+    prints, new = [], {}
+    for r in results:
+        wav, jpg = root / "audios" / f"{r['stem']}.wav", root / "images" / f"{r['stem']}.jpg"
+        st = wav.stat()
+        stamp = [st.st_size, st.st_mtime_ns]
+        if r.get("fingerprint") is not None:
+            v = r["fingerprint"]
+        elif (c := cache.get(r["stem"])) and c[:2] == stamp:
+            v = c[2:]
+        else:
+            v = duplicates.fingerprint(wav, jpg).to_json()
+        new[r["stem"]] = stamp + list(v)
+        prints.append(duplicates.Fingerprint.from_json(v))
+    if new != cache:
+        paths.atomic_write_text(f, json.dumps(new))
+    return prints
+
+
+# -------------------------------------------------------- the paper's parts, and their substitutes
+
+
+def substitutions(p) -> list[str]:
+    """Where the run's parts depart from the paper's setup (Sec. 4.1), in words, for the results
+    page beside the tables. `p`: Params or the dict of a run's params.yaml; [] for the synthetic world
+    (its stand-ins are named on every page) and for a real run with the paper's parts."""
+    from avgas.judges import clip
+
+    get = p.get if isinstance(p, dict) else lambda k, d=None: getattr(p, k, d)
+    if get("world") != "vggsound":
+        return []
+    out = []
+    if not get("frames_json"):
+        out.append(
+            "Frames: each clip's middle frame (`frames_json: null`), where the paper takes Sound2Scene's "
+            "highly correlated frames (`top1_boxes_top10_moments.json`)."
+        )
+    ckpt, arch = str(get("clip_checkpoint") or ""), str(get("clip_model") or "")
+    if arch != clip.OPENAI_ARCH or "openai" not in ckpt.lower():
+        what = "LAION-2B weights" if "laion" in ckpt.lower() else f"`{Path(ckpt).name}`"
+        out.append(
+            f"R@K judge: OpenCLIP `{arch}` with {what}, where the paper uses OpenAI's CLIP ViT-B/32 (ref. [28]; "
+            f"in OpenCLIP `{clip.OPENAI_ARCH}` with `{clip.OPENAI_FILE}` from {clip.OPENAI_SOURCE}). R@K is "
+            "not comparable with the paper's."
+        )
+    return out
+
+
+def substitutions_note(p) -> str:
+    """The substitutions as a Markdown section ('' when there are none)."""
+    subs = substitutions(p)
+    if not subs:
+        return ""
+    return "## Parts that differ from the paper's\n\n" + "\n".join(f"- {s}" for s in subs) + "\n"
 
 
 def report(p: Params):
@@ -525,6 +930,7 @@ def report(p: Params):
         [
             {k: s[k] for k in ("clips", "ok", "reused", "skipped", "fallbacks")}
             | {k: s.get(k, 0) for k in ("unparseable", "duplicates", "other_classes", "lines")}
+            | {k: s.get(k, 0) for k in ("duplicate_groups", "duplicate_clips", "archives")}
             | {"clips/s": round(s["clips_per_second"], 2)}
         ],
         index=["prepare-vggsound"],

@@ -26,6 +26,18 @@ def mp4(folder, name, picture, wave, seconds: float, fps: int = 10):
     return out
 
 
+def sound(name: str, seconds: float) -> np.ndarray:
+    """16 kHz audio of its own for each name: a tone and noise whose levels change every 0.1 s."""
+    import zlib
+
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    n = int(16000 * seconds)
+    t = np.arange(n) / 16000
+    steps = np.repeat(rng.uniform(0.2, 1.0, size=(int(seconds * 10) + 1, 2)), 1600, axis=0)[:n]
+    tone = np.sin(2 * np.pi * rng.uniform(200, 2000) * t)
+    return 0.3 * (steps[:, 0] * tone + steps[:, 1] * rng.normal(0, 0.3, n)) / 1.5
+
+
 def inception_file(path):
     """torch-fidelity's Inception with random weights, saved as its release file is (a state_dict),
     built without the download its constructor would do."""

@@ -21,10 +21,13 @@ COMBOS = {"hail": ["dog barking"]}
 
 
 def _clip(folder, name, seconds=2.0, fps=10, silent=False, audio=True, colour=(200, 40, 40)):
-    """A real mp4: a coloured picture and a tone (or silence), at the given frame rate."""
-    t = np.arange(int(16000 * seconds)) / 16000
-    wave = np.zeros_like(t) if silent else 0.3 * np.sin(2 * np.pi * 440 * t)
-    return fakes.mp4(folder, name, Image.new("RGB", (64, 48), colour), wave if audio else None, seconds, fps)
+    """A real mp4: a coloured picture and a sound of its own (or silence), at the given frame rate.
+    Each name gets its own sound (a tone and noise that change every 0.1 s), so that no two clips
+    are duplicates of each other (duplicates.py)."""
+    wave = fakes.sound(name, seconds)
+    return fakes.mp4(
+        folder, name, Image.new("RGB", (64, 48), colour), 0 * wave if silent else wave if audio else None, seconds, fps
+    )
 
 
 @pytest.fixture(scope="module")

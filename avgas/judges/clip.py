@@ -172,6 +172,20 @@ def clip_architecture(arch: str) -> str:
     return arch
 
 
+# The paper's R@K judge (ref. [28], as Sound2Scene's): OpenAI's CLIP ViT-B/32, trained with QuickGELU
+# activations. In OpenCLIP that is the architecture below with OpenAI's weights as OpenCLIP
+# publishes them (huggingface.co/timm/vit_base_patch32_clip_224.openai, this file). The same
+# weights in the GELU architecture "ViT-B-32" load without a shape error but compute other features.
+OPENAI_ARCH = "ViT-B-32-quickgelu"
+OPENAI_FILE = "open_clip_pytorch_model.bin"
+OPENAI_SOURCE = "huggingface.co/timm/vit_base_patch32_clip_224.openai"
+
+
+def quick_gelu(model) -> bool:
+    """Does an OpenCLIP model use QuickGELU (x * sigmoid(1.702 x)), as OpenAI's CLIP does?"""
+    return any(type(m).__name__ == "QuickGELU" for m in model.modules())
+
+
 def load_clip_file(path, arch: str = "ViT-B-32"):
     """An OpenCLIP model of architecture `arch` with the weights of `path` (open_clip_pytorch_model.bin
     or .safetensors), its keys and shapes checked against the architecture first.
@@ -211,6 +225,11 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
             f"{path}: not OpenCLIP {name} ({len(missing)} missing keys, e.g. {missing[:2]}; wrong shapes: "
             f"{wrong[:2]}) (params key 'clip_model' names the architecture) {checkpoints.where_to_get(key)}"
         )
+    if "openai" in str(path).lower() and not quick_gelu(model):  # OpenAI's weights need QuickGELU
+        raise checkpoints.CheckpointError(
+            f"{path}: OpenAI's CLIP weights, but the architecture {name} uses GELU; OpenAI trained with "
+            f"QuickGELU: set clip_model: {OPENAI_ARCH} (params key 'clip_model')"
+        )
     model.load_state_dict({k: state[k] for k in want})
     return model.eval(), oc.get_tokenizer(name), name
 
@@ -218,7 +237,8 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
 def clip_file_info(path, arch: str = "ViT-B-32") -> str:
     """Check an OpenCLIP file against its architecture before the run relies on it; describe it."""
     model, _, name = load_clip_file(path, arch)
-    return f"OpenCLIP {name}, {sum(v.numel() for v in model.parameters()) / 1e6:.0f} M parameters"
+    act = "QuickGELU" if quick_gelu(model) else "GELU"
+    return f"OpenCLIP {name} ({act}), {sum(v.numel() for v in model.parameters()) / 1e6:.0f} M parameters"
 
 
 def load_real_clip(p):
