@@ -316,24 +316,15 @@ def pooled_table(collected: dict) -> pd.DataFrame:
 
 def judge_table(collected: dict) -> pd.DataFrame:
     """Each judge on held-out true images of its own pool, both ways: recall, and the rate of
-    successes it gives an image showing only one class of a pair; trusted at recall >= 0.9 and
-    false success <= 0.05 (not measured: NaN, shown as such)."""
-    from avgas import judges as J
-
+    successes it gives an image showing only one class of a pair (point rates, as measured when it
+    was trained; not measured: NaN, shown as such). What a claim rests on is its check, with
+    bounds: check_table."""
     rows = []
     for judge, v in collected["judges"].items():
-        verdict = J.flag(v)
         for k, x in v.items():
             if k.startswith(("recall", "false")):
-                rows.append(
-                    {
-                        "judge": judge,
-                        "check": k,
-                        "score": round(x, 3) if np.isfinite(x) else "not measured",
-                        "verdict": verdict,
-                    }
-                )
-    return pd.DataFrame(rows, columns=["judge", "check", "score", "verdict"]).set_index(["judge", "check"])
+                rows.append({"judge": judge, "check": k, "score": round(x, 3) if np.isfinite(x) else "not measured"})
+    return pd.DataFrame(rows, columns=["judge", "check", "score"]).set_index(["judge", "check"])
 
 
 BOOTSTRAP_REPLICATES = 4000
@@ -497,10 +488,10 @@ def loudness_claims(collected: dict) -> list[dict]:
     return rows
 
 
-def check_table(collected: dict) -> pd.DataFrame:
+def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
     """Each claim type's check: per judge, claim type and source of images (the judge pool's
     held-out true images; G's images of their f_V features), each rate as k/n with its exact 95%
-    bound, the threshold, and whether it passes."""
+    bound, the threshold, and whether it passes. `judge`: one judge's claim types only."""
     from avgas import slots
     from avgas.judges import checks as C
 
@@ -511,6 +502,7 @@ def check_table(collected: dict) -> pd.DataFrame:
         ("R@1", "separated_foreground"),
         ("R@1", "separated_background"),
     ]
+    types = [(m, t) for m, t in types if judge in (None, judge_of(m))]
     rows = []
     for metric, task in types:
         c = C.claim_check(collected.get("checks", {}).get(judge_of(metric)), metric, task)
@@ -530,6 +522,17 @@ def check_table(collected: dict) -> pd.DataFrame:
             )
     cols = ["claim type", "judge", "images", "check", "k/n", "rate", "95% bound", "threshold", "passes"]
     return pd.DataFrame(rows, columns=cols).set_index(["claim type", "images", "check"])
+
+
+def check_phrase(record: dict, metric: str, task: str) -> str:
+    """A check's outcome in words, for a notebook's summary: 'passes its check (margin ±0.045)' or
+    'fails its check (<what failed>)'."""
+    from avgas.judges import checks as C
+
+    c = C.claim_check(record, metric, task)
+    if c["passed"]:
+        return f"passes its check for {metric} claims on {task.replace('_', '-')} images (margin ±{c['margin']:.3f})"
+    return f"fails its check for {metric} claims on {task.replace('_', '-')} images ({'; '.join(c['failed'])})"
 
 
 def draws_beside(run_dir) -> dict:

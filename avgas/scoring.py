@@ -86,9 +86,10 @@ def judge_checks(p: Params, judge) -> dict:
     return out
 
 
-def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
+def crs(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | None = None) -> pd.DataFrame:
     """CRS (Eq. 5) of every (task, method) with the detector `judge` (a DetectorJudge); writes
-    metrics_crs.json. Returns the table: task columns, method rows, mean ± std over combinations."""
+    metrics_crs.json with the judge's claim checks (`checks`: judge_checks(p, judge), computed here
+    when not given). Returns the table: task columns, method rows, mean ± std over combinations."""
     name = slots.crs_name(slots.count(test))
     scores, table = _per_image_metric(p, judge, test, images, lambda task: name if task == "mixed" else "CRS")
     threshold = (
@@ -99,13 +100,14 @@ def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
         else "YOLO-World's default"
     )
     check = {**judge.report["held-out"], "confidence threshold": judge.conf, "threshold chosen on": threshold}
-    _write(p, "metrics_crs.json", check, scores, checks=judge_checks(p, judge), clusters=clusters(test))
+    _write(p, "metrics_crs.json", check, scores, checks=checks or judge_checks(p, judge), clusters=clusters(test))
     return pd.Series(table, name="CRS").unstack(0)
 
 
-def recall(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
+def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | None = None) -> pd.DataFrame:
     """R@2* (mixed: both classes the top two prompts; R@K* for K sources) and R@1 (separated)
-    with CLIP (a ClipJudge); writes metrics_rk.json. Returns the table."""
+    with CLIP (a ClipJudge); writes metrics_rk.json with the judge's claim checks (`checks`, as for
+    crs) and R@2*'s chance floor. Returns the table."""
     name_of = _recall_name(test)
     scores, table = _per_image_metric(p, judge, test, images, name_of)
     from avgas.judges import checks as C
@@ -117,7 +119,7 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
         "metrics_rk.json",
         judge.report["held-out"],
         scores,
-        checks=judge_checks(p, judge),
+        checks=checks or judge_checks(p, judge),
         clusters=clusters(test),
         **{"chance floor": floor},
     )
@@ -140,11 +142,14 @@ def feature_check(p: Params, judge) -> dict:
     return C.feature_check(judge.fid, images, seed=p.seed)
 
 
-def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> pd.DataFrame:
+def fid_is(
+    p: Params, judge, test: pd.DataFrame, images: dict, truth: dict, features: dict | None = None
+) -> pd.DataFrame:
     """FID (separated images, against the true images of the same source) and IS, per
     combination, and on all test images of a method pooled (FID and IS are biased on small
     sets); writes metrics_fid_is.json. `truth`: ('fg'|'bg', tuple index) -> true uint8 image
-    ('fg2', ... too for K sources: sources.prefixes)."""
+    ('fg2', ... too for K sources: sources.prefixes). `features`: feature_check(p, judge), computed
+    here when not given."""
     k = slots.count(test)
     true = {
         task: torch.stack([truth[(x, i)] for i in test.index])
@@ -179,7 +184,7 @@ def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> p
         judge.report.get("held-out", {}),
         scores,
         pooled=pooled,
-        **{"feature check": feature_check(p, judge)},
+        **{"feature check": features or feature_check(p, judge)},
     )
     return pd.DataFrame(table).T
 
