@@ -110,6 +110,7 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
     crs) and R@2*'s chance floor. Returns the table."""
     name_of = _recall_name(test)
     scores, table = _per_image_metric(p, judge, test, images, name_of)
+    from avgas import results
     from avgas.judges import checks as C
 
     k = slots.count(test)
@@ -123,7 +124,8 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
         clusters=clusters(test),
         **{"chance floor": floor},
     )
-    return pd.Series({k: f"{name_of(k[0])} {v}" for k, v in table.items()}, name="R@K").unstack(0)
+    note = {task: results.floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
+    return pd.Series({k: f"{name_of(k[0])}{note[k[0]]} {v}" for k, v in table.items()}, name="R@K").unstack(0)
 
 
 def feature_check(p: Params, judge) -> dict:

@@ -5,7 +5,6 @@ claims table that reads "cannot tell" when a judge's bound fails."""
 import math
 
 import numpy as np
-import pytest
 import torch
 
 from avgas import metrics, params, protocol, results
@@ -243,8 +242,7 @@ def test_r_at_2_star_prints_its_chance_floor():
     assert "R@2* (chance floor 0.053): here · paper" in results.table(c, "mixed").columns
 
 
-@pytest.mark.parametrize("blur", [True])
-def test_fid_features_are_checked_against_known_degradations(blur):
+def test_fid_features_are_checked_against_known_degradations():
     from tests.test_metrics import Colour
 
     g = torch.Generator().manual_seed(0)

@@ -193,13 +193,13 @@ def _roles(pairs) -> dict:
     return {c: "background" if c in bgs else "foreground" for g in pairs for c in g}
 
 
-# the quantities of a check (keys of the evidence dicts); {role}: foreground, background, every
+# the quantities of a check (keys of the evidence dicts); {role}: foreground, background, all
 BOTH_FOUND = "recall: every class found on scenes"
 SCENE_PRESENCE = "presence recall: {role} classes on scenes"
-SINGLE_PRESENCE = "presence recall: {role} single-class images"
+SINGLE_PRESENCE = "presence recall: single-class images ({role})"
 FALSE_PRESENCE = "false presence: a partner found in a one-class image"
 RANKED_BOTH = "recall: every class in the top K on scenes"
-TOP1 = "top-1 accuracy: {role} single-class images"
+TOP1 = "top-1 accuracy: single-class images ({role})"
 CONFUSION = "confusion: a partner ranked first on a one-class image"
 RANKED_FALSE = "false success: a one-class image with its partners in the top K"
 
@@ -227,7 +227,7 @@ def presence_evidence(pool, pairs, found: list[set], word_of: dict) -> dict:
             [word_of[names[next(iter(pool.sets[i]))]] in found[i] for i in singles]
         )
     every = [i for i, s in enumerate(pool.sets) if len(s) == 1]
-    out[SINGLE_PRESENCE.format(role="every")] = counted(
+    out[SINGLE_PRESENCE.format(role="all")] = counted(
         [word_of[names[next(iter(pool.sets[i]))]] in found[i] for i in every]
     )
     out[FALSE_PRESENCE] = counted([any(word_of[c] in found[i] for c in others) for i, _, others in _cases(pool, pairs)])
@@ -250,7 +250,7 @@ def ranking_evidence(pool, pairs, ranked: list[list[str]], word_of: dict, n_word
             [ranked[i][0] == word_of[names[next(iter(pool.sets[i]))]] for i in singles]
         )
     every = [i for i, s in enumerate(pool.sets) if len(s) == 1]
-    out[TOP1.format(role="every")] = counted([ranked[i][0] == word_of[names[next(iter(pool.sets[i]))]] for i in every])
+    out[TOP1.format(role="all")] = counted([ranked[i][0] == word_of[names[next(iter(pool.sets[i]))]] for i in every])
     cases = _cases(pool, pairs)
     out[CONFUSION] = counted([ranked[i][0] in {word_of[c] for c in others} for i, _, others in cases])
     out[RANKED_FALSE] = counted(
@@ -269,7 +269,7 @@ def check_spec(metric: str, task: str) -> dict:
     role = "background" if task.endswith("background") else "foreground"
     if metric.startswith("CRS"):
         true_recall = BOTH_FOUND if task == "mixed" else SCENE_PRESENCE.format(role=role)
-        g_recall = [SINGLE_PRESENCE.format(role="every" if task == "mixed" else role)]
+        g_recall = [SINGLE_PRESENCE.format(role="all" if task == "mixed" else role)]
         return {
             "judge": "detector (CRS)",
             "recall": {"true images": [true_recall], "G-made images": g_recall},
@@ -283,7 +283,7 @@ def check_spec(metric: str, task: str) -> dict:
             "error": CONFUSION,
             "floor": False,
         }
-    g_recall = [TOP1.format(role="every")]
+    g_recall = [TOP1.format(role="all")]
     return {
         "judge": "CLIP (R@K)",
         "recall": {"true images": [RANKED_BOTH], "G-made images": g_recall},
