@@ -345,11 +345,12 @@ def claim_check(record: dict, metric: str, task: str) -> dict:
     return {"judge": spec["judge"], "rows": rows, "passed": not failed, "failed": failed, "margin": float(margin)}
 
 
-def feature_check(fid, images: torch.Tensor, seed: int = 0) -> dict:
+def feature_check(fid, images: torch.Tensor, seed: int = 0, blurs: tuple = (5, 9), noises: tuple = (0.1, 0.3)) -> dict:
     """FID's features validated on true images (uint8, N, H, W, 3), split in two random halves:
     FID(true, true') should be near 0 against what known degradations give, and grow with each
-    one's strength (box blur of width 3 and 5; Gaussian noise of std 0.05 and 0.15).
-    `fid(real, fake)` is the judge's FID."""
+    one's strength (box blur of the widths `blurs`, Gaussian noise of the stds `noises`: stronger
+    than the blur (at most 5 wide) and noise (std at most 0.06) the synthetic judges are trained
+    to look through, judges.images.degrade). `fid(real, fake)` is the judge's FID."""
     import torch.nn.functional as F
 
     gen = torch.Generator().manual_seed(seed)
@@ -369,7 +370,7 @@ def feature_check(fid, images: torch.Tensor, seed: int = 0) -> dict:
 
     out = {"FID(true, true')": fid(a, b)}
     for name, kind in (("blur", blur), ("noise", noise)):
-        levels = (3, 5) if name == "blur" else (0.05, 0.15)
+        levels = blurs if name == "blur" else noises
         values = [fid(a, back(kind(v))) for v in levels]
         for v, f in zip(levels, values):
             out[f"FID(true, {name} {v})"] = f
