@@ -76,6 +76,7 @@ def results_page(run_dir: Path) -> str:
     collected = json.loads(f.read_text())
     if not collected.get("ablation"):  # the ablation may have finished after this run's notebook 08
         collected["ablation"] = results.ablation_beside(run_dir)
+    collected["draws"] = results.draws_beside(run_dir)  # other instrument draws may have finished later
     p = yaml.safe_load((run_dir / "params.yaml").read_text())
     parts = [
         f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "

@@ -602,13 +602,13 @@ def ablation_table(collected: dict) -> pd.DataFrame:
     this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
     val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
-    rows = {}
+    rows, floor = {}, floor_note(collected, "R@2*")
     for m in [m for m in METHODS if m in this or m in other]:
         rows[m] = {
             "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
             "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
-            "R@2* (this run)": _cell(this.get(m, {}).get("R@2*")),
-            "R@2* (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
+            f"R@2*{floor} (this run)": _cell(this.get(m, {}).get("R@2*")),
+            f"R@2*{floor} (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
             "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
             "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else "",
         }
