@@ -517,7 +517,7 @@ def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
                     "rate": round(r["rate"], 3) if np.isfinite(r["rate"]) else "not measured",
                     "95% bound": f"{r['bound']} {r['value']:.3f}" if np.isfinite(r["value"]) else "–",
                     "threshold": r["threshold"],
-                    "passes": "yes" if r["passed"] else "NO",
+                    "passes": "–" if r.get("ruled") is False else "yes" if r["passed"] else "NO",
                 }
             )
     cols = ["claim type", "judge", "images", "check", "k/n", "rate", "95% bound", "threshold", "passes"]

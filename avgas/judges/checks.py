@@ -140,7 +140,7 @@ def flag(check: dict) -> str:
 # CHECK_RECALL_MIN and each error rate's upper bound, less the metric's chance floor, is at most
 # CHECK_ERROR_MAX; its margin is the largest effect those errors could create on their own
 # (claim_check). Both thresholds are met by a judge that is right at the counts of a quick run's
-# judge pool (tests/test_judge_checks.py), R@2*'s chance floor included.
+# judge pool (tests/test_claims.py), R@2*'s chance floor included.
 
 CHECK_ALPHA = 0.05
 CHECK_RECALL_MIN = 0.8  # a recall's 95% lower bound must reach this
@@ -341,6 +341,22 @@ def claim_check(record: dict, metric: str, task: str) -> dict:
             }
         )
         margin = max(margin, high - floor) if np.isfinite(high) else 1.0
+        per_class = ev.get("per class: presence recall on scenes") if spec["judge"].startswith("detector") else None
+        if per_class:  # the weakest class, shown: a few scenes per class bound it too loosely to rule on
+            c, (k, n) = min(per_class.items(), key=lambda kv: kv[1][0] / max(kv[1][1], 1))
+            rows.append(
+                {
+                    "source": source,
+                    "check": f"lowest per-class presence recall on scenes: {c}",
+                    "rate": k / n if n else float("nan"),
+                    "k/n": f"{k}/{n}",
+                    "bound": "lower",
+                    "value": clopper_pearson(k, n)[0],
+                    "threshold": "shown, not ruled on",
+                    "passed": True,
+                    "ruled": False,
+                }
+            )
     failed = [f"{r['check']} ({r['source']})" for r in rows if not r["passed"]]
     return {"judge": spec["judge"], "rows": rows, "passed": not failed, "failed": failed, "margin": float(margin)}
 
