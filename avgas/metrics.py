@@ -176,3 +176,83 @@ def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
     mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     root = linalg.sqrtm(s_a @ s_b)
     return float(max(0.0, mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(np.real(root))))
+
+
+# ------------------------------------------- uncertainty over what varies: seeds, then clip clusters
+
+
+def clip_weights(clusters: list, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, units) bootstrap weights of test tuples that share clips: every clip of the test set is
+    drawn with replacement (each replicate draws as many clips as there are), and a tuple weighs
+    the product of the draw counts of its clips (Owen's pigeonhole bootstrap for crossed factors:
+    a tuple belongs to the cluster of each of its clips, so two tuples sharing a clip move
+    together). `clusters`: per tuple, the ids of its clips (its source stems)."""
+    ids = {c: j for j, c in enumerate(sorted({c for tup in clusters for c in tup}))}
+    member = np.array([[ids[c] for c in tup] for tup in clusters])  # (units, K)
+    counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=n)  # (n, clips)
+    return np.prod(counts[:, member], axis=2).astype(float)
+
+
+def seed_means(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(n, units) per-unit means over the seeds each replicate drew (picks: (n, seeds) indices)."""
+    return values[picks].mean(axis=1)
+
+
+def hierarchical_bootstrap(a, b, clusters: list, n: int = 4000, seed: int = 0) -> dict:
+    """The mean difference (a - b) over test tuples and separator seeds, with its bootstrap
+    replicates resampled the way the data vary: first the separator seeds (each method's trained
+    seeds drawn with replacement; the same draw for both when they have as many seeds, seed k of
+    one and of the other sharing the seed), then the test clips as clusters (clip_weights).
+
+    a, b: per-tuple values, or lists of them (one per seed); clusters: per tuple, its clips.
+    Returns {'difference', 'replicates' (n values), 'units', 'clips', 'seeds'}."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    if a.shape[1] != len(clusters) or b.shape[1] != len(clusters):
+        raise ValueError(f"{a.shape[1]} and {b.shape[1]} tuples against {len(clusters)} clip clusters")
+    rng = np.random.default_rng(seed)
+    pa = rng.integers(0, len(a), size=(n, len(a)))
+    pb = pa if len(b) == len(a) else rng.integers(0, len(b), size=(n, len(b)))
+    d = seed_means(a, pa) - seed_means(b, pb)  # (n, units)
+    w = clip_weights(clusters, n, rng)
+    total = w.sum(axis=1)
+    reps = np.where(total > 0, (w * d).sum(axis=1) / np.where(total > 0, total, 1), np.nan)
+    return {
+        "difference": float(a.mean() - b.mean()),
+        "replicates": reps[np.isfinite(reps)],
+        "units": int(a.shape[1]),
+        "clips": len({c for tup in clusters for c in tup}),
+        "seeds": [int(len(a)), int(len(b))],
+    }
+
+
+def interval(replicates: np.ndarray, alpha: float = 0.05) -> list[float]:
+    """The percentile 1 - alpha interval of bootstrap replicates."""
+    low, high = np.percentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return [float(low), float(high)]
+
+
+def p_beyond(replicates: np.ndarray, margin: float) -> float:
+    """Two-sided bootstrap p-value against 'the difference lies within ±margin': twice the smaller
+    share of replicates at or below +margin (against 'it holds') or at or above -margin (against
+    'it does not hold'), with the +1 of a finite bootstrap. p < alpha exactly when the
+    1 - alpha percentile interval clears the margin on one side."""
+    r = np.asarray(replicates)
+    n = len(r)
+    below, above = (np.sum(r <= margin) + 1) / (n + 1), (np.sum(r >= -margin) + 1) / (n + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def holm(pvalues: list[float], alpha: float = 0.05) -> list[dict]:
+    """Holm's step-down correction of a family of tests: per test, its adjusted p-value, the level
+    its step tests at (alpha / (m - rank)), and whether it is rejected. Equivalent to: sort the
+    p-values, reject while p_(j) <= alpha / (m - j), stop at the first that is not."""
+    m = len(pvalues)
+    order = np.argsort(pvalues, kind="stable")
+    out: list[dict] = [{} for _ in range(m)]
+    running, stopped = 0.0, False
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        stopped = stopped or pvalues[i] > level
+        out[i] = {"adjusted p": float(running), "level": float(level), "rejected": not stopped, "of": m}
+    return out

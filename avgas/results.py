@@ -87,6 +87,7 @@ def collect(p: Params) -> dict:
     no seed: Sound2Scene, the references); per-combination values and the bootstrap interval are
     of the seed-averaged values; per-tuple values keep every seed, for the paired claims."""
     results, ci95, judges, per_combination, per_tuple, pooled = {}, {}, {}, {}, {}, {}
+    checks, extra = {}, {}  # the judges' claim checks (scoring.judge_checks); clusters, chance floor, features
     runs: dict = {}  # (task, method, metric) -> {seed index: per-combination dict}
     for fname, judge in SOURCES.items():
         f = p.run_dir / fname
@@ -94,6 +95,11 @@ def collect(p: Params) -> dict:
             continue
         d = json.loads(f.read_text())
         judges[judge] = d["judge"]
+        if "checks" in d:
+            checks[judge] = d["checks"]
+        for key in ("clusters", "chance floor", "feature check"):
+            if key in d:
+                extra[key] = d[key]
         for key, v in d.get("pooled", {}).items():
             task, method = key.split("/", 1)
             pooled.setdefault(task, {})[method] = v
@@ -137,7 +143,10 @@ def collect(p: Params) -> dict:
             "separator seeds": max([n for m, n in seeds_of.items() if m in SEEDED] or [1]),
         },
     }
+    out.update(checks=checks, **extra)
     out["paired_ci"] = paired(out)
+    out["claims"] = claim_records(out)
+    out["draws"] = draws_beside(p.run_dir)
     out["ablation"] = ablation(p)
     val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
@@ -233,7 +242,13 @@ def write(p: Params, collected: dict) -> None:
                     "ablation",
                     "validation",
                     "beyond",
+                    "claims",
+                    "checks",
+                    "chance floor",
+                    "feature check",
+                    "draws",
                 )
+                if k in collected
             },
             indent=1,
         ),
@@ -265,9 +280,16 @@ def table(collected: dict, task: str) -> pd.DataFrame:
             if c and np.isfinite(c[0]):
                 here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            row[f"{metric}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
+            row[f"{metric}{floor_note(collected, metric)}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
         rows[m] = row
     return pd.DataFrame(rows).T
+
+
+def floor_note(collected: dict, metric: str) -> str:
+    """' (chance floor 0.053)' after R@2* (R@K*): what a right judge scores by chance on an image
+    of one class (judges.checks.chance_floor); '' for other metrics."""
+    floor = collected.get("chance floor", {}).get(metric)
+    return f" (chance floor {floor:.3f})" if floor is not None else ""
 
 
 def pooled_table(collected: dict) -> pd.DataFrame:
@@ -294,69 +316,275 @@ def pooled_table(collected: dict) -> pd.DataFrame:
 
 def judge_table(collected: dict) -> pd.DataFrame:
     """Each judge on held-out true images of its own pool, both ways: recall, and the rate of
-    successes it gives an image showing only one class of a pair; trusted at recall >= 0.9 and
-    false success <= 0.05 (not measured: NaN, shown as such)."""
-    from avgas import judges as J
-
+    successes it gives an image showing only one class of a pair (point rates, as measured when it
+    was trained; not measured: NaN, shown as such). What a claim rests on is its check, with
+    bounds: check_table."""
     rows = []
     for judge, v in collected["judges"].items():
-        verdict = J.flag(v)
         for k, x in v.items():
             if k.startswith(("recall", "false")):
-                rows.append(
-                    {
-                        "judge": judge,
-                        "check": k,
-                        "score": round(x, 3) if np.isfinite(x) else "not measured",
-                        "verdict": verdict,
-                    }
-                )
-    return pd.DataFrame(rows, columns=["judge", "check", "score", "verdict"]).set_index(["judge", "check"])
+                rows.append({"judge": judge, "check": k, "score": round(x, 3) if np.isfinite(x) else "not measured"})
+    return pd.DataFrame(rows, columns=["judge", "check", "score"]).set_index(["judge", "check"])
+
+
+BOOTSTRAP_REPLICATES = 4000
+
+
+def claim_text(collected: dict, task: str, metric: str, method: str, base: str) -> str:
+    """How a claim is written: '<method> beats <baseline> on <task> <metric> (Table N)'."""
+    title = table_names(sources_of(collected)).get(task, task).split(" (")[0]
+    return f"{method} beats {base} on {task.replace('_', '-')} {metric} ({title})"
+
+
+def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float = 0.05) -> list[dict]:
+    """Every claim of Tables 1-3 under the rule of book/reproduction.md ("When a claim is told"):
+
+    1. its judge and the check of its claim type (judges.checks.claim_check): each rate with its
+       exact 95% bound; a failed check makes the claim "cannot tell", naming what failed;
+    2. its difference (method - baseline) with a hierarchical bootstrap: separator seeds, then test
+       clips as clusters (metrics.hierarchical_bootstrap);
+    3. a test against "the difference lies within ± the judge's margin", Holm-corrected over the
+       claims of its table whose check passed; the corrected interval is the percentile interval
+       at the level of the claim's Holm step;
+    4. the verdict: "holds" when the corrected interval lies above +margin and Holm rejects, "does
+       not hold" when it lies below -margin and Holm rejects, "cannot tell" otherwise.
+
+    Without clip clusters recorded (a run scored before they were), no interval is computed."""
+    from avgas import metrics
+    from avgas.judges import checks as C
+
+    pt, clusters = collected.get("per_tuple", {}), collected.get("clusters")
+    rows, reps = [], []
+    for task, metric, m, base in comparisons(sources_of(collected)):
+        a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
+        if a is None or b is None:
+            continue
+        check = C.claim_check(collected.get("checks", {}).get(judge_of(metric)), metric, task)
+        row = {
+            "claim": claim_text(collected, task, metric, m, base),
+            "table": table_names(sources_of(collected))[task].split(" (")[0],
+            "task": task,
+            "metric": metric,
+            "method": m,
+            "baseline": base,
+            "judge": check["judge"],
+            "check": check["rows"],
+            "check passed": check["passed"],
+            "failed checks": check["failed"],
+            "margin": check["margin"],
+        }
+        floor = [r["chance floor"] for r in check["rows"] if "chance floor" in r]
+        if floor:
+            row["chance floor"] = floor[0]
+        if clusters is None:
+            row["verdict"] = "cannot tell: no clip clusters recorded (score the run again: notebooks 06-07)"
+            rows.append(row)
+            reps.append(None)
+            continue
+        boot = metrics.hierarchical_bootstrap(a, b, clusters, n=n)
+        row.update(
+            difference=boot["difference"],
+            ci95=metrics.interval(boot["replicates"], alpha),
+            p=metrics.p_beyond(boot["replicates"], check["margin"]),
+            units=boot["units"],
+            clips=boot["clips"],
+            seeds=boot["seeds"],
+        )
+        rows.append(row)
+        reps.append(boot["replicates"])
+    for task in {r["task"] for r in rows}:
+        family = [i for i, r in enumerate(rows) if r["task"] == task and "p" in r and r["check passed"]]
+        for i, h in zip(family, metrics.holm([rows[i]["p"] for i in family], alpha)):
+            r = rows[i]
+            r["holm"] = h
+            r["corrected ci"] = metrics.interval(reps[i], h["level"])
+            low, high = r["corrected ci"]
+            if h["rejected"] and low > r["margin"]:
+                r["verdict"] = "holds"
+            elif h["rejected"] and high < -r["margin"]:
+                r["verdict"] = "does not hold"
+            else:
+                r["verdict"] = f"cannot tell: the corrected interval does not clear ±{r['margin']:.3f}"
+    for r in rows:
+        if "verdict" not in r:
+            r["verdict"] = "cannot tell: check failed: " + "; ".join(r["failed checks"])
+    return rows
+
+
+def short(verdict: str) -> str:
+    """holds / does not hold / cannot tell, without the reason."""
+    return verdict.split(":")[0].split(" (")[0]
 
 
 def claims(collected: dict) -> pd.DataFrame:
-    """The paper's claims, each stated as far as its paired 95% interval over the test tuples
-    (method - baseline, the same mixtures and noise) supports it: holds, does not hold, cannot tell."""
+    """The claims table: per claim of Tables 1-3, its judge and check (the failed rates named, or
+    the margin its errors allow), the difference with its corrected interval and Holm's adjusted
+    p, R@2*'s chance floor, and the verdict; one column more per instrument draw found beside the
+    run. Then the quiet-source claims of the loudness sweep (Supp. C), under their judge's check."""
+    records = collected.get("claims")
+    if records is None:
+        records = claim_records(collected)
+    draws = collected.get("draws", {})
+    rows = []
+    for r in records:
+        row = {
+            "claim": r["claim"],
+            "judge · check": r["judge"]
+            + (" · passed, margin ±{:.3f}".format(r["margin"]) if r["check passed"] else " · failed"),
+            "difference [corrected CI]": (
+                f"{r['difference']:+.3f} [{r['corrected ci'][0]:+.3f}, {r['corrected ci'][1]:+.3f}]"
+                if "corrected ci" in r
+                else f"{r['difference']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] (95%, not tested)"
+                if "ci95" in r
+                else "–"
+            ),
+            "Holm p (of m)": f"{r['holm']['adjusted p']:.3g} (of {r['holm']['of']})" if "holm" in r else "–",
+            "chance floor": f"{r['chance floor']:.3f}" if "chance floor" in r else "",
+            "tuples · clips · seeds": f"{r['units']} · {r['clips']} · {r['seeds'][0]}/{r['seeds'][1]}"
+            if "units" in r
+            else "–",
+            "verdict": r["verdict"],
+        }
+        for label, verdicts in draws.items():
+            row[f"verdict, {label}"] = verdicts.get(r["claim"], "–")
+        rows.append(row)
+    rows += loudness_claims(collected)
+    columns = list(rows[0]) if rows else ["claim", "verdict"]
+    return pd.DataFrame(rows, columns=columns).set_index("claim")
+
+
+def loudness_claims(collected: dict) -> list[dict]:
+    """The quiet-source failure (Supp. C): A2A's mixed CRS lower with the foreground quieter than
+    at 0 dB, from the loudness sweep's paired interval over tuples (avgas.loudness), told only when
+    the detector's mixed-CRS check passes and the interval clears its margin."""
+    from avgas.judges import checks as C
+
+    check = C.claim_check(collected.get("checks", {}).get("detector (CRS)"), "CRS", "mixed")
+    rows = []
+    loud = collected.get("loudness", {}).get("paired_ci", {})
+    for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
+        if not level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
+            continue
+        low, high = ci["ci95"]
+        if not check["passed"]:
+            verdict = "cannot tell: check failed: " + "; ".join(check["failed"])
+        elif low > check["margin"]:
+            verdict = "holds"
+        elif high < -check["margin"]:
+            verdict = "does not hold"
+        else:
+            verdict = f"cannot tell: the interval does not clear ±{check['margin']:.3f}"
+        rows.append(
+            {
+                "claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
+                f"foreground at {level} than at 0 dB",
+                "judge · check": "detector (CRS)"
+                + (" · passed, margin ±{:.3f}".format(check["margin"]) if check["passed"] else " · failed"),
+                "difference [corrected CI]": f"{ci['difference']:+.3f} [{low:+.3f}, {high:+.3f}] (95%, tuples)",
+                "tuples · clips · seeds": f"{ci['units']} · – · {ci['seeds']}",
+                "verdict": verdict,
+            }
+        )
+    return rows
+
+
+def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
+    """Each claim type's check: per judge, claim type and source of images (the judge pool's
+    held-out true images; G's images of their f_V features), each rate as k/n with its exact 95%
+    bound, the threshold, and whether it passes. `judge`: one judge's claim types only."""
+    from avgas import slots
+    from avgas.judges import checks as C
+
+    k = sources_of(collected)
+    types = [(slots.crs_name(k), "mixed"), ("CRS", "separated_foreground"), ("CRS", "separated_background")]
+    types += [
+        (slots.recall_name(k, "mixed"), "mixed"),
+        ("R@1", "separated_foreground"),
+        ("R@1", "separated_background"),
+    ]
+    types = [(m, t) for m, t in types if judge in (None, judge_of(m))]
+    rows = []
+    for metric, task in types:
+        c = C.claim_check(collected.get("checks", {}).get(judge_of(metric)), metric, task)
+        for r in c["rows"]:
+            rows.append(
+                {
+                    "claim type": f"{metric}, {task.replace('_', '-')}",
+                    "judge": c["judge"],
+                    "images": r["source"],
+                    "check": r["check"],
+                    "k/n": r["k/n"],
+                    "rate": round(r["rate"], 3) if np.isfinite(r["rate"]) else "not measured",
+                    "95% bound": f"{r['bound']} {r['value']:.3f}" if np.isfinite(r["value"]) else "–",
+                    "threshold": r["threshold"],
+                    "passes": "–" if r.get("ruled") is False else "yes" if r["passed"] else "NO",
+                }
+            )
+    cols = ["claim type", "judge", "images", "check", "k/n", "rate", "95% bound", "threshold", "passes"]
+    return pd.DataFrame(rows, columns=cols).set_index(["claim type", "images", "check"])
+
+
+def check_phrase(record: dict, metric: str, task: str) -> str:
+    """A check's outcome in words, for a notebook's summary: 'passes its check (margin ±0.045)' or
+    'fails its check (<what failed>)'."""
+    from avgas.judges import checks as C
+
+    c = C.claim_check(record, metric, task)
+    if c["passed"]:
+        return f"passes its check for {metric} claims on {task.replace('_', '-')} images (margin ±{c['margin']:.3f})"
+    return f"fails its check for {metric} claims on {task.replace('_', '-')} images ({'; '.join(c['failed'])})"
+
+
+def draws_beside(run_dir) -> dict:
+    """Verdicts of the same claims under other instrument draws: the sibling folders
+    `<name>-instrument_seed<N>/` made by `--sweep instrument_seed=N` (and the base run, seen from
+    a sibling): 'instrument_seed N' -> claim -> verdict. Empty when there are none."""
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    base = run_dir.name.split("-instrument_seed")[0]
+    found = {}
+    for d in sorted([run_dir.parent / base, *run_dir.parent.glob(f"{base}-instrument_seed*")]):
+        if d.resolve() == run_dir.resolve() or not (d / "results.json").is_file():
+            continue
+        label = f"instrument_seed {d.name.split('-instrument_seed')[1]}" if d.name != base else f"{base} (base draw)"
+        records = json.loads((d / "results.json").read_text()).get("claims") or []
+        found[label] = {r["claim"]: short(r["verdict"]) for r in records}
+    return found
+
+
+def old_verdicts(collected: dict) -> dict:
+    """The claims of Tables 1-3 under the protocol of issue 11: a tuple bootstrap of the seed-averaged
+    differences, uncorrected, told when the judge is 'trusted' (recall >= 0.9, false success <= 0.05
+    on true images, point rates): claim -> verdict."""
+    from avgas import judges as J
     from avgas import metrics
 
-    rows = []
-    titles = table_names(sources_of(collected))
-
-    def text(task: str, metric: str, base: str) -> str:
-        what = task.replace("_", "-")  # separated_foreground -> separated-foreground
-        return f"beats {base} on {what} {metric} ({titles.get(task, task).split(' (')[0]})"
-
-    from avgas import judges as J
-
+    out = {}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
         for task, metrics_ in tasks.items():
             for metric, ci in metrics_.items():
-                judge = judge_of(metric)
-                check = collected.get("judges", {}).get(judge, {})
-                verdict = metrics.verdict(ci) if J.trusted(check) else "cannot tell (judge not trusted)"
-                rows.append(
-                    {
-                        "claim": f"{m} " + text(task, metric, base),
-                        "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
-                        "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
-                        "verdict": verdict,
-                    }
+                trusted = J.trusted(collected.get("judges", {}).get(judge_of(metric), {}))
+                out[claim_text(collected, task, metric, m, base)] = (
+                    metrics.verdict(ci) if trusted else "cannot tell (judge not trusted)"
                 )
-    loud = collected.get("loudness", {}).get("paired_ci", {})
-    crs_trusted = J.trusted(collected.get("judges", {}).get("detector (CRS)", {}))
-    for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
-        if level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
-            rows.append(
-                {
-                    "claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
-                    f"foreground at {level} than at 0 dB",
-                    "difference [95% CI]": f"{ci['difference']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]",
-                    "tuples × seeds": f"{ci['units']} × {ci['seeds']}",
-                    "verdict": metrics.verdict(ci) if crs_trusted else "cannot tell (judge not trusted)",
-                }
-            )
-    return pd.DataFrame(rows, columns=["claim", "difference [95% CI]", "tuples × seeds", "verdict"]).set_index("claim")
+    return out
+
+
+def protocol_counts(collected: dict) -> pd.DataFrame:
+    """How many claims of Tables 1-3 read holds / does not hold / cannot tell, the old protocol
+    (issue 11) beside the new one, on the same scores."""
+    new = {r["claim"]: short(r["verdict"]) for r in (collected.get("claims") or claim_records(collected))}
+    old = {k: short(v) for k, v in old_verdicts(collected).items()}
+    kinds = ["holds", "does not hold", "cannot tell"]
+    return pd.DataFrame(
+        {
+            "old protocol": [sum(v == k for v in old.values()) for k in kinds],
+            "new protocol": [sum(v == k for v in new.values()) for k in kinds],
+        },
+        index=kinds,
+    )
 
 
 def _cell(v) -> str:
@@ -374,13 +602,13 @@ def ablation_table(collected: dict) -> pd.DataFrame:
     this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
     val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
-    rows = {}
+    rows, floor = {}, floor_note(collected, "R@2*")
     for m in [m for m in METHODS if m in this or m in other]:
         rows[m] = {
             "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
             "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
-            "R@2* (this run)": _cell(this.get(m, {}).get("R@2*")),
-            "R@2* (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
+            f"R@2*{floor} (this run)": _cell(this.get(m, {}).get("R@2*")),
+            f"R@2*{floor} (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
             "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
             "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else "",
         }

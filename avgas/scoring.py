@@ -47,9 +47,49 @@ def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_o
     return scores, table
 
 
-def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
+CHECK_NOISE_SEED = 7919  # G's noise for the judges' checks on G-made images: a stream of its own
+
+
+def clusters(test: pd.DataFrame) -> list[list[str]]:
+    """Per test tuple, its clips (source stems, in slot order): the clusters the claims' bootstrap
+    resamples (metrics.clip_weights)."""
+    return [list(r) for r in test[slots.stem_columns(test)].itertuples(index=False)]
+
+
+def judge_checks(p: Params, judge) -> dict:
+    """A judge (a DetectorJudge or a ClipJudge) counted for its claims' checks
+    (judges.checks.claim_check) on the judge pool's held-out true images and on the images G makes
+    from their f_V features, G(z, f_V(image)): single-class images and scenes of every evaluated
+    pair, unseen pairings included. Computed here, outside the judges' cached training: the checks
+    on G-made images depend on G, the judges must not. The real run has no judge pool with known
+    classes: its checks are not measured (its claims read "cannot tell")."""
+    from avgas import checkpoints, generate, models, paper, protocol
+    from avgas.judges import DetectorJudge
+    from avgas.judges import checks as C
+
+    if p.world != "synthetic":
+        return {"note": "not measured: the real run has no judge pool of true scenes with known classes"}
+    pool, pairs = protocol.judge_pool(p, "test"), protocol.evaluated_pairs(p)
+    _, fv, G = checkpoints.load_parts(p)
+    feats = models.encode_images(fv, pool.images, p.fv_image_size)
+    z = generate.noise(len(feats), G.dim_z, CHECK_NOISE_SEED + p.seed)
+    made = models.from_unit(generate.sample(G, feats, z))
+    prompts = paper.prompts()
+    word_of = {c: prompts.get(c, c) for c in pool.classes}
+    k = max(len(g) for g in pairs)
+    out = {}
+    for source, imgs in zip(C.SOURCES, (pool.images, made)):
+        if isinstance(judge, DetectorJudge):
+            out[source] = C.presence_evidence(pool, pairs, judge.words(imgs), word_of)
+        else:
+            out[source] = C.ranking_evidence(pool, pairs, judge.words(imgs, k), word_of, len(judge.vocabulary))
+    return out
+
+
+def crs(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | None = None) -> pd.DataFrame:
     """CRS (Eq. 5) of every (task, method) with the detector `judge` (a DetectorJudge); writes
-    metrics_crs.json. Returns the table: task columns, method rows, mean ± std over combinations."""
+    metrics_crs.json with the judge's claim checks (`checks`: judge_checks(p, judge), computed here
+    when not given). Returns the table: task columns, method rows, mean ± std over combinations."""
     name = slots.crs_name(slots.count(test))
     scores, table = _per_image_metric(p, judge, test, images, lambda task: name if task == "mixed" else "CRS")
     threshold = (
@@ -60,24 +100,58 @@ def crs(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
         else "YOLO-World's default"
     )
     check = {**judge.report["held-out"], "confidence threshold": judge.conf, "threshold chosen on": threshold}
-    _write(p, "metrics_crs.json", check, scores)
+    _write(p, "metrics_crs.json", check, scores, checks=checks or judge_checks(p, judge), clusters=clusters(test))
     return pd.Series(table, name="CRS").unstack(0)
 
 
-def recall(p: Params, judge, test: pd.DataFrame, images: dict) -> pd.DataFrame:
+def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | None = None) -> pd.DataFrame:
     """R@2* (mixed: both classes the top two prompts; R@K* for K sources) and R@1 (separated)
-    with CLIP (a ClipJudge); writes metrics_rk.json. Returns the table."""
+    with CLIP (a ClipJudge); writes metrics_rk.json with the judge's claim checks (`checks`, as for
+    crs) and R@2*'s chance floor. Returns the table."""
     name_of = _recall_name(test)
     scores, table = _per_image_metric(p, judge, test, images, name_of)
-    _write(p, "metrics_rk.json", judge.report["held-out"], scores)
-    return pd.Series({k: f"{name_of(k[0])} {v}" for k, v in table.items()}, name="R@K").unstack(0)
+    from avgas import results
+    from avgas.judges import checks as C
+
+    k = slots.count(test)
+    floor = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
+    _write(
+        p,
+        "metrics_rk.json",
+        judge.report["held-out"],
+        scores,
+        checks=checks or judge_checks(p, judge),
+        clusters=clusters(test),
+        **{"chance floor": floor},
+    )
+    note = {task: results.floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
+    return pd.Series({k: f"{name_of(k[0])}{note[k[0]]} {v}" for k, v in table.items()}, name="R@K").unstack(0)
 
 
-def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> pd.DataFrame:
+def feature_check(p: Params, judge) -> dict:
+    """FID's features validated (judges.checks.feature_check) on the judge pool's held-out true
+    images (synthetic), or on the run's validation clips' images (real): FID(true, true') and FID
+    against blurred and noisy copies."""
+    from avgas import data, protocol
+    from avgas.judges import checks as C
+
+    if p.world == "synthetic":
+        images = protocol.judge_pool(p, "test").images
+    else:
+        cat = data.catalogue(p)
+        val = cat[cat["split"] == "val"]
+        images = data.load_images(cat, val["stem"].head(400), p.image_size)
+    return C.feature_check(judge.fid, images, seed=p.seed)
+
+
+def fid_is(
+    p: Params, judge, test: pd.DataFrame, images: dict, truth: dict, features: dict | None = None
+) -> pd.DataFrame:
     """FID (separated images, against the true images of the same source) and IS, per
     combination, and on all test images of a method pooled (FID and IS are biased on small
     sets); writes metrics_fid_is.json. `truth`: ('fg'|'bg', tuple index) -> true uint8 image
-    ('fg2', ... too for K sources: sources.prefixes)."""
+    ('fg2', ... too for K sources: sources.prefixes). `features`: feature_check(p, judge), computed
+    here when not given."""
     k = slots.count(test)
     true = {
         task: torch.stack([truth[(x, i)] for i in test.index])
@@ -106,5 +180,38 @@ def fid_is(p: Params, judge, test: pd.DataFrame, images: dict, truth: dict) -> p
         scores[f"{task}/{method}"] = {k: metrics.record(v, p.seed) for k, v in per.items()}
         table[(task, method)] = {m: "{:.2f} ± {:.2f}".format(*metrics.summary(v)) for m, v in per.items()}
     pooled = metrics.pooled(judge, images, true)
-    _write(p, "metrics_fid_is.json", judge.report.get("held-out", {}), scores, pooled=pooled)
+    _write(
+        p,
+        "metrics_fid_is.json",
+        judge.report.get("held-out", {}),
+        scores,
+        pooled=pooled,
+        **{"feature check": features or feature_check(p, judge)},
+    )
     return pd.DataFrame(table).T
+
+
+def add_checks(p: Params, progress: bool = False) -> list[str]:
+    """Add the claim checks, clip clusters and chance floor to the metric files of a run scored
+    before they existed (the scores are kept as they are); returns the files changed."""
+    from avgas import data, generate, judges
+    from avgas.judges import checks as C
+
+    cat = data.catalogue(p)
+    test, _, size = generate.load_run(p, cat)
+    changed = []
+    for fname, make in (("metrics_crs.json", judges.crs_judge), ("metrics_rk.json", judges.recall_judge)):
+        f = p.run_dir / fname
+        if not f.is_file():
+            continue
+        d = json.loads(f.read_text())
+        if "checks" in d and "clusters" in d:
+            continue
+        judge = make(p, cat, size, progress)
+        d.update(checks=judge_checks(p, judge), clusters=clusters(test))
+        if fname == "metrics_rk.json":
+            k = slots.count(test)
+            d["chance floor"] = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
+        paths.atomic_write_text(f, json.dumps(d, indent=1))
+        changed.append(fname)
+    return changed

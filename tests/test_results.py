@@ -1,4 +1,4 @@
-"""Issue 11, items 6 and 8: claims are stated from paired intervals, and only with trusted judges."""
+"""Issue 11, items 6 and 8 (the old rule, kept for comparison); the loudness levels; the ablation."""
 
 import numpy as np
 
@@ -20,17 +20,16 @@ def collected(judge_check, a2a, s2s):
     return c
 
 
-def test_a_claim_holds_only_when_its_paired_interval_is_above_zero_and_the_judge_is_trusted():
+def test_the_old_protocol_told_a_claim_from_its_tuple_interval_and_a_trusted_judge():
+    """Issue 11's rule, kept to set beside the new one (results.protocol_counts)."""
     rng = np.random.default_rng(1)
     s2s = list(rng.random(120) < 0.3)
     a2a = [bool(x) or rng.random() < 0.6 for x in s2s]
-    table = results.claims(collected(TRUSTED, a2a, s2s))
-    assert table.loc["A2A beats Sound2Scene on mixed CRS (Table 1)", "verdict"] == "holds"
-    table = results.claims(collected(TRUSTED, s2s, s2s))
-    assert table.loc["A2A beats Sound2Scene on mixed CRS (Table 1)", "verdict"] == "cannot tell"
+    claim = "A2A beats Sound2Scene on mixed CRS (Table 1)"
+    assert results.old_verdicts(collected(TRUSTED, a2a, s2s))[claim] == "holds"
+    assert results.old_verdicts(collected(TRUSTED, s2s, s2s))[claim] == "cannot tell"
     blind = {**TRUSTED, "false success: one class of a pair scored as both": 0.4}  # says 'both' too often
-    table = results.claims(collected(blind, a2a, s2s))
-    assert table.loc["A2A beats Sound2Scene on mixed CRS (Table 1)", "verdict"] == "cannot tell (judge not trusted)"
+    assert results.old_verdicts(collected(blind, a2a, s2s))[claim] == "cannot tell (judge not trusted)"
 
 
 def test_loudness_levels_are_relative_to_an_equal_loudness():
