@@ -86,7 +86,8 @@ def test_crs_counts_images_where_every_class_is_found(tmp_path):
     imgs[:, 0, 0, 0] = torch.arange(6)
     p = params.load("params/quick.yaml", {"run_root": str(tmp_path)})
     p.run_dir.mkdir(parents=True)
-    table = scoring.crs(p, judge, test, {("mixed", "A2A"): imgs, ("separated_foreground", "A2A"): imgs})
+    images = {("mixed", "A2A"): imgs, ("separated_foreground", "A2A"): imgs}
+    table = scoring.crs(p, judge, test, images, checks={"note": "not measured here"})  # checks: tests/test_claims.py
     # mixed: both classes found in images 0, 2, 4 -> 2/3 and 1/3 per combination; separated
     # foreground: the one class found in all but the last -> 1 and 2/3
     assert table.loc["A2A", "mixed"] == "0.50 ± 0.17"
