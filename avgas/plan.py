@@ -135,21 +135,9 @@ def _generator_config(p: Params) -> dict:
 
 def _clip_model(p: Params):
     """A builder of the run's OpenCLIP architecture (clip_model) on the meta device."""
-    import logging
-
     from avgas.judges import clip
 
-    oc = clip._open_clip()
-    name = clip.clip_architecture(p.clip_model)
-
-    def build():
-        logging.disable(logging.WARNING)  # open_clip's "No pretrained weights loaded": none are wanted here
-        try:
-            return oc.create_model(name, pretrained=None, device="meta")
-        finally:
-            logging.disable(logging.NOTSET)
-
-    return build
+    return lambda: clip.on_meta(p.clip_model)
 
 
 def stage_costs(p: Params) -> dict[str, Cost]:

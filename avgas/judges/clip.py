@@ -159,6 +159,19 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     return model.eval(), tokenizer, report
 
 
+def on_meta(arch: str):
+    """The OpenCLIP architecture `arch` on the meta device: shapes without weights (avgas.plan
+    counts its FLOPs and memory)."""
+    import logging
+
+    oc = _open_clip()
+    logging.disable(logging.WARNING)  # open_clip's "No pretrained weights loaded": none are wanted here
+    try:
+        return oc.create_model(clip_architecture(arch), pretrained=None, device="meta")
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def clip_architecture(arch: str) -> str:
     """An OpenCLIP model name; a model-config .json is registered under its file stem first."""
     oc = _open_clip()
