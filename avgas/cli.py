@@ -23,8 +23,8 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
     from avgas import paths
 
     cmd = args.cmd
-    if cmd in ("run", "world", "train"):
-        return [p.run_dir] + ([p.data_dir] if cmd == "world" else [])
+    if cmd in ("run", "world", "train"):  # world.generate holds the data folder too, once it is known to be avgas's
+        return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
     if cmd in ("validate",):
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             from avgas import vggsound
 
             p = _load(args)
+            vggsound.check_apart(p)  # inputs overlapping outputs: refused before anything is written, a lock included
             with custody.hold_all(held(args, p), what):
                 r = vggsound.prepare(p, workers=args.workers)
             print(r.summary())

@@ -86,14 +86,14 @@ def _real(p: str | os.PathLike) -> Path:
 
 # --------------------------------------------------------------------------- one process a folder
 
-_HELD: dict[Path, int] = {}  # folder -> nesting depth, in this process
+_HELD: dict[Path, int] = {}  # folder held by a command (hold_all) in this process -> nesting depth
 
 
 @contextlib.contextmanager
-def hold(folder: str | os.PathLike, what: str, create: bool = True):
-    """Hold `folder/.avgas.lock` for the duration. A second process is refused at once, by name;
-    the same process may hold a folder again inside (nothing is taken twice). `create=False`: a
-    folder that does not exist is not made (a command that only reads it will say it is missing)."""
+def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bool = False):
+    """Hold `folder/.avgas.lock` for the duration. A second holder is refused at once, by name;
+    only code running inside a command that holds the folder (hold_all) may hold it again.
+    `create=False`: a folder that does not exist is not made (the command will say it is missing)."""
     import fcntl
 
     folder = Path(folder)
@@ -101,6 +101,7 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True):
     if not create and not folder.is_dir():
         yield folder / LOCK
         return
+    guard(folder / LOCK)  # never a lock file inside a user's input
     if _HELD.get(key):
         _HELD[key] += 1
         try:
@@ -131,21 +132,25 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True):
         f.truncate()
         f.write(json.dumps({"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}))
         f.flush()
-        _HELD[key] = 1
+        if _command:
+            _HELD[key] = 1
         try:
             yield lock
         finally:
             _HELD.pop(key, None)
+            with contextlib.suppress(OSError):  # an idle lock file says nothing (and is always the same)
+                f.truncate(0)
     finally:
         f.close()  # closing the descriptor releases the lock
 
 
 @contextlib.contextmanager
 def hold_all(folders, what: str, create: bool = True):
-    """Hold several folders (in a fixed order, so two commands never wait on each other)."""
+    """What a command holds while it writes: several folders (in a fixed order, so two commands
+    never wait on each other); the code it calls may hold them again."""
     with contextlib.ExitStack() as stack:
         for folder in sorted({_real(f): Path(f) for f in folders}.values(), key=lambda f: str(_real(f))):
-            stack.enter_context(hold(folder, what, create))
+            stack.enter_context(hold(folder, what, create, _command=True))
         yield
 
 
@@ -210,7 +215,7 @@ def _hash(path: Path) -> str:
 
 
 def read_record(root: str | os.PathLike) -> dict:
-    """{relative path: {sha256, size, writer, time}} of the files avgas wrote under `root`."""
+    """{relative path: {sha256, size, writer}} of the files avgas wrote under `root`."""
     f = Path(root) / RECORD
     if not f.is_file():
         return {}
@@ -232,7 +237,7 @@ def _write_record(root: Path, files: dict) -> None:
 
 
 def _entry(f: Path, writer: str) -> dict:
-    return {"sha256": _hash(f), "size": f.stat().st_size, "writer": writer, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {"sha256": _hash(f), "size": f.stat().st_size, "writer": writer}
 
 
 def _rel(root: Path, path: Path) -> str:

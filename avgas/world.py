@@ -86,8 +86,28 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
             f"world is {p.world!r}: the synthetic world is only generated for "
             "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
         )
+    _refuse_theirs(p)  # before a lock file is made in a folder that is not avgas's
     with custody.hold(p.data_dir, "the synthetic world"):
         return _generate(p, progress)
+
+
+def _refuse_theirs(p: Params) -> None:
+    """Clips or a csv that no synthetic world of avgas wrote are the user's: never replaced."""
+    out = p.data_dir
+    mine = (out / "world.json").is_file()  # avgas generated this folder (before it kept a record, too)
+    theirs = [
+        f
+        for f in (out / "audios", out / "images", out / "metadata.csv")
+        if (f.is_file() or (f.is_dir() and any(f.iterdir()))) and not (mine or custody.owned(out, f))
+    ]
+    if theirs:
+        from avgas.data import DataError
+
+        raise DataError(
+            f"{out} holds files that avgas did not generate ({theirs[0]} is there, and there is no "
+            "world.json); the synthetic world replaces its folder's clips and csv, so give it its own "
+            "folder (params key 'data_root', or null for <run>/data). Nothing was changed."
+        )
 
 
 def _generate(p: Params, progress: bool) -> WorldInfo:
@@ -101,20 +121,7 @@ def _generate(p: Params, progress: bool) -> WorldInfo:
         log.warning(
             "the synthetic world in %s is regenerated: %s is damaged (%s)", out, damaged[0].path, damaged[0].why
         )
-    mine = stamp.is_file()  # a world.json: avgas generated this folder (before it kept a record, too)
-    theirs = [
-        f
-        for f in (out / "audios", out / "images", out / "metadata.csv")
-        if (f.is_file() or (f.is_dir() and any(f.iterdir()))) and not (mine or custody.owned(out, f))
-    ]
-    if theirs:  # clips or a csv that no synthetic world of avgas wrote: the user's
-        from avgas.data import DataError
-
-        raise DataError(
-            f"{out} holds files that avgas did not generate ({theirs[0]} is there, and there is no "
-            "world.json); the synthetic world replaces its folder's clips and csv, so give it its own "
-            "folder (params key 'data_root', or null for <run>/data). Nothing was changed."
-        )
+    _refuse_theirs(p)
     paths.guard(out)
     for sub in ("audios", "images"):  # never mix clips of two different worlds
         shutil.rmtree(out / sub, ignore_errors=True)
