@@ -303,7 +303,7 @@ def watch(root: str | os.PathLike, writer: str, skip=()):
     finally:
         after = _walk(root, skip)
         rec = read_record(root)
-        changed = [r for r, st in after.items() if before.get(r) != st or r not in rec]
+        changed = [r for r, st in after.items() if before.get(r) != st]
         gone = [r for r in before if r not in after]
         if changed or gone or not has_record(root):
             for r in changed:

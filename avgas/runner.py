@@ -156,6 +156,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     run_dir = p.run_dir
     m = _claim(p, overwrite)
     _needs_before(p, only, m)
+    _adopt(run_dir, m)
     steps = [(nb, need or force) for nb, need in plan(p, only, m)]
     resolved = run_dir / "params.yaml"
     with custody.watch(run_dir, "run"):
@@ -262,21 +263,27 @@ def _needs_before(p: Params, only, m: dict) -> None:
             )
 
 
+def _adopt(run_dir: Path, m: dict) -> None:
+    """A run made before avgas kept a record of its files: record them now, each attributed to the
+    notebook that ran when it was written (run.json's times)."""
+    done = m.get("notebooks", {})
+    if custody.has_record(run_dir) or not done:
+        return
+    windows = []
+    for stem, e in done.items():
+        try:
+            t0 = time.mktime(time.strptime(e["started"], "%Y-%m-%dT%H:%M:%S"))
+        except (KeyError, ValueError):
+            continue
+        windows.append((stem, t0, t0 + float(e.get("seconds") or 0)))
+    custody.adopt(run_dir, windows)
+    print(f"[avgas] recorded the files of {run_dir} (a run from before avgas kept a record)", file=sys.stderr)
+
+
 def _verified(run_dir: Path, steps: list, m: dict) -> list:
     """Before a finished notebook is skipped, the files it wrote are checked against the run's
     record (custody). A damaged or missing one is named, set aside, and its notebook (and every
-    later one) runs again. A run made before the record existed is adopted first."""
-    done = m.get("notebooks", {})
-    if not custody.has_record(run_dir) and done:
-        windows = []
-        for stem, e in done.items():
-            try:
-                t0 = time.mktime(time.strptime(e["started"], "%Y-%m-%dT%H:%M:%S"))
-            except (KeyError, ValueError):
-                continue
-            windows.append((stem, t0, t0 + float(e.get("seconds") or 0)))
-        custody.adopt(run_dir, windows)
-        log.info("recorded the files of %s (a run from before avgas kept a record)", run_dir)
+    later one) runs again."""
     damaged = custody.verify(run_dir)
     if not damaged:
         return steps

@@ -195,7 +195,10 @@ def finished_run(tmp_path):
 
 def _truncate_some(run_dir: Path, n: int, seed: int) -> list[str]:
     rec = custody.read_record(run_dir)
-    picks = random.Random(seed).sample(sorted(r for r, e in rec.items() if e["size"] > 0), n)
+    # any file its notebooks wrote (params.yaml is the runner's own: rewritten before any check)
+    picks = random.Random(seed).sample(
+        sorted(r for r, e in rec.items() if e["size"] > 0 and e["writer"][:2].isdigit()), n
+    )
     for r in picks:
         f = run_dir / r
         f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
@@ -206,25 +209,30 @@ def _quick_params(run_dir: Path):
     return params.load(run_dir / "params.yaml", {"run_root": str(run_dir.parent), "name": run_dir.name})
 
 
-def test_truncated_files_of_a_finished_run_are_named_by_check_and_by_a_rerun(finished_run, monkeypatch):
+def test_truncated_files_of_a_finished_run_are_named_by_check_and_by_a_rerun(finished_run, monkeypatch, capsys):
+    """The whole rerun path, with the notebooks' execution stubbed (the slow test below executes)."""
+    import papermill
+
     from avgas import check
 
+    executed = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda nb, out, **kw: executed.append(Path(nb).stem))
     p = _quick_params(finished_run)
-    m = runner.read_manifest(finished_run)
-    steps = runner.plan(p, None, m)
-    assert not any(need for _, need in steps)  # a finished run: every notebook would be skipped
-    runner._verified(finished_run, steps, m)  # records a run from before the record existed
+    assert all(t == "skipped" for t in runner.run(p, progress=False).values())  # records the older run
+    assert executed == [] and custody.verify(finished_run) == []
     picks = _truncate_some(finished_run, 5, seed=int(time.time()) % 1000)
     rec = custody.read_record(finished_run)
-    table = check.check(p)
-    detail = " ".join(table["detail"])
+    detail = " ".join(check.check(p)["detail"])
     for r in picks:
         assert r in detail, (r, detail[-2000:])
-    again = runner._verified(finished_run, steps, m)
+    capsys.readouterr()
+    runner.run(p, progress=False)
+    err, log = capsys.readouterr().err, (finished_run / "log.txt").read_text()
     first = min(rec[r]["writer"] for r in picks)
-    assert [nb.stem for nb, need in again if need] == [nb.stem for nb, _ in steps if nb.stem >= first]
+    assert executed == [nb.stem for nb in runner.notebooks() if nb.stem >= first]
     for r in picks:
-        assert not (finished_run / r).exists()  # set aside, so the notebook writes it again
+        assert f"{r} is damaged" in err and f"{r} is damaged" in log
+        assert not (finished_run / r).exists()  # set aside, so its notebook writes it again
         assert list((finished_run / "previous").glob(f"damaged-*/{r}"))
 
 
@@ -232,7 +240,7 @@ def test_truncated_files_of_a_finished_run_are_named_by_check_and_by_a_rerun(fin
 def test_a_plain_rerun_repairs_a_truncated_file_by_running_its_notebook(finished_run):
     p = _quick_params(finished_run)
     m = runner.read_manifest(finished_run)
-    runner._verified(finished_run, runner.plan(p, None, m), m)
+    runner._adopt(finished_run, m)  # a run from before the record: recorded first
     rec = custody.read_record(finished_run)
     late = sorted(r for r, e in rec.items() if e["writer"][:2].isdigit() and e["writer"] >= "06" and e["size"] > 0)
     pick = random.Random(int(time.time())).choice(late)
