@@ -136,3 +136,9 @@ def test_an_interrupted_run_says_so_in_the_log_and_how_to_continue(tmp_path, sig
     assert ": done," not in after.split("interrupted")[0] or "stopped at" in after, after
     m = json.loads((tmp_path / "t" / "run.json").read_text())
     assert m["notebooks"]["02_pretrained"]["status"] == "interrupted"
+
+
+def test_a_progress_bar_closed_early_is_never_reported_done():
+    stopped = progress.line("G stand-in", 3, 10, 5.0, "step", done=True)
+    assert "stopped at 3/10 step" in stopped and "done" not in stopped
+    assert "done, 10/10 step" in progress.line("G stand-in", 10, 10, 5.0, "step", done=True)
