@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             from avgas import world
 
             p = _load(args)
+            world.require_synthetic(p)  # before a folder is made
             with custody.hold_all(held(args, p), f"{what}, run '{p.name}'"):
                 custody.refuse_other_run(p, "`python -m avgas world`")
                 info = world.generate(p)

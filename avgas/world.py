@@ -81,14 +81,20 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
     """Write the synthetic world for `p` into p.data_dir (reused when it already matches and its
     recorded files are whole). One process at a time per data folder; files avgas did not write
     are never replaced (custody)."""
-    if p.world != "synthetic":
-        raise ValueError(
-            f"world is {p.world!r}: the synthetic world is only generated for "
-            "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
-        )
+    require_synthetic(p)
     _refuse_theirs(p)  # before a lock file is made in a folder that is not avgas's
     with custody.hold(p.data_dir, "the synthetic world"):
         return _generate(p, progress)
+
+
+def require_synthetic(p: Params) -> None:
+    if p.world != "synthetic":
+        from avgas.data import DataError  # a ValueError: one line at the command line, not a traceback
+
+        raise DataError(
+            f"world is {p.world!r}: the synthetic world is only generated for "
+            "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
+        )
 
 
 def _refuse_theirs(p: Params) -> None:
