@@ -27,7 +27,7 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
         return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
-    if cmd in ("validate",):
+    if cmd == "validate":
         return [paths.resolve(d) for d in args.run_dirs]
     if cmd == "explore":
         return [paths.resolve(args.run_dir)]
@@ -133,7 +133,11 @@ def commands() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    custody.on_sigterm()  # SIGTERM stops like Ctrl-C, and says so
+    with custody.on_sigterm():  # SIGTERM stops like Ctrl-C, and says so
+        return _main(args)
+
+
+def _main(args) -> int:
     what = f"python -m avgas {args.cmd}"
     try:
         if args.cmd == "params":

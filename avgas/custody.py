@@ -457,13 +457,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a job's time limit, `kill`): stopped like Ctrl-C, and said so."""
 
 
-def on_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated`, so a command stops the way Ctrl-C stops it: the
-    manifest and log.txt say interrupted, and the terminal says how to continue."""
+@contextlib.contextmanager
+def on_sigterm():
+    """While the block runs, SIGTERM raises :class:`Terminated`, so a command stops the way Ctrl-C
+    stops it: the manifest and log.txt say interrupted, and the terminal says how to continue."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def _raise(signum, frame):
@@ -472,4 +474,8 @@ def on_sigterm() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
         raise Terminated()
 
-    signal.signal(signal.SIGTERM, _raise)
+    before = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
