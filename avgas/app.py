@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from avgas import paths, runner
+from avgas import custody, paths, runner
 
 NOTEBOOK = "09_explorer.ipynb"
 NEEDED = ("01_data", "02_pretrained", "03_separator")  # the explorer uses the data, the parts and a separator
@@ -39,11 +39,17 @@ def check_run(run_dir: str | Path) -> Path:
 
 def prepare(run_dir: str | Path) -> Path:
     """<run>/app/09_explorer.ipynb: notebook 09 with the run's params and live widgets."""
+    with custody.hold(paths.resolve(run_dir), "python -m avgas explore", create=False):
+        target = _prepare(check_run(run_dir))
+        custody.record(target.parent.parent, target, "explore")
+        return target
+
+
+def _prepare(run_dir: Path) -> Path:
     import logging
 
     import papermill as pm
 
-    run_dir = check_run(run_dir)
     target = run_dir / "app" / NOTEBOOK
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_name(f".tmp-{NOTEBOOK}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from avgas import paths
+from avgas import custody, paths
 
 MATHJAX_VERSION = "3.2.2"
 
@@ -206,6 +206,8 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
             f"run them first (python -m avgas run {run_dir / 'params.yaml'})"
         )
     stage = out / "_build" / "src"
+    # the staging folder is emptied first: never one that avgas did not stage (custody)
+    custody.refuse_foreign(out / "_build", [stage], "book", made_by_avgas=lambda f: (f / "results.md").is_file())
     shutil.rmtree(stage, ignore_errors=True)
     shutil.copytree(root / "book", stage, ignore=shutil.ignore_patterns("generated", "_build"))
     (stage / "generated").mkdir()
@@ -224,6 +226,8 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     sphinx["html_static_path"] = ["_static"]
     sphinx["html_css_files"] = ["avgas.css"]  # code wraps and wide tables scroll inside the column
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    custody.forget(out / "_build", stage)
+    custody.record(out / "_build", [f for f in stage.rglob("*") if f.is_file()], "book")
     jb = Path(sys.executable).with_name("jupyter-book")
     t0 = time.perf_counter()
     r = subprocess.run(

@@ -128,12 +128,31 @@ def _content_row(p: Params, cat, sample: int | None) -> tuple:
     )
     if not bad:
         return "clip content", "data_root", str(p.data_dir), "ok", f"{what}: all usable"
+    detail = f"{what}: {len(bad)} will be skipped by the run, e.g. {bad[0][0]}: {bad[0][1]}"
+    short = _left_short(p, cat, {s for s, _ in bad})
+    return "clip content", "data_root", str(p.data_dir), "wrong" if short else "ok", detail + short
+
+
+def _left_short(p: Params, cat, skipped: set) -> str:
+    """'' when every class keeps a clip in train, val and test after the skips; else which classes
+    (and the combinations they belong to) are left short, with their counts."""
+    from avgas import data
+
+    kept = cat[~cat["stem"].isin(skipped)]
+    counts = (
+        kept.groupby(["label", "split"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=sorted(cat["label"].unique()), columns=list(data.SPLITS), fill_value=0)
+    )
+    short = [c for c, row in counts.iterrows() if (row == 0).any()]
+    if not short:
+        return ""
+    groups = [" + ".join(g) for g in p.groups() if set(g) & set(short)]
+    per = "; ".join(f"{c}: " + ", ".join(f"{k} {int(v)}" for k, v in counts.loc[c].items()) for c in short)
     return (
-        "clip content",
-        "data_root",
-        str(p.data_dir),
-        "ok",
-        f"{what}: {len(bad)} will be skipped by the run, e.g. {bad[0][0]}: {bad[0][1]}",
+        f"; these skips leave {len(short)} class(es) without a clip in some split ({per}), so "
+        f"{len(groups)} combination(s) cannot be formed ({', '.join(groups[:5])}{' ...' if len(groups) > 5 else ''})"
     )
 
 
@@ -177,6 +196,46 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
                 str(folder),
                 "wrong" if why else "ok",
                 f"{why} (the next run trains it again)" if why else "whole (hashes match)",
+            )
+        )
+    return rows
+
+
+def _record_rows(p: Params) -> list[tuple]:
+    """Every file the run (and its synthetic world) recorded (custody's artifacts.json), whole or
+    named with the notebook or command that writes it again: the same record a rerun verifies."""
+    from avgas import custody
+
+    rows = []
+    for what, root in (("files of this run", p.run_dir), ("files of the data folder", p.data_dir)):
+        if what.endswith("data folder") and (p.world != "synthetic" or p.data_dir.is_relative_to(p.run_dir)):
+            continue
+        if not custody.has_record(root):
+            if custody.started(root):
+                rows.append(
+                    (
+                        what,
+                        "-",
+                        str(root),
+                        "ok",
+                        "no record yet (a run from before avgas kept one; the next run records it)",
+                    )
+                )
+            continue
+        bad = custody.verify(root)
+        n = len(custody.read_record(root))
+        if not bad:
+            rows.append((what, "-", str(root / custody.RECORD), "ok", f"all {n} recorded files whole (sha256 match)"))
+            continue
+        named = "; ".join(f"{d.path} ({d.why}; written by {d.writer})" for d in bad)
+        rows.append(
+            (
+                what,
+                "-",
+                str(root / custody.RECORD),
+                "wrong",
+                f"{len(bad)} of {n} recorded files damaged: {named}. The next `python -m avgas run` sets them "
+                "aside and runs their notebooks again",
             )
         )
     return rows
@@ -441,4 +500,5 @@ def check(p: Params, sample: int | None = 50) -> pd.DataFrame:
         shown = "-" if p.world == "synthetic" and getattr(p, key) is None and key in JUDGES else str(p.weight_path(key))
         rows.append((key.replace("_", " "), key, shown, status, detail))
     rows += _own_checkpoint_rows(p)
+    rows += _record_rows(p)
     return pd.DataFrame(rows, columns=["item", "params key", "path", "status", "detail"]).set_index("item")

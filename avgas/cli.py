@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from avgas import custody
 from avgas import params as params_mod
 
 
@@ -15,7 +17,32 @@ def _load(args) -> params_mod.Params:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def held(args, p: params_mod.Params | None = None) -> list[Path]:
+    """The folders a command holds while it writes (custody.COMMANDS says why; [] for a command
+    that only reads). `p`: the command's params, for those that take a params file."""
+    from avgas import paths
+
+    cmd = args.cmd
+    if cmd in ("run", "world", "train"):  # world.generate holds the data folder too, once it is known to be avgas's
+        return [p.run_dir]
+    if cmd == "prepare-vggsound":
+        return [p.data_dir]
+    if cmd == "validate":
+        return [paths.resolve(d) for d in args.run_dirs]
+    if cmd == "explore":
+        return [paths.resolve(args.run_dir)]
+    if cmd == "book":
+        return [paths.resolve(args.run_dir), (paths.resolve(args.out) if args.out else paths.project_root()) / "_build"]
+    if cmd == "assignments":
+        return [paths.resolve(args.out)]
+    if cmd == "grade":
+        from avgas import course
+
+        return [course.out_folder(args.assignment, args.out)]
+    return []
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m avgas", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -25,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-p", action="append", metavar="KEY=VALUE", help="override a params key (repeatable)")
     r.add_argument(
         "--sweep",
+        action="append",
         metavar="KEY=V1,V2,...",
-        help="one run per value (e.g. seed=0,1,2), each in its own folder <name>-<key><value>",
+        help="one run per value (e.g. seed=0,1,2), each in its own folder <name>-<key><value>; "
+        "repeated for several keys, one run per combination (a grid)",
     )
     r.add_argument(
         "--overwrite",
@@ -99,7 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--port", type=int, default=8866)
     ex.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
 
-    args = ap.parse_args(argv)
+    return ap
+
+
+def commands() -> list[str]:
+    """Every subcommand of the CLI (each must be in custody.COMMANDS: what it holds while it writes)."""
+    ap = parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with custody.on_sigterm():  # SIGTERM stops like Ctrl-C, and says so
+        return _main(args)
+
+
+def _main(args) -> int:
+    what = f"python -m avgas {args.cmd}"
     try:
         if args.cmd == "params":
             if not args.params:
@@ -112,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "prepare-vggsound":
             from avgas import vggsound
 
-            r = vggsound.prepare(_load(args), workers=args.workers)
+            p = _load(args)
+            vggsound.check_apart(p)  # inputs overlapping outputs: refused before anything is written, a lock included
+            with custody.hold_all(held(args, p), what):
+                r = vggsound.prepare(p, workers=args.workers)
             print(r.summary())
             return 0
         if args.cmd == "check":
@@ -137,18 +186,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "book":
             from avgas import book
 
-            html = book.build(args.run_dir, args.out)
+            run_dir, build = held(args)
+            with custody.hold(run_dir, what, create=False), custody.hold(build, what):
+                html = book.build(args.run_dir, args.out)
             print(f"book: {html / 'index.html'}")
             return 0
         if args.cmd == "validate":
             from avgas import validation
 
-            print(validation.compare_runs(args.run_dirs).to_string())
+            with custody.hold_all(held(args), what, create=False):
+                print(validation.compare_runs(args.run_dirs).to_string())
             return 0
         if args.cmd == "world":
             from avgas import world
 
-            info = world.generate(_load(args))
+            p = _load(args)
+            world.require_synthetic(p)  # before a folder is made
+            with custody.hold_all(held(args, p), f"{what}, run '{p.name}'"):
+                custody.refuse_other_run(p, "`python -m avgas world`")
+                info = world.generate(p)
             print(
                 f"{info.n_clips} clips in {info.data_dir} ({info.megabytes:.1f} MB, "
                 f"{'reused' if info.reused else f'{info.seconds:.1f} s'})"
@@ -158,17 +214,16 @@ def main(argv: list[str] | None = None) -> int:
             import contextlib
             import os
 
-            from avgas import distributed, paths, train
+            from avgas import distributed, train
 
             p = _load(args)
             w = distributed.launched()  # torchrun's rank (the group is joined in train.train_run)
-            held = os.environ.get("AVGAS_LOCK_HELD") or not w.main  # notebook 03 launched it, or a rank > 0
-            with (
-                contextlib.nullcontext()
-                if held
-                else paths.exclusive(p.run_dir, f"python -m avgas train, run '{p.name}'")
-            ):
-                trained = train.train_run(p)
+            lock_held = os.environ.get("AVGAS_LOCK_HELD") or not w.main  # notebook 03 launched it, or a rank > 0
+            with contextlib.nullcontext() if lock_held else custody.hold_all(held(args, p), f"{what}, run '{p.name}'"):
+                if not lock_held:
+                    custody.refuse_other_run(p, "`python -m avgas train`")
+                with custody.watch(p.run_dir, "train") if not lock_held else contextlib.nullcontext():
+                    trained = train.train_run(p)
             if w.main:
                 for name, r in trained.items():
                     s = r.summary()
@@ -180,13 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "assignments":
             from avgas import course
 
-            for name, folder in course.build(args.out).items():
+            with custody.hold_all(held(args), what):
+                built = course.build(args.out)
+            for name, folder in built.items():
                 print(f"{name}: {folder / 'student' / (name + '.ipynb')} (students), {folder / 'autograder'} (grading)")
             return 0
         if args.cmd == "grade":
             from avgas import course
 
-            table = course.grade(args.assignment, args.submissions, args.out)
+            with custody.hold_all(held(args), what):
+                table = course.grade(args.assignment, args.submissions, args.out)
             print(table.to_string(index=False))
             if table.attrs.get("possible"):
                 print(f"out of {table.attrs['possible']:g} points; grades.csv written")
@@ -200,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
             runs = [_load(args)]  # validated before anything runs
             if args.sweep:
-                runs = params_mod.sweep(runs[0], args.sweep)
+                runs = params_mod.sweep_grid(runs[0], args.sweep)
             only = [s.strip() for s in args.only.split(",")] if args.only else None
             runner.notebooks(only)  # a wrong --only fails before any work too
             if args.print_run_dir:
                 print("\n".join(str(p.run_dir) for p in runs))
                 return 0
-            for p in runs:
+            for p in runs:  # runner.run holds each run folder (held(args, p)) while it runs
                 times = runner.run(p, only, overwrite=args.overwrite, force=args.force)
                 for name, sec in times.items():
                     print(f"{name}: {sec if isinstance(sec, str) else f'{sec:.1f} s'}")
@@ -215,9 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     except params_mod.ParamsError as e:
         print(f"avgas: params error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"avgas: interrupted (Ctrl-C); nothing half-written is kept. {_continue_hint(args)}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
+        print(f"avgas: interrupted ({how}); nothing half-written is kept. {_continue_hint(args)}", file=sys.stderr)
+        return 143 if how == "SIGTERM" else 1
     except Exception as e:  # a clear one-line message for our own errors, full trace otherwise
         message = _one_line(e, args)
         if message is None:
@@ -244,9 +303,9 @@ def _one_line(e: Exception, args) -> str | None:
     from avgas.book import BookError
     from avgas.checkpoints import CheckpointError
     from avgas.course import CourseError
+    from avgas.custody import CustodyError, ProtectedPathError
     from avgas.data import DataError
     from avgas.distributed import LaunchError
-    from avgas.paths import BusyError, ProtectedPathError
     from avgas.runner import RunError
     from avgas.spectrogram import AudioError
 
@@ -258,7 +317,7 @@ def _one_line(e: Exception, args) -> str | None:
             AudioError,
             BookError,
             CheckpointError,
-            BusyError,
+            CustodyError,
             ProtectedPathError,
             CourseError,
             LaunchError,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avgas import paths
+from avgas import custody, paths
 
 MASTERS = "notebooks/assignments"
 OUT = "_build/assignments"
@@ -57,6 +57,7 @@ def build(out: str | Path = OUT, folder: str | Path = MASTERS) -> dict[str, Path
     built = {}
     for name, master in masters(folder).items():
         paths.guard(out / name)
+        custody.refuse_foreign(out, [out / name], "assignments", made_by_avgas=lambda f: (f / "autograder").is_dir())
         with tempfile.TemporaryDirectory(dir=out, prefix=f".{name}-") as tmp:
             target = Path(tmp) / name
             r = _otter("assign", "--no-pdfs", "--no-run-tests", str(master), str(target))
@@ -69,6 +70,8 @@ def build(out: str | Path = OUT, folder: str | Path = MASTERS) -> dict[str, Path
             if old.exists():
                 shutil.rmtree(old)
             target.rename(old)
+        custody.forget(out, old)
+        custody.record(out, [f for f in old.rglob("*") if f.is_file()], "assignments")
         built[name] = old
     return built
 
@@ -88,6 +91,8 @@ class Grade:
 
 def grade_one(autograder: Path, submission: Path) -> Grade:
     """Run otter's local grader on one notebook; never writes next to the submission."""
+    if not submission.exists():
+        return Grade(str(submission), {}, {}, "file not found (check the path and its spelling)")
     if not submission.is_file() or submission.suffix != ".ipynb":
         return Grade(str(submission), {}, {}, "not a notebook file (.ipynb)")
     try:
@@ -129,7 +134,7 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
 
     `assignment` is a name (a1_loss) or a built assignment folder. A submission that cannot be
     graded gets a row with its reason in `error` and no points — it is never dropped."""
-    folder = paths.resolve(assignment) if Path(assignment).exists() else paths.resolve(OUT) / str(assignment)
+    folder = _assignment_folder(assignment)
     autograder = folder / "autograder" / "autograder.zip"
     if not autograder.is_file():
         raise CourseError(f"no autograder at {autograder}: build the assignments first (make assignments)")
@@ -141,8 +146,27 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
     table = pd.DataFrame([{"submission": g.submission, **g.scores, "total": g.total, "error": g.error} for g in grades])
     possible = next((g.possible for g in grades if g.possible), {})
     table.attrs["possible"] = sum(possible.values()) if possible else None
-    out = paths.resolve(out) if out else folder
+    out = out_folder(assignment, out)
+    written = [out / "grades.csv", *(out / "feedback" / f"{_label(g.submission, submissions)}.txt" for g in grades)]
+    custody.refuse_foreign(out, written, "grade", made_by_avgas=_ours)
     paths.atomic_write_text(out / "grades.csv", table.to_csv(index=False))
     for g in grades:  # what to hand back to each student
         paths.atomic_write_text(out / "feedback" / f"{_label(g.submission, submissions)}.txt", g.error or g.feedback)
+    custody.record(out, written, "grade")
     return table
+
+
+def _assignment_folder(assignment: str | Path) -> Path:
+    return paths.resolve(assignment) if Path(assignment).exists() else paths.resolve(OUT) / str(assignment)
+
+
+def out_folder(assignment: str | Path, out: str | Path | None = None) -> Path:
+    """Where `grade` writes grades.csv and feedback/ (the folder it holds while it writes)."""
+    return paths.resolve(out) if out else _assignment_folder(assignment)
+
+
+def _ours(path: Path) -> bool:
+    """grades.csv or feedback of a grade run from before avgas kept a record."""
+    if path.name == "grades.csv":
+        return path.read_text(errors="replace").startswith("submission,")
+    return path.parent.name == "feedback"

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,7 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     meta = read_metadata(p.metadata_path)
     skipped = list(meta.attrs["problems"])
     wanted = world.classes(p)
+    skipped += _near_misses(meta, wanted, Path(p.metadata_path).name)
     meta = meta[meta["label"].isin(wanted)].copy()
     meta["stem"] = [world.stem_of(y, s) for y, s in zip(meta["ytid"], meta["start_seconds"])]
     audio_dir, image_dir = p.data_dir / "audios", p.data_dir / "images"
@@ -273,6 +275,7 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     meta = meta[keep]
     for stem, reason in skipped:
         log.warning("skipping clip %s: %s", stem, reason)
+    _report_skips(p, skipped)
 
     meta["split"] = split_over_groups(meta, p)
 
@@ -291,6 +294,57 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     meta = meta.reset_index(drop=True)[["stem", "ytid", "start_seconds", "label", "split", "audio", "image"]]
     meta.attrs["skipped"] = skipped
     return meta
+
+
+def _near_misses(meta: pd.DataFrame, wanted: list[str], name: str) -> list[tuple[str, str]]:
+    """Rows whose label is not a class of the run as written, but nearly one ('Hail ' for 'hail'):
+    labels are compared exactly as the class list writes them, and a near miss is reported with
+    a did-you-mean instead of vanishing with the rows of other classes."""
+    import difflib
+
+    folded = {w.strip().casefold(): w for w in wanted}
+    out = []
+    for label, line in zip(meta["label"], meta["line"]):
+        if label in wanted:
+            continue
+        near = folded.get(str(label).strip().casefold()) or next(
+            iter(difflib.get_close_matches(str(label), wanted, n=1, cutoff=0.85)), None
+        )
+        if near:
+            out.append((f"{name}:{line}", f"label {label!r} is not a class of this run (did you mean {near!r}?)"))
+    return out
+
+
+def _report_skips(p: Params, skipped: list[tuple[str, str]]) -> None:
+    """The skips where a batch user looks: log.txt and the terminal (progress lines), once per
+    change of the skip list (every notebook reads the catalogue)."""
+    from collections import Counter
+
+    from avgas import progress
+
+    if not skipped or not os.environ.get(progress.ENV_LOG):
+        return
+    said = p.cache_dir / "skips_reported.txt"
+    digest = hashlib.sha1(json.dumps(skipped).encode()).hexdigest()
+    try:
+        if said.is_file() and said.read_text() == digest:
+            return
+    except OSError:
+        pass
+    kinds = Counter(reason.split(" (")[0].split(":")[0] for _, reason in skipped)
+    progress.emit(
+        f"{len(skipped)} clips or csv lines skipped ("
+        + ", ".join(f"{k}: {n}" for k, n in kinds.most_common())
+        + "); notebook 01 lists them all"
+    )
+    for stem, reason in skipped[:3]:
+        progress.emit(f"  skipped {stem}: {reason}")
+    try:
+        from avgas import paths
+
+        paths.atomic_write_text(said, digest)
+    except OSError:
+        pass
 
 
 class ClipScreen:

@@ -556,6 +556,20 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ParamsError(f"override -p {text!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
+def _unique_overrides(texts: list[str]) -> dict:
+    """-p overrides as a dict; a key given twice is refused (the last would win in silence)."""
+    out: dict = {}
+    for text in texts:
+        key, value = parse_override(text)
+        if key in out:
+            raise ParamsError(
+                f"override -p {key} is given twice ({out[key]!r} and {value!r}); give it once "
+                f"(for one run per value: --sweep {key}=V1,V2)"
+            )
+        out[key] = value
+    return out
+
+
 def _read(path: Path) -> dict:
     """A params file's settings: UTF-8 YAML, a mapping, no key twice, not empty."""
     try:
@@ -593,7 +607,7 @@ def load(path: str | Path | None = None, overrides: dict | list[str] | None = No
     _validate(raw, source)  # the file alone must be valid, so its errors name the file
     if overrides:
         if isinstance(overrides, list):
-            overrides = dict(parse_override(o) for o in overrides)
+            overrides = _unique_overrides(overrides)
         for key in overrides:
             if key not in FIELDS:
                 raise _unknown_key(key, "override -p")
@@ -621,6 +635,20 @@ def save(p: Params, path: Path) -> None:
         "# resolved params of this run (what actually ran)\n"
         + yaml.safe_dump(p.to_dict(), sort_keys=False, allow_unicode=True),
     )
+
+
+def sweep_grid(p: Params, specs: list[str]) -> list[Params]:
+    """Several --sweep options: one run per combination of their values (a grid), named
+    <name>-<key1><value1>-<key2><value2>; a key swept twice is refused."""
+    grid = [p]
+    seen = set()
+    for spec in specs:
+        key = spec.partition("=")[0].strip()
+        if key in seen:
+            raise ParamsError(f"--sweep {key} is given twice; give all its values once: --sweep {key}=V1,V2,...")
+        seen.add(key)
+        grid = [q for base in grid for q in sweep(base, spec)]
+    return grid
 
 
 def sweep(p: Params, spec: str) -> list[Params]:

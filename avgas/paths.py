@@ -4,10 +4,9 @@ Three rules for every file avgas writes:
 - it is written atomically (a temporary file next to it, then a rename), and a failed write
   leaves no temporary file behind;
 - it is never a file the user gave as an *input* (a weight file, VGGSound's csv, the videos):
-  such paths are registered with :func:`protect` when params are loaded, and a write to one of
-  them (or into a protected folder) is refused with :class:`ProtectedPathError`;
-- a run folder (or a data folder being ingested) is held by one process at a time
-  (:func:`exclusive`).
+  :mod:`avgas.custody` registers them and refuses a write to one (re-exported here: `protect`,
+  `guard`, `ProtectedPathError`);
+- a folder is held by one process at a time (`custody.hold`; `exclusive` here is its old name).
 """
 
 from __future__ import annotations
@@ -19,14 +18,6 @@ import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class ProtectedPathError(PermissionError):
-    """avgas was about to write to a path the user gave it as an input. The message names it."""
-
-
-class BusyError(RuntimeError):
-    """Another process holds the folder (a run or an ingestion). The message names it."""
 
 
 def project_root() -> Path:
@@ -64,32 +55,8 @@ def overlap(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return same_or_inside(a, b) or same_or_inside(b, a)
 
 
-# ------------------------------------------------------------------- inputs are never written
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_PROTECTED: dict[Path, str] = {}  # resolved input path -> the params key that names it
-
-
-def protect(path: str | os.PathLike | None, key: str) -> None:
-    """Register a user-given input (file or folder): avgas refuses to write to it or into it."""
-    if path:
-        _PROTECTED[_real(path)] = key
-
-
-def unprotect_all() -> None:
-    _PROTECTED.clear()
-
-
-def guard(path: str | os.PathLike) -> None:
-    """Refuse a write to a protected input (or into a protected folder)."""
-    target = _real(path)
-    for p, key in _PROTECTED.items():
-        if target == p or p in target.parents:
-            raise ProtectedPathError(
-                f"{path}: refusing to write here: it is (or is inside) {p}, an input you gave as "
-                f"params key '{key}'. avgas never changes its inputs; its outputs go to the run folder."
-            )
 
 
 # ------------------------------------------------------------------------------ atomic writes
@@ -176,41 +143,7 @@ def os_error_message(e: OSError) -> str:
     return f"{where}{e.strerror or ' '.join(str(e).split())}"
 
 
-# --------------------------------------------------------------------------- one process a folder
+# ------------------------------------------ locks and input protection live in avgas.custody
 
-
-@contextlib.contextmanager
-def exclusive(folder: Path, what: str):
-    """Hold `folder/.avgas.lock` for the duration (an OS lock: freed when the process dies, so a
-    killed run never leaves a stale lock). A second process is refused at once, by name."""
-    import fcntl
-    import json
-    import time
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / ".avgas.lock"
-    f = open(lock, "a+")
-    try:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            f.seek(0)
-            try:
-                holder = json.loads(f.read() or "{}")
-            except ValueError:
-                holder = {}
-            raise BusyError(
-                f"{folder} is in use by another avgas process ({holder.get('what', 'unknown')}, pid "
-                f"{holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it to end, or "
-                "give this one another folder (-p name=...)"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}))
-        f.flush()
-        yield lock
-    finally:
-        f.close()  # closing the descriptor releases the lock
+from avgas.custody import BusyError, ProtectedPathError, guard, protect, unprotect_all  # noqa: E402, F401
+from avgas.custody import hold as exclusive  # noqa: E402, F401

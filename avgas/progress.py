@@ -28,6 +28,8 @@ def line(desc: str, n: int, total: int | None, elapsed: float, unit: str = "it",
     """One progress line: 'G stand-in: 350/3000 it (12%), 1:02 elapsed, about 7:50 left'."""
     where = os.environ.get(ENV_NOTEBOOK, "")
     head = f"[{where}] " if where else ""
+    if done and total and n < total:  # closed early: an interrupt or an error, never "done"
+        return f"{head}{desc}: stopped at {n}/{total} {unit} after {_clock(elapsed)}, not finished"
     if done:
         return f"{head}{desc}: done, {n}{f'/{total}' if total else ''} {unit} in {_clock(elapsed)}"
     if total:

@@ -19,16 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+from avgas import custody, paths
 from avgas import params as params_mod
-from avgas import paths
 from avgas import progress as progress_mod
 from avgas.params import Params
 
 log = logging.getLogger("avgas")
 
-# Keys that change how a run proceeds, not what it computes: they do not make a run different
-# (the README's recipe for a killed run, `-p resume=true`, must continue it, not be refused).
-HOW_TO_RUN = ("threads", "resume", "retrain_stand_ins", "ingest_workers", "progress_seconds", "train_processes")
+HOW_TO_RUN = custody.HOW_TO_RUN  # keys that change how a run proceeds, not what it computes
+_differences = custody.differences
 
 
 class RunError(RuntimeError):
@@ -66,27 +65,6 @@ def read_manifest(run_dir: Path) -> dict:
 
 def _write_manifest(run_dir: Path, m: dict) -> None:
     paths.atomic_write_bytes(_manifest_path(run_dir), json.dumps(m, indent=1).encode())
-
-
-def _differences(old_file: Path, p: Params) -> list[str]:
-    """What differs between a run folder's params.yaml and `p`. A key the old file lacks counts
-    only if `p` sets it to something other than its default (a newer avgas adding a key does not
-    make an old run a different one)."""
-    import yaml
-
-    try:
-        old = yaml.safe_load(old_file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return ["(the folder's params.yaml cannot be read)"]
-    defaults = params_mod.load(None).to_dict()
-    out = []
-    for k, v in p.to_dict().items():
-        if k in HOW_TO_RUN or k in ("name", "run_root"):  # where a run lies is its folder, not a param of it
-            continue
-        before = old.get(k, defaults[k])
-        if before != v:
-            out.append(f"{k}: {before!r} -> {v!r}")
-    return out
 
 
 def _claim(p: Params, overwrite: bool) -> dict:
@@ -168,7 +146,7 @@ def run(
     One process at a time per run folder: a second one is refused (paths.BusyError)."""
     notebooks(only)  # fail on a wrong --only before any work
     p.run_dir.mkdir(parents=True, exist_ok=True)
-    with paths.exclusive(p.run_dir, f"python -m avgas run, run '{p.name}'"):
+    with custody.hold(p.run_dir, f"python -m avgas run, run '{p.name}'"):
         return _run(p, only, progress, overwrite, force)
 
 
@@ -177,9 +155,12 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
 
     run_dir = p.run_dir
     m = _claim(p, overwrite)
+    _needs_before(p, only, m)
+    _adopt(run_dir, m)
     steps = [(nb, need or force) for nb, need in plan(p, only, m)]
     resolved = run_dir / "params.yaml"
-    params_mod.save(p, resolved)
+    with custody.watch(run_dir, "run"):
+        params_mod.save(p, resolved)
     m = {"notebooks": m.get("notebooks", {})}
     _write_manifest(run_dir, m)
     # the kernels know they run as a batch job: live widgets are not made there, as nbclient can
@@ -191,6 +172,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:
+        steps = _verified(run_dir, steps, m)
         for nb, need in steps:
             out = run_dir / nb.name
             if not need:
@@ -205,7 +187,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             t0 = time.perf_counter()
             try:
-                with progress_mod.Echo(run_dir / "log.txt"):
+                with progress_mod.Echo(run_dir / "log.txt"), custody.watch(run_dir, nb.stem):
                     pm.execute_notebook(
                         str(nb),
                         str(out),
@@ -226,9 +208,15 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                 _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
                 log.error(msg)
                 raise RunError(msg) from None
-            except KeyboardInterrupt:
-                _record(run_dir, m, nb, entry, "interrupted", "Ctrl-C")
-                log.error("%s interrupted (Ctrl-C)", nb.name)
+            except KeyboardInterrupt as e:
+                how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
+                _record(run_dir, m, nb, entry, "interrupted", how)
+                log.error(
+                    "%s interrupted (%s); not finished. To continue, run the same command again: finished "
+                    "notebooks are skipped (-p resume=true continues a separator's training).",
+                    nb.name,
+                    how,
+                )
                 raise
             except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
                 msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
@@ -238,6 +226,10 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                 log.error(msg)
                 raise RunError(msg) from None
             except BaseException as e:
+                if custody.STOPPING:  # the kernel died of the same signal that stops the runner
+                    _record(run_dir, m, nb, entry, "interrupted", "SIGTERM")
+                    log.error("%s interrupted (SIGTERM); run the same command again to continue", nb.name)
+                    raise custody.Terminated() from None
                 _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
                 log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
                 raise
@@ -249,6 +241,72 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         log.removeHandler(handler)
         handler.close()
     return times
+
+
+def _needs_before(p: Params, only, m: dict) -> None:
+    """--only on a run whose earlier notebooks have not finished: say which, and the command that
+    runs them (a notebook reads what every earlier one wrote; nothing reads the explorer, 09)."""
+    if not only:
+        return
+    done = {k for k, e in m.get("notebooks", {}).items() if e.get("status") == "finished"}
+    picked = {nb.stem for nb in notebooks(only)}
+    for nb in notebooks(only):
+        missing = [
+            e.stem for e in notebooks(None) if e.name < nb.name and e.stem not in done | picked and e.name[:2] != "09"
+        ]
+        if missing:
+            first = ",".join(sorted({x[:2] for x in [*missing, *picked]}))
+            raise RunError(
+                f"{nb.stem} reads what {', '.join(missing)} write{'s' if len(missing) == 1 else ''}, and this run "
+                f"({p.run_dir}) has not finished {'it' if len(missing) == 1 else 'them'}; run "
+                f"`python -m avgas run <params> --only {first}`, or the whole run without --only"
+            )
+
+
+def _adopt(run_dir: Path, m: dict) -> None:
+    """A run made before avgas kept a record of its files: record them now, each attributed to the
+    notebook that ran when it was written (run.json's times)."""
+    done = m.get("notebooks", {})
+    if custody.has_record(run_dir) or not done:
+        return
+    windows = []
+    for stem, e in done.items():
+        try:
+            t0 = time.mktime(time.strptime(e["started"], "%Y-%m-%dT%H:%M:%S"))
+        except (KeyError, ValueError):
+            continue
+        windows.append((stem, t0, t0 + float(e.get("seconds") or 0)))
+    custody.adopt(run_dir, windows)
+    print(f"[avgas] recorded the files of {run_dir} (a run from before avgas kept a record)", file=sys.stderr)
+
+
+def _verified(run_dir: Path, steps: list, m: dict) -> list:
+    """Before a finished notebook is skipped, the files it wrote are checked against the run's
+    record (custody). A damaged or missing one is named, set aside, and its notebook (and every
+    later one) runs again."""
+    damaged = custody.verify(run_dir)
+    if not damaged:
+        return steps
+    keep = custody.set_aside(run_dir, damaged)
+    stems = {nb.stem for nb, _ in steps}
+    again = set()
+    for d in damaged:
+        redo = d.writer if d.writer in stems else None
+        again |= {redo} if redo else set()
+        msg = f"{d.path} is damaged ({d.why}); set aside in {keep}; " + (
+            f"{redo} runs again to write it"
+            if redo
+            else f"written by {d.writer}: run it again to write it"
+            if d.writer[:2].isdigit()
+            else f"written by `python -m avgas {d.writer}`, which writes it again when asked"
+        )
+        log.warning(msg)
+        print(f"[avgas] {msg}", file=sys.stderr, flush=True)
+    out, stale = [], False
+    for nb, need in steps:
+        stale = stale or nb.stem in again
+        out.append((nb, need or stale))
+    return out
 
 
 def _kernel_manager(stderr_file: Path):

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from avgas import paths
+from avgas import custody, paths
 from avgas.params import Params
 
 NOISE_OFFSET = 1000  # validation images use noise seeds apart from the test images' (generate.images_for)
@@ -86,6 +86,22 @@ def for_run(run_dir) -> Params:
     return p
 
 
+def _finished_enough(p: Params) -> None:
+    """Validation scores need the run's data, frozen parts and separators: a run that has not
+    finished them is named, with the command that does."""
+    from avgas import runner
+
+    done = runner.read_manifest(p.run_dir).get("notebooks", {})
+    missing = [
+        nb for nb in ("01_data", "02_pretrained", "03_separator") if done.get(nb, {}).get("status") != "finished"
+    ]
+    if missing:
+        raise runner.RunError(
+            f"{p.run_dir} has not finished {', '.join(missing)}, which validation scores need; finish the run "
+            f"first: python -m avgas run {p.run_dir / 'params.yaml'} (notebook 06 then writes validation.json)"
+        )
+
+
 def compare_runs(run_dirs: list) -> "pd.DataFrame":  # noqa: F821
     """validation.json of each run (computed and saved when missing, under the run's lock)."""
     from pathlib import Path
@@ -95,7 +111,9 @@ def compare_runs(run_dirs: list) -> "pd.DataFrame":  # noqa: F821
         p = for_run(d)
         f = p.run_dir / "validation.json"
         if not f.is_file():
-            with paths.exclusive(p.run_dir, "validation scores"):
+            _finished_enough(p)
+            with custody.hold(p.run_dir, "validation scores"):
                 save(p, progress=True)
+                custody.record(p.run_dir, f, "validate")
         runs[Path(d).name] = json.loads(f.read_text())
     return compare(runs)

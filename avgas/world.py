@@ -13,7 +13,9 @@ Everything is a function of (seed, class, clip index): the same params give the 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,9 +24,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avgas import paper, paths, pictures, sounds
+from avgas import custody, paper, paths, pictures, sounds
 from avgas.params import Params
 from avgas.progress import tqdm
+
+log = logging.getLogger("avgas")
 
 WORLD_VERSION = 3  # bump when a design changes, so old worlds are regenerated
 
@@ -75,26 +79,56 @@ def _folder_mb(d: Path) -> float:
 
 
 def generate(p: Params, progress: bool = True) -> WorldInfo:
-    """Write the synthetic world for `p` into p.data_dir (reused when it already matches)."""
+    """Write the synthetic world for `p` into p.data_dir (reused when it already matches and its
+    recorded files are whole). One process at a time per data folder; files avgas did not write
+    are never replaced (custody)."""
+    require_synthetic(p)
+    _refuse_theirs(p)  # before a lock file is made in a folder that is not avgas's
+    with custody.hold(p.data_dir, "the synthetic world"):
+        return _generate(p, progress)
+
+
+def require_synthetic(p: Params) -> None:
     if p.world != "synthetic":
-        raise ValueError(
+        from avgas.data import DataError  # a ValueError: one line at the command line, not a traceback
+
+        raise DataError(
             f"world is {p.world!r}: the synthetic world is only generated for "
             "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
         )
+
+
+def _refuse_theirs(p: Params) -> None:
+    """Clips or a csv that no synthetic world of avgas wrote are the user's: never replaced."""
+    out = p.data_dir
+    mine = (out / "world.json").is_file()  # avgas generated this folder (before it kept a record, too)
+    theirs = [
+        f
+        for f in (out / "audios", out / "images", out / "metadata.csv")
+        if (f.is_file() or (f.is_dir() and any(f.iterdir()))) and not (mine or custody.owned(out, f))
+    ]
+    if theirs:
+        from avgas.data import DataError
+
+        raise DataError(
+            f"{out} holds files that avgas did not generate ({theirs[0]} is there, and there is no "
+            "world.json); the synthetic world replaces its folder's clips and csv, so give it its own "
+            "folder (params key 'data_root', or null for <run>/data). Nothing was changed."
+        )
+
+
+def _generate(p: Params, progress: bool) -> WorldInfo:
     out = p.data_dir
     want = spec(p)
     stamp = out / "world.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == want:
-        return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
-    theirs = [out / sub for sub in ("audios", "images") if (out / sub).is_dir() and any((out / sub).iterdir())]
-    if theirs and not stamp.is_file():  # clips that no synthetic world of avgas wrote: the user's
-        from avgas.data import DataError
-
-        raise DataError(
-            f"{out} holds clips that avgas did not generate ({theirs[0]} has files and there is no "
-            "world.json); the synthetic world replaces its folder's clips, so give it its own "
-            "folder (params key 'data_root', or null for <run>/data). Nothing was changed."
+        damaged = custody.verify(out)
+        if not damaged:
+            return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
+        log.warning(
+            "the synthetic world in %s is regenerated: %s is damaged (%s)", out, damaged[0].path, damaged[0].why
         )
+    _refuse_theirs(p)
     paths.guard(out)
     for sub in ("audios", "images"):  # never mix clips of two different worlds
         shutil.rmtree(out / sub, ignore_errors=True)
@@ -119,10 +153,14 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
             out / "images" / f"{stem}.png", optimize=False
         )
         rows.append((ytid, start, label, "test" if j < n_test else "train"))
-    with open(out / "metadata.csv", "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
+    paths.atomic_write_text(out / "metadata.csv", text.getvalue())
     seconds = time.perf_counter() - t0
     paths.atomic_write_text(stamp, json.dumps({"spec": want, "seconds": round(seconds, 2)}, indent=1))
+    custody.record(
+        out, [out / "metadata.csv", stamp, *(out / "audios").iterdir(), *(out / "images").iterdir()], "synthetic world"
+    )
     return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)
 
 

@@ -144,6 +144,9 @@ TRAIN = ["-p", "alignments=[A2A]", "-p", "separator_seeds=1", "-p", "control=fal
 # what training does not read: left out of each copy of the quick run (its separators, judges, images)
 TRAINING_ONLY = ("separator_*", ".avgas.lock", "judges", "detector_data", "ultralytics", "*.ipynb", "generated.pt")
 TRAINING_ONLY += ("figures", "app", "*_test.pt", "*_unseen.pt")
+# and its manifest: the copy is a folder to train other params in, not the finished run (whose data
+# `train` with other params refuses to change, issue 23)
+TRAINING_ONLY += ("run.json", "artifacts.json")
 
 
 def _copy_run(quick_run, dest):

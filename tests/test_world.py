@@ -11,7 +11,7 @@ from avgas import paper, pictures, sounds, world
 def digest(folder):
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*")):
-        if f.is_file() and f.name != "world.json":
+        if f.is_file() and f.name not in ("world.json", "artifacts.json", ".avgas.lock"):  # bookkeeping, not the world
             h.update(f.relative_to(folder).as_posix().encode())
             h.update(f.read_bytes())
     return h.hexdigest()
