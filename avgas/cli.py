@@ -23,7 +23,7 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
     from avgas import paths
 
     cmd = args.cmd
-    if cmd in ("run", "world", "train"):  # world.generate holds the data folder too, once it is known to be avgas's
+    if cmd in ("run", "world", "train", "plan"):  # plan writes <run>/plan.json  # world.generate holds the data folder too, once it is known to be avgas's
         return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
@@ -181,7 +181,9 @@ def _main(args) -> int:
 
             p = _load(args)
             made = plan.make(p, args.gpu)
-            print(plan.tables(made) + f"\n\nwritten: {plan.write(p, made)}")
+            with custody.hold_all(held(args, p), what):
+                written = plan.write(p, made)
+            print(plan.tables(made) + f"\n\nwritten: {written}")
             return 0
         if args.cmd == "book":
             from avgas import book

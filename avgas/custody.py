@@ -51,6 +51,7 @@ COMMANDS: dict[str, str | None] = {
     "book": "the run folder (read) and <out>/_build; a _build/src avgas did not write is refused",
     "assignments": "the output folder; an assignment folder avgas did not build is refused",
     "grade": "the output folder; submissions protected; a grades.csv avgas did not write is refused",
+    "plan": "the run folder while plan.json is written (the run's data and weights only read)",
     "params": None,
     "check": None,
 }

@@ -124,6 +124,7 @@ def _commands(tmp_path) -> dict[str, list[str]]:
         "grade": ["grade", "a1_loss", str(tmp_path / "s.ipynb"), "--out", str(tmp_path / "g")],
         "params": ["params", "params/quick.yaml"],
         "check": ["check", "params/quick.yaml"],
+        "plan": ["plan", *p],
     }
 
 
@@ -187,7 +188,9 @@ def finished_run(tmp_path, request):
     """A copy of a finished quick run: AVGAS_TEST_QUICK_RUN, or this checkout's runs/quick; a slow
     test makes one (the session's quick_run) when there is none, a fast one is skipped."""
     src = Path(os.environ.get("AVGAS_TEST_QUICK_RUN") or ROOT / "runs" / "quick")
-    if not (src / "results.json").is_file():
+    done = runner.read_manifest(src).get("notebooks", {}) if (src / "results.json").is_file() else {}
+    current = all(done.get(nb.stem, {}).get("source") == runner.source_hash(nb) for nb in runner.notebooks())
+    if not current:  # none, or made by older notebooks: a rerun would execute them, not skip
         if request.node.get_closest_marker("slow") is None:
             pytest.skip(f"no finished quick run at {src} (set AVGAS_TEST_QUICK_RUN, or run the slow tests)")
         src = Path(request.getfixturevalue("quick_run"))
