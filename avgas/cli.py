@@ -23,7 +23,12 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
     from avgas import paths
 
     cmd = args.cmd
-    if cmd in ("run", "world", "train", "plan"):  # plan writes <run>/plan.json  # world.generate holds the data folder too, once it is known to be avgas's
+    if cmd in (
+        "run",
+        "world",
+        "train",
+        "plan",
+    ):  # plan writes <run>/plan.json  # world.generate holds the data folder too, once it is known to be avgas's
         return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
