@@ -23,12 +23,8 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
     from avgas import paths
 
     cmd = args.cmd
-    if cmd in (
-        "run",
-        "world",
-        "train",
-        "plan",
-    ):  # plan writes <run>/plan.json  # world.generate holds the data folder too, once it is known to be avgas's
+    # world.generate holds the data folder too, once it is known to be avgas's; plan writes plan.json
+    if cmd in ("run", "world", "train", "plan"):
         return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
