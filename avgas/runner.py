@@ -132,7 +132,9 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
             and entry.get("source") == source_hash(nb)
             and (p.run_dir / nb.name).is_file()
         )
-        stale = stale or not fresh
+        # a notebook that recorded what it read reruns only when that changed (inputs_changed, in
+        # the run loop); one from before that record reruns after any notebook that reran
+        stale = (stale and "inputs" not in entry) or not fresh
         out.append((nb, stale))
     picked = set(notebooks(only))
     # a notebook picked with --only always runs; unpicked ones are left alone
@@ -175,6 +177,10 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         steps = _verified(run_dir, steps, m)
         for nb, need in steps:
             out = run_dir / nb.name
+            inputs = inputs_digest(run_dir, nb)
+            if not need and not only and m["notebooks"].get(nb.stem, {}).get("inputs", inputs) != inputs:
+                need = True
+                log.info("%s runs again: what the notebooks before it wrote has changed", nb.name)
             if not need:
                 log.info("skipping %s: finished with these params and this notebook", nb.name)
                 print(f"[avgas] {nb.name}: finished before with these params, skipped", file=sys.stderr, flush=True)
@@ -184,7 +190,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             print(f"[avgas] {nb.name} -> {out}", file=sys.stderr, flush=True)
             os.environ[progress_mod.ENV_NOTEBOOK] = nb.stem
             # the manifest records outcomes only: a killed job never leaves a notebook "running"
-            entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "inputs": inputs}
             t0 = time.perf_counter()
             try:
                 with progress_mod.Echo(run_dir / "log.txt"), custody.watch(run_dir, nb.stem):
@@ -278,6 +284,21 @@ def _adopt(run_dir: Path, m: dict) -> None:
         windows.append((stem, t0, t0 + float(e.get("seconds") or 0)))
     custody.adopt(run_dir, windows)
     print(f"[avgas] recorded the files of {run_dir} (a run from before avgas kept a record)", file=sys.stderr)
+
+
+def inputs_digest(run_dir: Path, nb: Path) -> str:
+    """What a notebook can read of its run: the recorded bytes (custody's record) of every file
+    the notebooks before it wrote, their executed copies left out (those hold run times and are
+    read by the book only). Recorded with the notebook when it runs; a rerun skips it while this
+    is unchanged, so a prose edit of one notebook re-executes that notebook and only those
+    downstream whose inputs its new run changed."""
+    before = {n.stem for n in notebooks(None) if n.stem < nb.stem}
+    files = sorted(
+        (path, e.get("sha256", ""))
+        for path, e in custody.read_record(run_dir).items()
+        if e.get("writer") in before and not (path.endswith(".ipynb") and "/" not in path)
+    )
+    return hashlib.sha1(json.dumps(files).encode()).hexdigest()[:16]
 
 
 def _verified(run_dir: Path, steps: list, m: dict) -> list:

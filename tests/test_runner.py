@@ -63,10 +63,14 @@ def test_an_interrupted_run_continues_where_it_stopped(tmp_path, two_notebooks):
     assert times["01_a"] == "skipped" and isinstance(times["02_b"], float)
 
 
-def test_a_changed_notebook_reruns_with_everything_after_it(tmp_path, two_notebooks):
+def test_a_changed_notebook_reruns_with_everything_after_it_when_what_it_writes_changes(tmp_path, two_notebooks):
     p = _p(tmp_path)
     runner.run(p, progress=False)
-    _nb(two_notebooks[0], "y = 2")
+    write = "p = yaml.safe_load(open(params_file)); Path(p['run_root'], p['name'], 'a.txt').write_text('{}')"
+    _nb(two_notebooks[0], "from pathlib import Path; import yaml", "# a comment: the same output", write.format("a"))
+    times = runner.run(p, progress=False)
+    assert isinstance(times["01_a"], float) and times["02_b"] == "skipped"  # 02 reads nothing new
+    _nb(two_notebooks[0], "from pathlib import Path; import yaml", write.format("b"))
     times = runner.run(p, progress=False)
     assert isinstance(times["01_a"], float) and isinstance(times["02_b"], float)
 
