@@ -71,6 +71,17 @@ def entry(p, part: str, settings: dict, files: dict[str, Path]) -> Entry:
     return Entry(part, settings, root(p), tuple((name, Path(f)) for name, f in files.items()))
 
 
+def tree(p, part: str, settings: dict, root: Path, names: list[str] | None = None) -> Entry:
+    """An entry of many files under `root` (names relative to it, e.g. a generated world's clips);
+    without `names`, the files the store holds for it (none when it holds no such entry)."""
+    if names is None:
+        try:
+            names = list(json.loads((entry(p, part, settings, {}).folder / ENTRY).read_text())["hashes"])
+        except (OSError, ValueError, KeyError):
+            names = []
+    return entry(p, part, settings, {n: Path(root) / n for n in names})
+
+
 @contextlib.contextmanager
 def _locked(store: Path):
     """A short, blocking lock on the store: one process at a time adds or reads an entry (a build
@@ -119,6 +130,8 @@ def _place(src: Path, dst: Path) -> None:
 def fetch(e: Entry) -> dict | None:
     """If the store holds the part whole, place its files where the run keeps them and return the
     report it was built with; None when it must be built."""
+    if not e.files:  # nothing the store knows of
+        return None
     with _locked(e.store):
         rec = _whole(e)
         if rec is None:

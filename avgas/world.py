@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avgas import custody, paper, paths, pictures, sounds
+from avgas import custody, instrument, paper, paths, pictures, sounds
 from avgas.params import Params
 from avgas.progress import tqdm
 
@@ -134,6 +134,10 @@ def _generate(p: Params, progress: bool) -> WorldInfo:
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
     stamp.unlink(missing_ok=True)
+    stored = instrument.tree(p, "world", want, out)  # generated before, by another run (avgas.instrument)
+    if instrument.fetch(stored) is not None:
+        custody.record(out, [f for _, f in stored.files], "synthetic world")
+        return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
 
     t0 = time.perf_counter()
     all_names = paper.background_classes() + paper.foreground_classes()
@@ -158,9 +162,10 @@ def _generate(p: Params, progress: bool) -> WorldInfo:
     paths.atomic_write_text(out / "metadata.csv", text.getvalue())
     seconds = time.perf_counter() - t0
     paths.atomic_write_text(stamp, json.dumps({"spec": want, "seconds": round(seconds, 2)}, indent=1))
-    custody.record(
-        out, [out / "metadata.csv", stamp, *(out / "audios").iterdir(), *(out / "images").iterdir()], "synthetic world"
-    )
+    files = [out / "metadata.csv", stamp, *(out / "audios").iterdir(), *(out / "images").iterdir()]
+    custody.record(out, files, "synthetic world")
+    names = [f.relative_to(out).as_posix() for f in files]
+    instrument.publish(instrument.tree(p, "world", want, out, names), {"clips": len(rows)}, seconds)
     return WorldInfo(out, len(rows), seconds, _folder_mb(out), False)
 
 

@@ -268,3 +268,21 @@ def test_separator_trained_once_for_runs_that_differ_downstream(tmp_path):
     other.tuples["stem_fg"] = [f"g{i}" for i in range(16)]
     fourth = train.train_separator(base.replace(name="d"), "A2A", other, va, progress=False)
     assert not fourth.reused
+
+
+def test_a_world_is_generated_once_for_runs_that_share_it(tmp_path):
+    from conftest import SMALL
+
+    from avgas import world
+
+    base = params.load("params/quick.yaml", {**SMALL, "run_root": str(tmp_path)})
+    first = world.generate(base.replace(name="a"), progress=False)
+    assert not first.reused
+    second = world.generate(base.replace(name="b", g_steps=3, epochs=1), progress=False)  # shares the world
+    assert second.reused and second.seconds == 0.0
+    a, b = base.replace(name="a").data_dir, base.replace(name="b").data_dir
+    files = sorted(f.relative_to(a) for f in a.rglob("*") if f.is_file() and f.name != "artifacts.json")
+    assert files == sorted(f.relative_to(b) for f in b.rglob("*") if f.is_file() and f.name != "artifacts.json")
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    other = world.generate(base.replace(name="c", clips_per_class=7), progress=False)  # another world
+    assert not other.reused
