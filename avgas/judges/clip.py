@@ -26,6 +26,7 @@ from avgas.judges.images import degrade, judge_view, to_float
 from avgas.progress import tqdm
 
 CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
+CLIP_TRAIN_POOL = "singles + generator-pair scenes"  # protocol.clip_train_pool: no evaluated pair together
 
 
 def _create_model(oc, name: str, pretrained=None):
@@ -82,9 +83,12 @@ def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) 
 
 
 def ensure_clip(p, cat, size: int, progress: bool = True):
-    """Train a small OpenCLIP model (custom config, no pretrained weights) on the world's true
-    images and their prompts, unless one with the same settings is saved; validate R@1 on
-    held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
+    """Train a small OpenCLIP model (custom config, no pretrained weights) on true images and their
+    prompts, unless one with the same settings is saved: single-class images and scenes of the
+    generator pairs only (protocol.clip_train_pool), so it never learns which classes of an
+    evaluated pair appear together. Checked both ways on the judge pool's validation images (what
+    `clip_steps` is chosen on, avgas.selection) and held-out test images, evaluated pairs included.
+    Returns (model, tokenizer, report)."""
     import json
 
     oc = _open_clip()
@@ -97,6 +101,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         "size": size,
         "words": words,
         "pool": JUDGE_POOL_VERSION,
+        "train pool": CLIP_TRAIN_POOL,
         **({"sources": p.sources} if p.sources != 2 else {}),  # K-class scenes in the pool
         **({"unseen": [list(u) for u in p.unseen()]} if p.unseen() else {}),  # their scenes in the pool
         "scenes": p.scenes_per_combination,
@@ -115,7 +120,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     prompts = paper.prompts()
     from avgas import protocol
 
-    pool = protocol.judge_pool(p, "train")
+    pool = protocol.clip_train_pool(p)
     images, sets, classes = pool.images, pool.sets, pool.classes
     w_idx = {w: i for i, w in enumerate(words)}
     target = torch.zeros(len(sets), len(words))
@@ -148,7 +153,13 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
         return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
 
-    report = {"validation": check("val"), "held-out": check("test"), "seconds": round(seconds, 1), "history": hist}
+    report = {
+        "validation": check("val"),
+        "held-out": check("test"),
+        "seconds": round(seconds, 1),
+        "train pool": {"pool": CLIP_TRAIN_POOL, "images": len(sets), "scenes": sum(len(s) > 1 for s in sets)},
+        "history": hist,
+    }
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
 
