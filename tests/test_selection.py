@@ -149,3 +149,13 @@ def test_the_job_chooses_on_validation_and_never_touches_a_separator(tmp_path, m
     assert rec["settings"]["g_steps"]["choice"] == 1 and rec["settings"]["g_blend_share"]["choice"] == 0.5
     partial = selection.select(p, f, only=["clip_steps"], candidates={"clip_steps": [1, 3]}, progress=False)
     assert partial["settings"]["clip_steps"]["choice"] == 3 and "g_steps" in partial["settings"]  # others kept
+
+
+def test_the_command_refuses_what_it_cannot_choose_in_one_line(capsys):
+    from avgas import cli
+
+    assert cli.main(["select", "params/quick.yaml", "--only", "epochs"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "epochs" in err and "clip_steps" in err
+    assert cli.main(["select", "params/vggsound.yaml"]) == 1
+    assert "synthetic world" in capsys.readouterr().err
