@@ -129,7 +129,9 @@ def test_07_and_08_tables_and_results_json(quick_run):
         "beyond",
     }
     assert r["validation"]["tuples"] == 40 and "A2A#1" in r["validation"]["CRS"]["mixed"]  # quick: 40 val tuples
-    assert r["protocol"]["separator seeds"] == 2 and len(r["loudness"]["levels"]) == 5 * 3  # 5 levels x 3 methods
+    assert r["protocol"]["separator seeds"] == 2
+    assert len(r["loudness"]["levels"]) == 6 * 4  # (5 levels + the natural mix) x (Sound2Scene, A2A, 2 controls)
+    assert {"foreground found", "background found"} <= set(r["loudness"]["levels"][0])
     assert {"FID", "IS", "KID"} <= set(r["pooled"]["separated_foreground"]["A2A"])
     assert not set(r["protocol"]["evaluated_pairs"]) & set(r["protocol"]["generator_pairs"])
     for name in ("A2A - Sound2Scene",):
