@@ -131,16 +131,26 @@ def results_page(run_dir: Path) -> str:
         long = pd.DataFrame(collected["loudness"]["levels"])
         if "level" not in long:  # a run from before the natural point: the swept levels only
             long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
-        rates = [c for c in ("CRS", "R@2*", "foreground found", "background found") if c in long]
-        wide = long.pivot(index="level", columns="method", values=rates).round(2)
-        wide = wide.loc[list(dict.fromkeys(long["level"]))]  # -20 ... +20 dB, then the natural mix
-        wide.columns = [f"{metric}: {method}" for metric, method in wide.columns]
+        order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
+
+        def wide(rates):
+            w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
+            w.columns = [f"{metric}: {method}" for metric, method in w.columns]
+            return w
+
         parts.append(
             "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
             "foreground at each level relative to the background (the same clips and noise), and the "
-            "natural-level mix of Table 1 as its own row; beside CRS and R@2*, the rate at which the "
-            "detector finds the foreground and the background.\n\n" + _md_table(wide) + "\n"
+            "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
         )
+        presence = [c for c in ("foreground found", "background found") if c in long]
+        if presence:
+            parts.append(
+                "Which source the detector finds in the mixed images, per level: the rate at which the "
+                "foreground is found and the rate at which the background is found.\n\n"
+                + _md_table(wide(presence))
+                + "\n"
+            )
         if (run_dir / "figures" / "loudness_presence.png").is_file():
             parts.append(
                 "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "

@@ -108,9 +108,12 @@ RATES = ("CRS", "R@2*", *PRESENCE)
 def presence(table: pd.DataFrame) -> pd.DataFrame:
     """Per method and level (the natural mix last): the rates at which the foreground and the
     background are found, and CRS, mean over seeds."""
-    order = {lv: i for i, lv in enumerate(dict.fromkeys(table["level"]))}
+    order = {
+        **{m: i for i, m in enumerate(dict.fromkeys(table["method"]))},
+        **{lv: i for i, lv in enumerate(dict.fromkeys(table["level"]))},
+    }
     out = table.groupby(["method", "level"], sort=False)[["foreground found", "background found", "CRS"]].mean()
-    return out.sort_index(level="level", key=lambda s: s.map(order), sort_remaining=False).round(3)
+    return out.sort_index(key=lambda s: s.map(order)).round(3)
 
 
 def plot_presence(table: pd.DataFrame):
@@ -130,14 +133,15 @@ def plot_presence(table: pd.DataFrame):
             ax.plot(g.index, g[col], style, marker="o", color=colour, label=col)
             if len(n):
                 ax.plot(n["natural_level_db"].mean(), n[col].mean(), "D", color=colour, mfc="none", ms=8)
-        ax.set(title=method if len(method) < 30 else method[:28] + "…", xlabel="foreground level − background (dB)")
+        short = {train.CONTROL_NAME: "A2A's control (f_A blend)", train.CONTROL_V_NAME: "A2V's control (f_V blend)"}
+        ax.set(title=short.get(method, method), xlabel="foreground level − background (dB)")
         ax.set_ylim(-0.02, 1.02)
         ax.axvline(0, color="grey", lw=0.6, ls=":")
     axes[0][0].set_ylabel("share of test mixtures: source found")
     axes[0][0].plot([], [], "D", color="grey", mfc="none", label=NATURAL)
-    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("mixed images: which source the detector finds, as the foreground gets quieter", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
