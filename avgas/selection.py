@@ -54,8 +54,8 @@ GRIDS = {
         "detector_epochs": [20, 40, 60],
         "clip_steps": [300, 450, 600, 900],
         "classifier_steps": [400, 800, 1200],
-        "g_steps": [1300, 2600, 3900],
-        "g_blend_share": [0.0, 0.25, 0.5, 0.75],
+        "g_steps": [1300, 2600, 3900],  # each (share, steps) pair is a G training: 6 here
+        "g_blend_share": [0.0, 0.5],
     },
 }
 COST_ORDER = {"g_blend_share": 1, "g_steps": 0}  # a G tie: fewer steps first, then the smaller share
