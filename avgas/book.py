@@ -138,15 +138,35 @@ def results_page(run_dir: Path) -> str:
         )
     if collected.get("loudness", {}).get("levels"):
         long = pd.DataFrame(collected["loudness"]["levels"])
-        wide = long.pivot(index="level_db", columns="method", values=["CRS", "R@2*"]).round(2)
-        wide.columns = [f"{metric}: {method}" for metric, method in wide.columns]
-        wide.index = [f"{v:+.0f} dB" for v in wide.index]
+        if "level" not in long:  # a run from before the natural point: the swept levels only
+            long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
+        order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
+
+        def wide(rates):
+            w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
+            w.columns = [f"{metric}: {method}" for metric, method in w.columns]
+            return w
+
         parts.append(
             "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
-            "foreground at each level relative to the background (the same clips and noise).\n\n"
-            + _md_table(wide)
-            + "\n"
+            "foreground at each level relative to the background (the same clips and noise), and the "
+            "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
         )
+        presence = [c for c in ("foreground found", "background found") if c in long]
+        if presence:
+            parts.append(
+                "Which source the detector finds in the mixed images, per level: the rate at which the "
+                "foreground is found and the rate at which the background is found.\n\n"
+                + _md_table(wide(presence))
+                + "\n"
+            )
+        if (run_dir / "figures" / "loudness_presence.png").is_file():
+            parts.append(
+                "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "
+                "as it gets quieter: the rate at which the foreground (solid) and the background (dashed) "
+                "are found in the mixed images against the foreground's relative level; diamonds: the "
+                "natural-level mix of Table 1.\n```\n"
+            )
         if (run_dir / "figures" / "loudness.png").is_file():
             parts.append(
                 "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
@@ -214,7 +234,7 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     for nb in notebooks:
         (stage / "generated" / nb.name).write_text(publishable(nb.read_text(), [root, run_dir]))
     (stage / "results.md").write_text(results_page(run_dir))
-    for fig in ("two_tasks.png", "loudness.png"):
+    for fig in ("two_tasks.png", "loudness.png", "loudness_presence.png"):
         if (run_dir / "figures" / fig).is_file():
             shutil.copy(run_dir / "figures" / fig, stage / fig)
     config = yaml.safe_load((root / "_config.yml").read_text())

@@ -1,4 +1,4 @@
-"""Command line: python -m avgas {run,params,check,plan,prepare-vggsound,world,book,validate,assignments,grade,explore} ..."""
+"""Command line: python -m avgas {run,params,check,plan,prepare-vggsound,world,book,validate,train,select,assignments,grade,explore} ..."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def held(args, p: params_mod.Params | None = None) -> list[Path]:
         return [p.run_dir]
     if cmd == "prepare-vggsound":
         return [p.data_dir]
+    if cmd == "select":
+        from avgas import selection
+
+        return [selection.base_params(p).run_dir.parent]
     if cmd == "validate":
         return [paths.resolve(d) for d in args.run_dirs]
     if cmd == "explore":
@@ -113,6 +117,16 @@ def parser() -> argparse.ArgumentParser:
     )
     t.add_argument("params", help="params file of a run whose notebooks 01-02 have finished")
     t.add_argument("-p", action="append", metavar="KEY=VALUE")
+
+    se = sub.add_parser(
+        "select",
+        help="choose the instrument settings (G, judges) on validation data, no separator; writes "
+        "<params>.selection.json beside the params file",
+    )
+    se.add_argument("params", help="params file, e.g. params/quick.yaml")
+    se.add_argument("-p", action="append", metavar="KEY=VALUE")
+    se.add_argument("--only", help="comma-separated settings, e.g. clip_steps,classifier_steps")
+    se.add_argument("--candidates", action="append", metavar="KEY=V1,V2,...", help="other values to try (repeatable)")
 
     a = sub.add_parser("assignments", help="student notebooks and autograders of the course kit (otter-grader)")
     a.add_argument("--out", default="_build/assignments", help="folder to write them to")
@@ -235,6 +249,21 @@ def _main(args) -> int:
                     )
                 print(f"done: {p.run_dir} ({w.size} process{'es' if w.size > 1 else ''})")
             return 0
+        if args.cmd == "select":
+            from avgas import selection
+
+            p = _load(args)
+            cands = {}
+            for spec in args.candidates or []:
+                key, _, values = spec.partition("=")
+                cands[key.strip()] = [params_mod.parse_override(f"{key}={v}")[1] for v in values.split(",")]
+            only = [k.strip() for k in args.only.split(",")] if args.only else None
+            with custody.hold_all(held(args, p), what):
+                rec = selection.select(p, args.params, only, cands)
+            for k, v in rec["settings"].items():
+                print(f"{k}: {v['choice']!r} (candidates {v['candidates']})")
+            print(f"record: {selection.record_path(args.params)}; unselected: {rec['unselected'] or 'none'}")
+            return 0
         if args.cmd == "assignments":
             from avgas import course
 
@@ -310,6 +339,7 @@ def _one_line(e: Exception, args) -> str | None:
     from avgas.data import DataError
     from avgas.distributed import LaunchError
     from avgas.runner import RunError
+    from avgas.selection import SelectionError
     from avgas.spectrogram import AudioError
 
     if isinstance(
@@ -324,6 +354,7 @@ def _one_line(e: Exception, args) -> str | None:
             ProtectedPathError,
             CourseError,
             LaunchError,
+            SelectionError,
         ),
     ):
         return " ".join(str(e).split("\n")[0].split()) if isinstance(e, ProtectedPathError) else str(e)

@@ -52,6 +52,8 @@ COMMANDS: dict[str, str | None] = {
     "assignments": "the output folder; an assignment folder avgas did not build is refused",
     "grade": "the output folder; submissions protected; a grades.csv avgas did not write is refused",
     "plan": "the run folder while plan.json is written (the run's data and weights only read)",
+    "select": "the selection's folder runs/<name>-select/ (its candidates); the record beside the params "
+    "file, written atomically",
     "params": None,
     "check": None,
 }

@@ -47,7 +47,9 @@ def symmetric_infonce(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return infonce(x, y) + infonce(y, x)
 
 
-CONTROL = "control"  # f_A fine-tuned on mixtures towards one blended target: training on mixtures, no separation
+CONTROL = "control"  # f_A fine-tuned on mixtures towards the blend of the f_A targets (A2A's control)
+CONTROL_V = "control-V"  # the same towards the blend of the f_V targets (A2V's control)
+CONTROLS = (CONTROL, CONTROL_V)  # training on mixtures, no separation: "is it separation, or the mixtures?"
 PIT = "-PIT"  # suffix of a separator trained with permutation-invariant slot assignment
 
 
@@ -66,7 +68,8 @@ def _kinds(alignment: str) -> list[str]:
 
 
 def blended_target(*targets: torch.Tensor) -> torch.Tensor:
-    """The control's target: the normalised sum of the sources' unit A2A targets."""
+    """A control's target: the normalised sum of the sources' unit targets (f_A's for A2A's
+    control, f_V's for A2V's): the equal blend, lambda = 0.5, of Eq. 4's mixed condition."""
     return F.normalize(sum(F.normalize(t, dim=1) for t in targets), dim=1)
 
 
@@ -132,12 +135,12 @@ def separator_loss(slots, targets: dict, alignment: str) -> torch.Tensor:
     source), 'V': (f_V of each source's image)}, in the same source order; alignment: 'A2A',
     'A2V', 'A2A+A2V' (slot s aligned with source s, the paper's fixed order), the same with
     '-PIT' (slots aligned with the sources under the per-tuple assignment that minimises the
-    cost above), or 'control': one embedding of the mix (every slot the same) aligned with the
-    blend of the sources' A2A targets, the same InfoNCE."""
-    if alignment == CONTROL:
-        return symmetric_infonce(slots[0], blended_target(*targets["A"]))
+    cost above), or 'control' / 'control-V': one embedding of the mix (every slot the same)
+    aligned with the blend of the sources' A2A targets / A2V targets, the same InfoNCE."""
+    if alignment in CONTROLS:
+        return symmetric_infonce(slots[0], blended_target(*targets["A" if alignment == CONTROL else "V"]))
     if base_alignment(alignment) not in ALIGNMENTS:
-        raise ValueError(f"alignment {alignment!r}; allowed: {ALIGNMENTS}, each with {PIT!r}, or {CONTROL!r}")
+        raise ValueError(f"alignment {alignment!r}; allowed: {ALIGNMENTS}, each with {PIT!r}, or one of {CONTROLS}")
     if is_pit(alignment):
         perm = assign(slots, targets, alignment)
         targets = {kind: reorder(targets[kind], perm) for kind in _kinds(alignment)}

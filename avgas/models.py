@@ -103,7 +103,7 @@ class Separator(nn.Module):
 
 
 class MixEncoder(nn.Module):
-    """The control: Sound2Scene's f_A, started from its weights and fine-tuned on mixed audio, with
+    """A control (A2A's or A2V's): Sound2Scene's f_A, started from its weights and fine-tuned on mixed audio, with
     one embedding per mix (returned once per slot, so it trains and runs where a separator does)."""
 
     def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM, sources: int = 2):

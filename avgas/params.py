@@ -194,15 +194,15 @@ class Params:
     )
     separator_seeds: int = _f(
         1,
-        "separators (and the control) trained per alignment, with seeds seed, seed+1, ...; "
+        "separators (and the controls) trained per alignment, with seeds seed, seed+1, ...; "
         "tables give mean ± std over them, claims pool them",
         min=1,
         max=20,
     )
     control: bool = _f(
         True,
-        "also train the control: f_A fine-tuned on the mixtures towards one blended target "
-        "(same optimiser, epochs and selection as the separators)",
+        "also train the two controls: f_A fine-tuned on the mixtures towards the blend of the f_A "
+        "targets (A2A's) and of the f_V targets (A2V's) (same optimiser, epochs and selection as the separators)",
     )
 
     # --- judges (synthetic world) -------------------------------------------------------------------

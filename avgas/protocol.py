@@ -29,7 +29,7 @@ from avgas import paper, pictures, sounds, world
 from avgas.params import Params
 
 # Random streams of the pools; the world's own clips use 4-number seeds, these 5-number ones.
-STREAMS = {"stand-in": 301, "judge-train": 401, "judge-val": 402, "judge-test": 403}
+STREAMS = {"stand-in": 301, "generator-val": 302, "judge-train": 401, "judge-val": 402, "judge-test": 403}
 JUDGE_PARTS = ("train", "val", "test")
 
 
@@ -151,6 +151,17 @@ def standin_pool(p: Params) -> Pool:
     return _make(p, "stand-in", _train_clips_per_class(p), generator_pairs(p), _standin_per_pair(p), audio=True)
 
 
+def generator_val_pool(p: Params) -> Pool:
+    """G's own validation images (avgas.selection chooses g_steps and g_blend_share on them): true
+    single-class images and two-class scenes of the *generator pairs* from a stream of their own,
+    never trained on, and no evaluated pair among them (G's settings are chosen on the kind of
+    scene G learns from, never on a pair that Tables 1-3 score)."""
+    n_single, per_pair = _judge_counts(p, "val")
+    pairs = generator_pairs(p)
+    per_gen = math.ceil(per_pair * len(p.groups()) / len(pairs)) if pairs else 0
+    return _make(p, "generator-val", n_single, pairs, per_gen, audio=False)
+
+
 def judge_pool(p: Params, part: str) -> Pool:
     """The judges' own true images: `train` to learn, `val` to choose their settings, `test` to
     measure their recall and false-success rate. Scenes are of the evaluated pairs: a judge must
@@ -174,6 +185,21 @@ def judge_pool_settings(p: Params) -> dict:
         "evaluated": [list(g) for g in evaluated_pairs(p)],
         "pool": JUDGE_POOL_VERSION,
     }
+
+
+def clip_train_pool(p: Params) -> Pool:
+    """CLIP's training images, with no co-occurrence of an evaluated pair: the judge pool's
+    single-class training images, and two-class scenes of the *generator pairs* (as many scenes in
+    all as the evaluated pairs have in `judge_pool(p, "train")`), drawn from the judges' own
+    training stream. A ranking judge trained on scenes of the evaluated pairs learns which classes
+    appear together, so a one-class image would rank its partner second (a false R@2* success the
+    judge did not earn); here no evaluated pair is ever seen together. Validation and test are the
+    judge pool's, evaluated pairs included: what the judge will be asked about."""
+    n_single, per_pair = _judge_counts(p, "train")
+    pairs = generator_pairs(p)
+    total = per_pair * len(evaluated_pairs(p))
+    per_gen = math.ceil(total / len(pairs)) if pairs and total else 0
+    return _make(p, "judge-train", n_single, pairs, per_gen, audio=False)
 
 
 def subset_groups(p: Params) -> list[tuple[str, ...]]:

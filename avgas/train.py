@@ -141,15 +141,17 @@ def replicas(p: Params) -> range:
 def method_name(alignment: str, replica: int) -> str:
     """How a trained model is named in generated.pt and the metric files: 'A2A' for the first
     seed, 'A2A#1', 'A2A#2' for the others (results.collect pools them over seeds)."""
-    name = CONTROL_NAME if alignment == losses.CONTROL else alignment
+    name = CONTROL_NAMES.get(alignment, alignment)
     return name + (f"#{replica}" if replica else "")
 
 
-CONTROL_NAME = "control: f_A fine-tuned on mixtures"
+CONTROL_NAME = "control: f_A fine-tuned on mixtures"  # A2A's control: towards the blend of the f_A targets
+CONTROL_V_NAME = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"
+CONTROL_NAMES = {losses.CONTROL: CONTROL_NAME, losses.CONTROL_V: CONTROL_V_NAME}
 
 
 def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
-    if alignment != losses.CONTROL:
+    if alignment not in losses.CONTROLS:
         return models.Separator(width=p.separator_width, dim=dim, sources=p.sources)
     from avgas import checkpoints
 
@@ -270,7 +272,7 @@ def train_separator(
         result.reused = ck["epoch"] + 1 >= p.epochs
     bar = tqdm(
         range(start, p.epochs),
-        desc=f"{'separator ' if alignment != losses.CONTROL else ''}{alignment}"
+        desc=f"{'separator ' if alignment not in losses.CONTROLS else ''}{alignment}"
         + (f" (seed {p.seed})" if replica else ""),
         unit="epoch",
         disable=not progress or not w.main,
@@ -349,8 +351,9 @@ def _stored(p: Params, world_spec: dict | None, settings: str, train: SeparatorD
 
 
 def trained_models(p: Params) -> list[tuple[str, int]]:
-    """(alignment, replica) of every model a run trains: each alignment, then the control, per seed."""
-    kinds = list(p.alignments) + ([losses.CONTROL] if p.control else [])
+    """(alignment, replica) of every model a run trains: each alignment, then the two controls
+    (A2A's and A2V's: f_A fine-tuned on the mixtures towards the f_A / f_V blend), per seed."""
+    kinds = list(p.alignments) + (list(losses.CONTROLS) if p.control else [])
     return [(a, r) for r in replicas(p) for a in kinds]
 
 
@@ -415,7 +418,7 @@ def embeddings(p: Params, mix: torch.Tensor, targets: dict | None = None) -> tup
     separated, mixed_only = {}, {}
     for a, r in trained_models(p):
         h = separate(load_separator(p, a, replica=r), mix)
-        if a == losses.CONTROL:
+        if a in losses.CONTROLS:
             mixed_only[method_name(a, r)] = h[0]
         else:
             if losses.is_pit(a) and targets is None:

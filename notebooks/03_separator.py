@@ -22,10 +22,13 @@
 # is not one lucky initialisation — the epoch with the lowest validation loss is kept, and each half
 # is checked: is it closer to its own source than to the other one?
 #
-# Beside them, the **control** asks whether AV-GAS's gain comes from *separating* or merely from
-# *training on mixtures*: Sound2Scene's $f_A$, started from its weights and fine-tuned on the same
-# training mixtures towards one blended target $\mathrm{unit}(\hat f_A(a_1) + \hat f_A(a_2))$ with the same
-# InfoNCE, optimiser, epochs and selection. It gives one embedding per mix, so it appears in Table 1 only.
+# Beside them, two **controls** ask whether AV-GAS's gain comes from *separating* or merely from
+# *training on mixtures*, one matched to each alignment: Sound2Scene's $f_A$, started from its
+# weights and fine-tuned on the same training mixtures towards one blended target with the same
+# InfoNCE, optimiser, epochs and selection — $\mathrm{unit}(\hat f_A(a_1) + \hat f_A(a_2))$ for A2A's
+# control, and the blend of the two images' features $\mathrm{unit}(\hat f_V(v_1) + \hat f_V(v_2))$ for
+# A2V's ("separation, or $f_A$ tuned towards the image blend?"). Each gives one embedding per mix,
+# so they appear in Table 1 only, and each is compared with its own alignment there.
 
 # %% tags=["parameters"]
 params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's
@@ -66,7 +69,7 @@ report.show_source(losses.l2_logits, losses.infonce, losses.symmetric_infonce, l
 # ## Training (or reusing a finished training; `resume: true` continues a killed one)
 
 # %%
-trained = train.train_all(P, splits["train"], splits["val"])  # every alignment (and the control) x seed
+trained = train.train_all(P, splits["train"], splits["val"])  # every alignment (and the controls) x seed
 display(pd.DataFrame([{"model": name, **r.summary()} for name, r in trained.items()]).set_index("model"))
 results = {name: r for name, r in trained.items() if "#" not in name}  # the first seed's curves
 fig = report.separator_curves(results)
@@ -130,7 +133,7 @@ print(f"epoch: {epoch:.2f} s for {n_batches} batches = {epoch / n_batches * 1000
 # %%
 best = pd.DataFrame([{"model": name, **r.summary()} for name, r in trained.items()]).set_index("model")
 col = "fg closer to own (f_A)"
-print(f"{len(trained)} trainings (alignments {', '.join(P.alignments)}, control {P.control}, {P.separator_seeds} seed(s)); "
+print(f"{len(trained)} trainings (alignments {', '.join(P.alignments)}, controls {P.control}, {P.separator_seeds} seed(s)); "
       f"best epochs {best['best_epoch'].min()}-{best['best_epoch'].max()} of {P.epochs}. On validation tuples, "
       f"the A2A foreground half is closer to its own source's f_A than to the other's in "
       f"{scores.loc['AV-GAS A2A', col]:.0%} of tuples, against {scores.loc['Sound2Scene f_A(mix)', col]:.0%} "

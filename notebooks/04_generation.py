@@ -35,7 +35,7 @@ cat = data.catalogue(P)
 tuples = data.make_tuples(cat, P)
 fa, fv, G = checkpoints.load_parts(P)
 test = train.separator_data(P, cat, tuples, "test", fa, fv)
-embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the control,
+embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the controls,
                                                           # and the two references
 images = generate.images_for(G, embeddings, P.seed)
 generate.save(P.run_dir / "generated.pt", images, list(test.tuples["tuple_id"]))

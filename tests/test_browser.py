@@ -54,6 +54,7 @@ def test_start_and_results_pages_render_with_tables_and_figures(html, tmp_path):
     assert re.search(r"<td[^>]*>\s*(<p>)?\s*(holds|does not hold|cannot tell)", dom)  # a verdict in a table cell
     assert "false success" in text and "Relative loudness" in text and "reference: true audio features" in text
     assert re.search(r"<img[^>]+loudness\.png", dom)
+    assert re.search(r"<img[^>]+loudness_presence\.png", dom)  # which source vanishes (issue 21)
     grid = chromium("--dump-dom", (html / "generated" / "04_generation.html").as_uri())
     assert len(re.findall(r"<img[^>]+(data:image/png|\.png)", grid)) >= 3
 

@@ -125,6 +125,7 @@ def _commands(tmp_path) -> dict[str, list[str]]:
         "params": ["params", "params/quick.yaml"],
         "check": ["check", "params/quick.yaml"],
         "plan": ["plan", *p],
+        "select": ["select", *p, "--only", "clip_steps", "--candidates", "clip_steps=1"],
     }
 
 

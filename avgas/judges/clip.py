@@ -24,6 +24,7 @@ from avgas.judges.images import degrade, judge_view, to_float
 from avgas.progress import tqdm
 
 CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
+CLIP_TRAIN_POOL = "singles + generator-pair scenes"  # protocol.clip_train_pool: no evaluated pair together
 
 
 def _create_model(oc, name: str, pretrained=None):
@@ -89,13 +90,17 @@ def clip_settings(p, size: int) -> dict:
         "steps": p.clip_steps,
         "size": size,
         "words": vocabulary(p),
+        "train pool": CLIP_TRAIN_POOL,  # singles and generator-pair scenes (protocol.clip_train_pool)
     }
 
 
 def ensure_clip(p, cat, size: int, progress: bool = True):
-    """Train a small OpenCLIP model (custom config, no pretrained weights) on the world's true
-    images and their prompts, unless one with the same settings is saved; validate R@1 on
-    held-out single images and R@2* on held-out two-class scenes. Returns (model, tokenizer, report)."""
+    """Train a small OpenCLIP model (custom config, no pretrained weights) on true images and their
+    prompts, unless one with the same settings is saved: single-class images and scenes of the
+    generator pairs only (protocol.clip_train_pool), so it never learns which classes of an
+    evaluated pair appear together. Checked both ways on the judge pool's validation images (what
+    `clip_steps` is chosen on, avgas.selection) and held-out test images, evaluated pairs included.
+    Returns (model, tokenizer, report)."""
     import json
 
     from avgas import protocol
@@ -116,7 +121,7 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     from avgas import paper
 
     prompts = paper.prompts()
-    pool = protocol.judge_pool(p, "train")
+    pool = protocol.clip_train_pool(p)
     images, sets, classes = pool.images, pool.sets, pool.classes
     w_idx = {w: i for i, w in enumerate(words)}
     target = torch.zeros(len(sets), len(words))
@@ -149,7 +154,13 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
         sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
         return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
 
-    report = {"validation": check("val"), "held-out": check("test"), "seconds": round(seconds, 1), "history": hist}
+    report = {
+        "validation": check("val"),
+        "held-out": check("test"),
+        "seconds": round(seconds, 1),
+        "train pool": {"pool": CLIP_TRAIN_POOL, "images": len(sets), "scenes": sum(len(s) > 1 for s in sets)},
+        "history": hist,
+    }
     folder.mkdir(parents=True, exist_ok=True)
     from avgas.paths import torch_save_atomic as _save
 
