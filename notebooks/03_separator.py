@@ -52,15 +52,15 @@ print({s: tuple(d.mix.shape) for s, d in splits.items()}, "| separator width", P
       "| alignments", P.alignments)
 
 # %% [markdown]
-# ## The loss, as the paper writes it (Eqs. 1–2)
+# ## The loss, as the paper writes it (Eq. 1–3)
 # For a batch of $B$ tuples, a half $z$ of the separator's output and its targets $y$ (unit vectors
 # $\bar u = u / \lVert u \rVert$), InfoNCE with negative $L_2$ distances as logits:
 #
 # $$\ell(z, y) = -\frac{1}{B} \sum_{i=1}^{B} \log \frac{\exp(-\lVert \bar z_i - \bar y_i \rVert_2)}{\sum_{k=1}^{B} \exp(-\lVert \bar z_i - \bar y_k \rVert_2)}$$
 #
 # and, for each source $j$ (foreground, background), both directions:
-# $\mathcal{L}_{A2A} = \sum_j \ell(z^{AV}_j, f_A(a_j)) + \ell(f_A(a_j), z^{AV}_j)$; A2V replaces
-# $f_A(a_j)$ by $f_V(v_j)$, and A2A+A2V adds the two. The code that runs below:
+# $\mathcal{L}_{A2A} = \sum_j \ell(z^{AV}_j, f_A(a_j)) + \ell(f_A(a_j), z^{AV}_j)$ (Eq. 2); A2V replaces
+# $f_A(a_j)$ by $f_V(v_j)$ (Eq. 3), and A2A+A2V adds the two. The code that runs below:
 
 # %%
 report.show_source(losses.l2_logits, losses.infonce, losses.symmetric_infonce, losses.separator_loss)

@@ -29,7 +29,7 @@
 # \mathcal{L}_\text{PIT} = \sum_{s=1}^{K} l\big(h_{s}, t_{\pi(s)}\big) + l\big(t_{\pi(s)}, h_{s}\big)$$
 #
 # ($X$ runs over the alignment's target kinds; $l$ is Eq. 1's InfoNCE with $-L_2$ logits, so with
-# the fixed order $\pi = \mathrm{id}$ this is exactly Eq. 1.) The cost is local to the tuple: shuffling
+# the fixed order $\pi = \mathrm{id}$ this is exactly Eq. 2 (A2A) or Eq. 3 (A2V).) The cost is local to the tuple: shuffling
 # a tuple's sources shuffles its assignment with them. At evaluation, a PIT separator's slots are
 # matched to the sources by the same assignment, on embeddings (never on a judge's output) — an
 # *oracle* assignment, as speech separation evaluates PIT, that uses the true sources' embeddings.
