@@ -80,11 +80,6 @@ def ranked_success(sim: torch.Tensor, words: list[str], word_of: dict):
     return success
 
 
-def _world_stamp(p) -> str:
-    """What generated the run's world: a judge trained on another world is retrained."""
-    return (p.data_dir / "world.json").read_text()
-
-
 JUDGE_POOL_VERSION = 2  # bump when the judge pool's recipe changes (protocol.judge_pool)
 
 
