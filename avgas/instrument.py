@@ -114,6 +114,8 @@ def _place(src: Path, dst: Path) -> None:
     """`dst` becomes `src`'s bytes, atomically: a hard link (no extra disk), or a copy where the
     two lie on different file systems."""
     paths.guard(dst)
+    if dst.exists() and os.path.samefile(src, dst):  # already these bytes: left as they are (not rewritten)
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
     with contextlib.suppress(FileNotFoundError):

@@ -177,7 +177,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         steps = _verified(run_dir, steps, m)
         for nb, need in steps:
             out = run_dir / nb.name
-            inputs = inputs_digest(run_dir, nb)
+            inputs = inputs_digest(m, nb)
             if not need and not only and m["notebooks"].get(nb.stem, {}).get("inputs", inputs) != inputs:
                 need = True
                 log.info("%s runs again: what the notebooks before it wrote has changed", nb.name)
@@ -240,7 +240,8 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                 log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
                 raise
             times[nb.stem] = time.perf_counter() - t0
-            _record(run_dir, m, nb, {**entry, "seconds": round(times[nb.stem], 1)}, "finished")
+            outputs = _outputs(run_dir, nb, m["notebooks"].get(nb.stem, {}))
+            _record(run_dir, m, nb, {**entry, "seconds": round(times[nb.stem], 1), "outputs": outputs}, "finished")
             log.info("finished %s in %.1f s", nb.name, times[nb.stem])
     finally:
         os.environ.pop(progress_mod.ENV_NOTEBOOK, None)
@@ -286,17 +287,28 @@ def _adopt(run_dir: Path, m: dict) -> None:
     print(f"[avgas] recorded the files of {run_dir} (a run from before avgas kept a record)", file=sys.stderr)
 
 
-def inputs_digest(run_dir: Path, nb: Path) -> str:
-    """What a notebook can read of its run: the recorded bytes (custody's record) of every file
-    the notebooks before it wrote, their executed copies left out (those hold run times and are
-    read by the book only). Recorded with the notebook when it runs; a rerun skips it while this
-    is unchanged, so a prose edit of one notebook re-executes that notebook and only those
-    downstream whose inputs its new run changed."""
-    before = {n.stem for n in notebooks(None) if n.stem < nb.stem}
-    files = sorted(
-        (path, e.get("sha256", ""))
+def _outputs(run_dir: Path, nb: Path, before: dict) -> dict:
+    """What a notebook wrote, by content: the files custody's record holds as written by it (the
+    ones its run changed, and those it wrote before that no later notebook rewrote since), over
+    what it had written before. Its executed copy is left out (it holds run times; only the book
+    reads it)."""
+    now = {
+        path: e.get("sha256", "")
         for path, e in custody.read_record(run_dir).items()
-        if e.get("writer") in before and not (path.endswith(".ipynb") and "/" not in path)
+        if e.get("writer") == nb.stem and path != nb.name
+    }
+    return {**before.get("outputs", {}), **now}
+
+
+def inputs_digest(m: dict, nb: Path) -> str:
+    """What a notebook can read of its run: the bytes that the notebooks before it wrote, as each
+    of them recorded in the manifest when it ran (so a later notebook rewriting a shared file does
+    not count). Kept with the notebook when it runs; a rerun skips it while this is unchanged, so a
+    prose edit of one notebook re-executes that notebook and only those downstream whose inputs
+    its new run changed."""
+    done = m.get("notebooks", {})
+    files = sorted(
+        (stem, path, sha) for stem, e in done.items() if stem < nb.stem for path, sha in e.get("outputs", {}).items()
     )
     return hashlib.sha1(json.dumps(files).encode()).hexdigest()[:16]
 

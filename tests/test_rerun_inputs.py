@@ -19,6 +19,11 @@ def _stub(monkeypatch, run_dir: Path, content: dict, executed: list):
         executed.append(stem)
         Path(out).write_text(f'{{"cells": [], "run": {len(executed)}}}')
         (run_dir / f"out_{stem}.txt").write_text(content.get(stem, stem))
+        # a file that a later notebook rewrites (as 10 adds to results.json, or caches grow)
+        if stem == "01_data":
+            (run_dir / "shared.txt").write_text("written by 01")
+        if stem == "10_beyond":
+            (run_dir / "shared.txt").write_text("written by 01, added to by 10")
 
     monkeypatch.setattr(papermill, "execute_notebook", execute)
 
@@ -38,7 +43,7 @@ def test_a_notebook_edited_reruns_alone_when_it_writes_the_same(tmp_path, monkey
     runner.run(p, progress=False)
     assert executed == stems
 
-    executed.clear()  # nothing changed: nothing runs
+    executed.clear()  # nothing changed (a later notebook rewrote a file of 01's: not a change for 02-09)
     runner.run(p, progress=False)
     assert executed == []
 
