@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -37,7 +39,9 @@ def test_killed_run_resumes_to_the_same_weights(setup, monkeypatch):
     p, tr, va = setup
     a = p.replace(name="uninterrupted")
     full = train.train_separator(a, "A2A", tr, va, progress=False)
-    b = p.replace(name="killed")
+    # another run root: the instrument store beside `a` holds a's finished training, which a run
+    # with the same inputs would take as it is instead of training (tests/test_instrument.py)
+    b = p.replace(name="killed", run_root=str(Path(p.run_root) / "elsewhere"))
     train.train_separator(b, "A2A", tr, va, progress=False, stop_after=1)  # 'killed' after epoch 1
     killed = torch.load(train.separator_folder(b, "A2A") / "last.pt", weights_only=False)
     assert killed["epoch"] == 0 and len(killed["history"]["val_loss"]) == 1
