@@ -390,7 +390,7 @@ def ensure(p: Params, progress: bool = True) -> dict:
         }
 
     report: dict = {"settings": settings, "trained": [], "hashes": {}, "store": {}}
-    pool = None
+    pool, fv_trained = None, False
 
     def the_pool():
         nonlocal pool
@@ -407,7 +407,9 @@ def ensure(p: Params, progress: bool = True) -> dict:
             {f.relative_to(p.checkpoint_dir).as_posix(): f for f in _saved_files(p, key)},
         )
         report["store"][PARTS[key]] = e.key
-        return e, (None if p.retrain_stand_ins else instrument.fetch(e))
+        # a G or f_A is taken only beside the f_V it learned from: after f_V was trained here (its
+        # entry gone, or another run's published first), they are trained here too
+        return e, (None if p.retrain_stand_ins or fv_trained else instrument.fetch(e))
 
     def saved_as(key: str) -> None:
         report["trained"].append(key)
@@ -424,6 +426,7 @@ def ensure(p: Params, progress: bool = True) -> dict:
         e, report["f_V"] = stored("swav_checkpoint")
         if report["f_V"] is None:
             fv, probe, h_fv = train_image_encoder(p, the_pool(), progress)
+            fv_trained = True
             checkpoints.save_image_encoder(
                 fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
             )

@@ -286,3 +286,14 @@ def test_a_world_is_generated_once_for_runs_that_share_it(tmp_path):
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
     other = world.generate(base.replace(name="c", clips_per_class=7), progress=False)  # another world
     assert not other.reused
+
+
+def test_g_and_f_a_are_taken_only_beside_the_f_v_they_learned_from(tiny, monkeypatch):
+    import shutil
+
+    seen = _trainings(monkeypatch)
+    first = standins.ensure(tiny.replace(name="first"), progress=False)
+    shutil.rmtree(instrument.root(tiny) / first["store"]["f_V"])  # f_V deleted from the store only
+    seen.clear()
+    standins.ensure(tiny.replace(name="second"), progress=False)
+    assert sorted(seen) == ["train_audio_encoder", "train_generator", "train_image_encoder"]
