@@ -144,6 +144,24 @@ def fetch(e: Entry) -> dict | None:
     return rec.get("report", {})
 
 
+def fetch_or_adopt(e: Entry, own) -> dict | None:
+    """fetch(e); else the run's own files of the same settings (made before the store existed, or
+    kept after the store was deleted): `own()` returns their report when their saved settings are
+    e's (None otherwise); they are then added to the store as they are. None: build the part."""
+    import pickle
+
+    rep = fetch(e)
+    if rep is not None or not all(dst.is_file() for _, dst in e.files):
+        return rep
+    try:
+        rep = own()
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError):
+        return None  # unreadable: built again
+    if rep is not None:
+        publish(e, rep)
+    return rep
+
+
 def publish(e: Entry, report: dict, seconds: float | None = None) -> None:
     """Add a part the run has just built (its files at the run's paths) to the store: the files are
     linked into a temporary folder that is renamed into place whole, so a reader never sees half

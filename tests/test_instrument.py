@@ -297,3 +297,15 @@ def test_g_and_f_a_are_taken_only_beside_the_f_v_they_learned_from(tiny, monkeyp
     seen.clear()
     standins.ensure(tiny.replace(name="second"), progress=False)
     assert sorted(seen) == ["train_audio_encoder", "train_generator", "train_image_encoder"]
+
+
+def test_a_runs_own_part_of_the_same_settings_is_kept_when_the_store_lacks_it(tmp_path):
+    p = params.load("params/quick.yaml", {"run_root": str(tmp_path / "runs")})
+    own = p.checkpoint_dir / "judges" / "judge.pt"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"a judge trained before the store existed")
+    e = instrument.entry(p, "judge", {"steps": 3}, {"judge.pt": own})
+    assert instrument.fetch_or_adopt(e, lambda: None) is None  # saved with other settings: built again
+    assert instrument.fetch_or_adopt(e, lambda: {"recall": 1.0}) == {"recall": 1.0}  # kept, and stored
+    own.unlink()
+    assert instrument.fetch(e) == {"recall": 1.0} and own.read_bytes().startswith(b"a judge")

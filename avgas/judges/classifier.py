@@ -184,7 +184,12 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
         settings,
         {"scene_classifier.pt": f, "scene_classifier.json": folder / "scene_classifier.json"},
     )
-    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
+
+    def own():
+        ck = torch.load(f, weights_only=False)
+        return ck["report"] if ck.get("settings") == settings else None
+
+    if instrument.fetch_or_adopt(stored, own) is not None:  # built before (avgas.instrument)
         ck = torch.load(f, weights_only=False)
         model = SceneClassifier(len(ck["classes"]), ck["size"])
         model.load_state_dict(ck["model"])

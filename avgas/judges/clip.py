@@ -114,7 +114,12 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     torch.manual_seed(p.instrument_draw)
     model = _create_model(oc, CLIP_CONFIG, pretrained=None)
     stored = instrument.entry(p, "clip", settings, {"clip.pt": f, "clip.json": folder / "clip.json"})
-    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
+
+    def own():
+        ck = torch.load(f, weights_only=False)
+        return ck["report"] if ck.get("settings") == settings else None
+
+    if instrument.fetch_or_adopt(stored, own) is not None:  # built before (avgas.instrument)
         ck = torch.load(f, weights_only=False)
         model.load_state_dict(ck["state_dict"])
         return model.eval(), tokenizer, ck["report"]

@@ -155,7 +155,12 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     settings = detector_settings(p, size)
     meta = folder / "detector.json"
     stored = instrument.entry(p, "detector", settings, {"detector.pt": weights, "detector.json": meta})
-    if instrument.fetch(stored) is not None:  # built before, by this run or another (avgas.instrument)
+
+    def own():
+        saved = json.loads(meta.read_text())
+        return saved["report"] if saved.get("settings") == json.loads(json.dumps(settings)) else None
+
+    if instrument.fetch_or_adopt(stored, own) is not None:  # built before (avgas.instrument)
         return ul.YOLO(str(weights)), json.loads(meta.read_text())["report"]
     work = p.cache_dir / "detector_data"
     shutil.rmtree(work, ignore_errors=True)
