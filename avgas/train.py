@@ -178,6 +178,9 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
         )
     }
     keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
+    keys["fv_image_size"] = p.fv_image_size  # the f_V targets' input size (a given swav file keeps its bytes)
+    if p.amp and p.torch_device.type == "cuda":  # bfloat16 autocast trains another model (ignored on the CPU)
+        keys["amp"] = True
     if p.sources != 2:  # absent for two sources, so the paper's separators keep their settings hash
         keys["sources"] = p.sources
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
