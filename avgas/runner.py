@@ -177,7 +177,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         steps = _verified(run_dir, steps, m)
         for nb, need in steps:
             out = run_dir / nb.name
-            inputs = inputs_digest(m, nb)
+            inputs = inputs_digest(m, nb, _siblings(p) if nb.stem in SIBLING_READERS else "")
             if not need and not only and m["notebooks"].get(nb.stem, {}).get("inputs", inputs) != inputs:
                 need = True
                 log.info("%s runs again: what the notebooks before it wrote has changed", nb.name)
@@ -300,7 +300,18 @@ def _outputs(run_dir: Path, nb: Path, before: dict) -> dict:
     return {**before.get("outputs", {}), **now}
 
 
-def inputs_digest(m: dict, nb: Path) -> str:
+# Notebooks that read sibling runs beside the run (runs/<name>-<key><value>/): 08 shows the
+# g_blend_share ablation's Table 1 and the instrument draws' verdicts, 10 the three-source run.
+SIBLING_READERS = ("08_results", "10_beyond")
+
+
+def _siblings(p: Params) -> str:
+    """The sibling runs' results, by content: a sibling that changed reruns its readers."""
+    found = sorted(p.run_dir.parent.glob(f"{p.name}-*/results.json"))
+    return json.dumps([(f.parent.name, paths.file_hash(f)) for f in found])
+
+
+def inputs_digest(m: dict, nb: Path, outside: str = "") -> str:
     """What a notebook can read of its run: the bytes that the notebooks before it wrote, as each
     of them recorded in the manifest when it ran (so a later notebook rewriting a shared file does
     not count). Kept with the notebook when it runs; a rerun skips it while this is unchanged, so a
@@ -310,7 +321,7 @@ def inputs_digest(m: dict, nb: Path) -> str:
     files = sorted(
         (stem, path, sha) for stem, e in done.items() if stem < nb.stem for path, sha in e.get("outputs", {}).items()
     )
-    return hashlib.sha1(json.dumps(files).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps([files, outside]).encode()).hexdigest()[:16]
 
 
 def _verified(run_dir: Path, steps: list, m: dict) -> list:

@@ -57,3 +57,17 @@ def test_a_notebook_edited_reruns_alone_when_it_writes_the_same(tmp_path, monkey
     content["06_crs"] = "other CRS"
     runner.run(p, progress=False)
     assert executed == [s for s in stems if s >= "06"]
+
+
+def test_a_sibling_run_that_changed_reruns_the_notebooks_that_read_it(tmp_path, monkeypatch):
+    p = params.load("params/quick.yaml", {"run_root": str(tmp_path), "name": "r"})
+    sibling = tmp_path / "r-sources3"
+    sibling.mkdir()
+    (sibling / "results.json").write_text('{"CRS": 0.1}')
+    executed = []
+    _stub(monkeypatch, p.run_dir, {}, executed)
+    runner.run(p, progress=False)
+    executed.clear()
+    (sibling / "results.json").write_text('{"CRS": 0.2}')  # the sibling ran again, with other results
+    runner.run(p, progress=False)
+    assert executed == list(runner.SIBLING_READERS)
