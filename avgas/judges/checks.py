@@ -364,6 +364,12 @@ def feature_check(fid, images: torch.Tensor, seed: int = 0, blurs: tuple = (5, 9
     to look through, judges.images.degrade). `fid(real, fake)` is the judge's FID."""
     import torch.nn.functional as F
 
+    if len(images) < 4:  # FID compares two distributions: at least two images a half
+        return {
+            "passed": False,
+            "images per half": [len(images) // 2, len(images) - len(images) // 2],
+            "note": f"not measured: {len(images)} true images, FID needs at least two in each half",
+        }
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(images), generator=gen)
     a, b = images[order[: len(images) // 2]], images[order[len(images) // 2 :]]
