@@ -91,7 +91,7 @@ def results_page(run_dir: Path) -> str:
         "## The checks the claims rest on\n\nEach claim type's check, every rate counted (k/n) with its "
         "exact 95% bound, on the judge pool's held-out true images and on the images G makes from their "
         "f_V features; how a check becomes a verdict is written in the "
-        "[reproduction notes](reproduction.md#when-a-claim-is-told).\n\n"
+        "{ref}`reproduction notes <when-a-claim-is-told>`.\n\n"
         + _md_table(results.check_table(collected))
         + "\n"
     )
@@ -110,7 +110,7 @@ def results_page(run_dir: Path) -> str:
         "## The paper's claims\n\nEach claim is (method - baseline) on the same test tuples and the "
         "same noise, its interval from a bootstrap over separator seeds and test clips, Holm-corrected "
         "over its table, against its judge's margin: the rule is in the "
-        "[reproduction notes](reproduction.md#when-a-claim-is-told).\n\n"
+        "{ref}`reproduction notes <when-a-claim-is-told>`.\n\n"
         + _md_table(results.claims(collected))
         + "\n\nThe same scores under the protocol of issue 11 (a tuple bootstrap, uncorrected, told when "
         "a judge was 'trusted' on point rates) and under this one:\n\n"
