@@ -48,9 +48,9 @@ def test_start_and_results_pages_render_with_tables_and_figures(html, tmp_path):
     dom = chromium("--dump-dom", (html / "results.html").as_uri())
     assert "Table 1 (mixed images)" in dom and dom.count("<table") >= 7  # Tables 1-3, pooled, judges, claims, loudness
     assert re.search(r"<img[^>]+two_tasks\.png", dom)  # the image grid of the run
-    # issue 11: the claims stated by paired intervals, the judges both ways, the loudness sweep
+    # issues 11 and 21: the claims by corrected intervals over seeds and clips, the checks, the loudness sweep
     text = re.sub(r"<[^>]+>", " ", dom)
-    assert "stated by paired intervals" in text
+    assert "bootstrap over separator seeds and test clips, Holm-corrected" in " ".join(text.split())
     assert re.search(r"<td[^>]*>\s*(<p>)?\s*(holds|does not hold|cannot tell)", dom)  # a verdict in a table cell
     assert "false success" in text and "Relative loudness" in text and "reference: true audio features" in text
     assert re.search(r"<img[^>]+loudness\.png", dom)
