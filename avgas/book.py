@@ -91,9 +91,7 @@ def results_page(run_dir: Path) -> str:
         "## The checks the claims rest on\n\nEach claim type's check, every rate counted (k/n) with its "
         "exact 95% bound, on the judge pool's held-out true images and on the images G makes from their "
         "f_V features; how a check becomes a verdict is written in the "
-        "{ref}`reproduction notes <when-a-claim-is-told>`.\n\n"
-        + _md_table(results.check_table(collected))
-        + "\n"
+        "{ref}`reproduction notes <when-a-claim-is-told>`.\n\n" + _md_table(results.check_table(collected)) + "\n"
     )
     if collected.get("feature check"):
         fc = pd.Series(collected["feature check"], name="FID's features").to_frame()
