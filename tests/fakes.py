@@ -1,4 +1,5 @@
-"""Files in real formats that the tests make themselves: mp4 clips (ffmpeg) and an Inception file."""
+"""What the tests make themselves: files in real formats (mp4 clips by ffmpeg, an Inception file) and
+separator training data of random tensors."""
 
 import shutil
 import subprocess
@@ -51,3 +52,18 @@ def inception_file(path):
     finally:
         mp.undo()
     return path
+
+
+def separator_data(n: int, seed: int):
+    """A train.SeparatorData of n random mixtures and 16-d targets (two sources), for training tests."""
+    import pandas as pd
+
+    from avgas import train
+
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    return train.SeparatorData(
+        pd.DataFrame({"i": range(n)}),
+        torch.randn(n, 257, 24, generator=g),
+        {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))},
+    )

@@ -1,21 +1,13 @@
 """The matched controls: f_A fine-tuned on the mixtures towards the blend of the f_A targets (A2A's
 control) and of the f_V targets (A2V's), trained, selected and reported beside the separators."""
 
-import pandas as pd
+import fakes
 import pytest
 import torch
 
 from avgas import checkpoints, losses, models, params, results, train
 
-
-def fake_data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
-    return train.SeparatorData(
-        pd.DataFrame({"i": range(n)}),
-        torch.randn(n, 257, 24, generator=g),
-        {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))},
-    )
+fake_data = fakes.separator_data
 
 
 def test_a2v_control_aligns_with_the_blend_of_the_image_features():

@@ -1,20 +1,12 @@
 from pathlib import Path
 
-import pandas as pd
+import fakes
 import pytest
 import torch
 
 from avgas import params, train
 
-
-def fake_data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
-    return train.SeparatorData(
-        pd.DataFrame({"i": range(n)}),
-        torch.randn(n, 257, 24, generator=g),
-        {"A": (r(n, 16), r(n, 16)), "V": (r(n, 16), r(n, 16))},
-    )
+fake_data = fakes.separator_data
 
 
 @pytest.fixture
