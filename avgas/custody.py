@@ -405,7 +405,15 @@ def refuse_foreign(root: str | os.PathLike, targets, command: str, made_by_avgas
 
 # Keys that change how a run proceeds, not what it computes: they do not make a run different
 # (the README's recipe for a killed run, `-p resume=true`, must continue it, not be refused).
-HOW_TO_RUN = ("threads", "resume", "retrain_stand_ins", "ingest_workers", "progress_seconds", "train_processes")
+HOW_TO_RUN = (
+    "threads",
+    "resume",
+    "retrain_stand_ins",
+    "ingest_workers",
+    "progress_seconds",
+    "train_processes",
+    "train_jobs",
+)
 
 
 def differences(old_file: Path, p) -> list[str]:

@@ -129,6 +129,14 @@ def _place(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def whole(e: Entry) -> bool:
+    """Whether the store holds the part whole (its files' bytes as stored); nothing is placed."""
+    if not e.files:
+        return False
+    with _locked(e.store):
+        return _whole(e) is not None
+
+
 def fetch(e: Entry) -> dict | None:
     """If the store holds the part whole, place its files where the run keeps them and return the
     report it was built with; None when it must be built."""

@@ -192,6 +192,15 @@ class Params:
         min=1,
         max=64,
     )
+    train_jobs: int = _f(
+        1,
+        "separator trainings run side by side, each in a process of its own with one torch thread "
+        "(notebook 03; 1 = one after another in the notebook's kernel). Small convolutions gain "
+        "little from a second thread; two processes keep two cores busy. Every training is the one "
+        "made alone with threads: 1",
+        min=1,
+        max=64,
+    )
     separator_seeds: int = _f(
         1,
         "separators (and the controls) trained per alignment, with seeds seed, seed+1, ...; "

@@ -16,6 +16,9 @@ import time
 from tqdm.auto import tqdm as _tqdm
 
 ENV_LOG, ENV_SECONDS, ENV_NOTEBOOK = "AVGAS_PROGRESS_LOG", "AVGAS_PROGRESS_SECONDS", "AVGAS_NOTEBOOK"
+# set in a worker of a step run side by side (e.g. separator trainings): its own steps are shown in
+# the stage table inside that step, which the caller records with its wall time, and not counted twice
+ENV_WITHIN = "AVGAS_STAGE_WITHIN"
 
 
 def _clock(seconds: float) -> str:
@@ -68,6 +71,8 @@ def record_stage(desc: str, n: int, total: int | None, seconds: float) -> None:
         return
     row = {"notebook": os.environ.get(ENV_NOTEBOOK, ""), "step": desc, "n": n, "total": total}
     row.update(seconds=round(seconds, 2), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if os.environ.get(ENV_WITHIN):
+        row["within"] = os.environ[ENV_WITHIN]
     try:
         with open(os.path.join(os.path.dirname(log), STAGES), "a") as f:
             f.write(json.dumps(row) + "\n")

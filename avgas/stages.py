@@ -5,7 +5,9 @@ stages.jsonl one line per long step that finished (every progress bar of avgas: 
 judge, separator training, the spectrograms, ...; avgas.progress). A notebook's row is split into
 its steps of its latest execution, and what is left of its wall time (loading, generation,
 metrics, plots) is its "rest". A part taken from the instrument store has no step: it took no
-training time in this run.
+training time in this run. Steps run side by side (separator trainings with `train_jobs` > 1) are
+one step of their wall time; each worker's own steps are listed under it, indented, and not counted
+again in the totals.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def rows(run_dir: Path) -> list[dict]:
         started = rec.get("started", "")
         mine = [s for s in steps if s.get("notebook") == nb and s.get("ended", "") >= started]
         for s in mine:
-            out.append({"run": run_dir.name, "notebook": nb, "stage": s["step"], "seconds": s["seconds"]})
-        rest = wall - sum(s["seconds"] for s in mine)
+            row = {"run": run_dir.name, "notebook": nb, "stage": s["step"], "seconds": s["seconds"]}
+            out.append({**row, "within": s["within"]} if s.get("within") else row)
+        rest = wall - sum(s["seconds"] for s in mine if not s.get("within"))
         out.append({"run": run_dir.name, "notebook": nb, "stage": "rest of the notebook", "seconds": max(0.0, rest)})
     return out
 
@@ -54,17 +57,23 @@ def rows(run_dir: Path) -> list[dict]:
 def table(run_dirs: list[Path], min_share: float = 0.005) -> str:
     """A text table over several runs: every stage with its seconds and share of the total,
     biggest first; stages under `min_share` are folded into one line."""
-    all_rows = [r for d in run_dirs for r in rows(d)]
+    every = [r for d in run_dirs for r in rows(d)]
+    all_rows = [r for r in every if not r.get("within")]
     total = sum(r["seconds"] for r in all_rows)
     if not total:
         return "no finished notebook to time"
     big = sorted((r for r in all_rows if r["seconds"] >= min_share * total), key=lambda r: -r["seconds"])
     small = [r for r in all_rows if r["seconds"] < min_share * total]
-    width = max([len(f"{r['run']} {r['notebook']} {r['stage']}") for r in big] + [30])
+    inner = [r for r in every if r.get("within")]
+    width = max([len(f"{r['run']} {r['notebook']} {r['stage']}") for r in big + inner] + [30])
     lines = [f"{'stage':{width}s} {'seconds':>9s} {'share':>6s}"]
     for r in big:
         name = f"{r['run']} {r['notebook']} {r['stage']}"
         lines.append(f"{name:{width}s} {r['seconds']:9.1f} {100 * r['seconds'] / total:5.1f}%")
+        if "side by side" in r["stage"]:  # its workers' own steps, inside its wall time
+            mine = [i for i in inner if (i["run"], i["notebook"]) == (r["run"], r["notebook"])]
+            for i in sorted(mine, key=lambda i: -i["seconds"]):
+                lines.append(f"{'  ' + i['stage']:{width}s} {i['seconds']:9.1f} {'(in)':>6s}")
     if small:
         s = sum(r["seconds"] for r in small)
         name = f"{len(small)} smaller stages"

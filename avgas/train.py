@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
 from avgas.progress import tqdm
 
+log = logging.getLogger("avgas")
 # ------------------------------------------------------------------------------ frozen targets
 
 
@@ -363,12 +365,79 @@ def trained_models(p: Params) -> list[tuple[str, int]]:
 def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: bool = True) -> dict:
     """Train (or reuse) every separator and control of the run: method name -> TrainResult.
     With `train_processes` > 1 (and not already inside torchrun) the training runs as a torchrun
-    job first (`launch`); what it wrote is then read back here, finished trainings reused."""
-    import os
-
+    job first (`launch`); with `train_jobs` > 1 the trainings still to do run side by side first
+    (`side_by_side`); what they wrote is then read back here, finished trainings reused."""
     if p.train_processes > 1 and "LOCAL_RANK" not in os.environ:
         launch(p)
+    elif p.train_jobs > 1 and not os.environ.get(_JOB_ENV):
+        side_by_side(p, train, val, [(a, r) for a, r in trained_models(p) if not _done(p, a, r, train, val)])
     return {method_name(a, r): train_separator(p, a, train, val, progress, replica=r) for a, r in trained_models(p)}
+
+
+# ------------------------------------------------------------------ trainings side by side
+
+_JOB_ENV = "AVGAS_TRAIN_JOB"  # set in a side-by-side worker: it trains, it launches nothing
+_JOB: tuple | None = None  # a worker's (params, train, val), loaded once per process
+
+
+def _done(p: Params, alignment: str, replica: int, train: SeparatorData, val: SeparatorData) -> bool:
+    """Whether train_separator would only read this training back: its store entry is whole, or
+    the run's last.pt holds every epoch of the same settings."""
+    folder = separator_folder(p, alignment, replica)
+    world_spec = _world_spec(p)
+    q = p.replace(seed=p.seed + replica) if replica else p
+    settings = _settings(q, alignment, len(train.mix))
+    stored = _stored(q, world_spec, settings, train, val, folder)
+    if stored is not None and not q.resume and instrument.whole(stored):
+        return True
+    ck = _read_own(folder / "last.pt") if (folder / "last.pt").is_file() else None
+    return ck is not None and ck.get("settings") == settings and ck["epoch"] + 1 >= q.epochs
+
+
+def _job_start(p: Params, data_file: str) -> None:
+    from avgas import progress as progress_mod
+
+    global _JOB
+    os.environ[_JOB_ENV] = "1"
+    os.environ[progress_mod.ENV_WITHIN] = "separator trainings side by side"  # the stage table's note
+    torch.set_num_threads(1)
+    d = torch.load(data_file, weights_only=False, mmap=True)  # our own file, written just before
+    _JOB = (p, d["train"], d["val"])
+
+
+def _job(alignment: str, replica: int) -> tuple[str, dict]:
+    p, train, val = _JOB
+    result = train_separator(p, alignment, train, val, progress=True, replica=replica)
+    return method_name(alignment, replica), result.summary()
+
+
+def side_by_side(p: Params, train: SeparatorData, val: SeparatorData, todo: list[tuple[str, int]]) -> None:
+    """Train `todo` (alignment, replica) in `p.train_jobs` processes of one torch thread each,
+    every process taking the next training as it finishes one. Each training is the one
+    train_separator makes alone (its seed, its epochs, its checkpoints, its store entry); the
+    caller then reads them back. The wall time is one stage of the run's stage table."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from avgas import progress as progress_mod
+
+    jobs = min(p.train_jobs, len(todo))
+    if jobs < 2:
+        return
+    work = p.run_dir / "cache" / f".train-jobs-{os.getpid()}.pt"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"train": train, "val": val}, work)
+    t0 = time.perf_counter()
+    log.info("%d separator trainings, %d side by side", len(todo), jobs)
+    try:
+        with cf.ProcessPoolExecutor(jobs, mp.get_context("spawn"), _job_start, (p, str(work))) as pool:
+            for name, summary in pool.map(_job, *zip(*todo)):
+                log.info("%s trained: %s", name, summary)
+    finally:
+        work.unlink(missing_ok=True)
+    progress_mod.record_stage(
+        f"separator trainings ({len(todo)}, {jobs} side by side)", len(todo), len(todo), time.perf_counter() - t0
+    )
 
 
 def train_run(p: Params, progress: bool = True) -> dict:

@@ -63,6 +63,7 @@ NOT_INSTRUMENT = {
     "resume",
     "retrain_stand_ins",
     "train_processes",
+    "train_jobs",
     "spectrogram_batch",
     # the run's own data and tuples (the instrument has pools of its own)
     "data_root",

@@ -100,3 +100,20 @@ def test_loading_a_damaged_separator_names_the_file_and_the_fix(setup):
     f.write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"best.pt: this run's separator checkpoint is damaged.*--only 03"):
         train.load_separator(p, "A2V")
+
+
+def test_trainings_side_by_side_equal_the_ones_made_one_after_another(setup):
+    """train_jobs: 2 trains in two worker processes of one thread each; every training must be
+    the one made alone (same seed, epochs, weights), read back by train_all, not trained again."""
+    p, tr, va = setup
+    p = p.replace(threads=1, alignments=["A2A", "A2V", "A2A+A2V"], control=False, separator_seeds=1)
+    torch.set_num_threads(1)
+    alone = train.train_all(p.replace(name="alone"), tr, va, progress=False)
+    q = p.replace(name="jobs", run_root=str(Path(p.run_root) / "elsewhere"), train_jobs=2)  # its own store
+    jobs = train.train_all(q, tr, va, progress=False)
+    assert set(jobs) == set(alone) and all(r.reused for r in jobs.values())  # trained by the workers
+    for name, r in alone.items():
+        assert jobs[name].history["val_loss"] == r.history["val_loss"], name
+        wa, wb = weights(p.replace(name="alone"), r.alignment), weights(q, r.alignment)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    assert not list((q.run_dir / "cache").glob(".train-jobs-*"))  # the workers' data file is gone
