@@ -35,15 +35,15 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 # The main job: every notebook on the embedded default, then the book (HTML in _build/html).
-# The siblings first: notebook 10 of the default run reads the three-source run, notebook 08 shows
-# the g_blend_share 0 ablation. The stand-ins and judges they share are built once, in the
-# instrument store runs/.instrument/ (avgas/instrument.py). A finished run is reused (finished
-# notebooks are skipped); the book is built from runs/default/; the stage table closes the job.
+# Notebook 10 of the default run reads the three-source run, notebook 08 shows the g_blend_share 0
+# ablation: avgas/main_job.py runs the three, two lanes side by side with one torch thread each
+# (default then the ablation; the sibling), then the default run's 08 and 10 again. The stand-ins,
+# judges and separators they share are built once, in the instrument store runs/.instrument/
+# (avgas/instrument.py). A finished run is reused (finished notebooks are skipped); the book is
+# built from runs/default/; the stage table closes the job.
 BOOK_RUNS := runs/default-sources3 runs/default-g_blend_share0 runs/default
 book: setup
-	$(PY) -m avgas run params/default.yaml --sweep sources=3
-	$(PY) -m avgas run params/default.yaml --sweep g_blend_share=0
-	$(PY) -m avgas run params/default.yaml
+	$(PY) -m avgas.main_job params/default.yaml
 	$(PY) -m avgas book runs/default
 	$(PY) -m avgas.stages $(BOOK_RUNS)
 	@echo "the book: _build/html/index.html"

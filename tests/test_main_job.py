@@ -1,0 +1,57 @@
+"""The main job (avgas.main_job): two lanes side by side, each run's lines tagged, a failure stops
+its lane and is the job's exit code, and the main run runs once more at the end."""
+
+import io
+import re
+import sys
+import time
+from pathlib import Path
+
+from avgas import main_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_lanes_run_side_by_side_tagged_and_the_main_run_again(monkeypatch, tmp_path):
+    stamp = tmp_path / "t"
+
+    def log(tag):
+        return _py(
+            f"import time; open({str(stamp)!r}, 'a').write('{tag} %f\\n' % time.time()); time.sleep(1); "
+            f"print('hi from {tag}', end='\\r'); print('done {tag}')"
+        )
+
+    monkeypatch.setattr(main_job, "lanes", lambda f: [[("a", log("a")), ("a2", log("a2"))], [("b", log("b"))]])
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    assert main_job.run(tmp_path / "p.yaml", out) == 0
+    text = out.getvalue()
+    assert "[a] done a" in text and "[a2] done a2" in text and "[b] done b" in text and "hi from" not in text
+    starts = dict(line.split() for line in stamp.read_text().splitlines()[:3])
+    assert abs(float(starts["a"]) - float(starts["b"])) < 0.9  # side by side, not one after the other
+    assert float(starts["a2"]) >= float(starts["a"]) + 1  # a lane runs its steps in order
+    assert [line.split()[0] for line in stamp.read_text().splitlines()][-1] == "a"  # the main run again
+    assert time.perf_counter() - t0 < 6
+
+
+def test_a_failing_run_stops_its_lane_and_is_the_exit_code(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        main_job,
+        "lanes",
+        lambda f: [[("a", _py("import sys; sys.exit(3)")), ("a2", _py("print('ran')"))], [("b", _py("print('b')"))]],
+    )
+    out = io.StringIO()
+    assert main_job.run(tmp_path / "p.yaml", out) == 3
+    assert "[a] failed (exit code 3)" in out.getvalue() and "[a2]" not in out.getvalue()
+
+
+def test_the_lanes_make_the_runs_the_book_shows(tmp_path):
+    """The runs `make book` builds and times (BOOK_RUNS) are the runs the lanes make."""
+    made = {tag for lane in main_job.lanes(ROOT / "params" / "default.yaml") for tag, _ in lane}
+    book_runs = re.search(r"^BOOK_RUNS := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    assert {Path(r).name for r in book_runs} == made
+    assert all("threads=1" in cmd for lane in main_job.lanes(ROOT / "params" / "default.yaml") for _, cmd in lane)
