@@ -44,11 +44,13 @@ def lanes(params_file: Path) -> list[list[tuple[str, list[str]]]]:
 
 
 def _pump(stream, tag: str, out, lock: threading.Lock) -> None:
-    """Copy a run's output line by line, tagged; of a progress bar redrawn with carriage returns
-    only the last state of the line is kept."""
+    """Copy a run's output line by line, tagged. Papermill's cell bar ("Executing: ...", redrawn
+    with carriage returns) is left out: two of them would interleave into noise, and the runner's
+    own progress lines ("[avgas] [NN_notebook] step: n/N ...") say more."""
     for raw in iter(stream.readline, b""):
-        text = raw.decode(errors="replace").rstrip("\n").split("\r")[-1]
-        if text.strip():
+        text = raw.decode(errors="replace").rstrip("\n")
+        text = text[text.rindex("[avgas]") :] if "[avgas]" in text else text.split("\r")[-1]
+        if text.strip() and not text.startswith("Executing:"):
             with lock:
                 print(f"[{tag}] {text}", file=out, flush=True)
 

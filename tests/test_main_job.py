@@ -22,7 +22,8 @@ def test_lanes_run_side_by_side_tagged_and_the_main_run_again(monkeypatch, tmp_p
     def log(tag):
         return _py(
             f"import time; open({str(stamp)!r}, 'a').write('{tag} %f\\n' % time.time()); time.sleep(1); "
-            f"print('hi from {tag}', end='\\r'); print('done {tag}')"
+            f"print('Executing: 5%', end='\\r'); print('hi from {tag}', end='\\r'); print('done {tag}'); "
+            f"print('Executing: 50%|##|', end='\\r'); print('[avgas] [01_data] step {tag}')"
         )
 
     monkeypatch.setattr(main_job, "lanes", lambda f: [[("a", log("a")), ("a2", log("a2"))], [("b", log("b"))]])
@@ -31,6 +32,7 @@ def test_lanes_run_side_by_side_tagged_and_the_main_run_again(monkeypatch, tmp_p
     assert main_job.run(tmp_path / "p.yaml", out) == 0
     text = out.getvalue()
     assert "[a] done a" in text and "[a2] done a2" in text and "[b] done b" in text and "hi from" not in text
+    assert "[a] [avgas] [01_data] step a" in text and "Executing" not in text
     starts = dict(line.split() for line in stamp.read_text().splitlines()[:3])
     assert abs(float(starts["a"]) - float(starts["b"])) < 0.9  # side by side, not one after the other
     assert float(starts["a2"]) >= float(starts["a"]) + 1  # a lane runs its steps in order
