@@ -98,12 +98,11 @@ def collect(p: Params) -> dict:
         judges[judge] = d["judge"]
         if "checks" in d:
             checks[judge] = d["checks"]
-        for key in ("clusters", "chance floor", "feature check"):
+        for key in ("clusters", "chance floor", "feature check", "pooled by kind"):
             if key in d:
                 extra[key] = d[key]
-        for key, v in d.get("pooled", {}).items():
-            task, method = key.split("/", 1)
-            pooled.setdefault(task, {})[method] = v
+        for task, methods in _nested(d.get("pooled", {})).items():
+            pooled.setdefault(task, {}).update(methods)
         for key, metrics_ in d["scores"].items():
             task, name = key.split("/", 1)
             method, k = split_method(name)
@@ -123,6 +122,7 @@ def collect(p: Params) -> dict:
         ]
         ci95.setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=p.seed)
         per_combination.setdefault(task, {}).setdefault(method, {})[metric] = avg
+    kinds = by_kind(runs, p.seed, extra.pop("pooled by kind", {}))
     seeds_of = {m: len(ks) for (t, m, x), ks in runs.items()}
     per_tuple = {
         t: {m: {x: [v[k] for k in sorted(v)] for x, v in ms.items()} for m, ms in mt.items()}
@@ -137,6 +137,7 @@ def collect(p: Params) -> dict:
         "ci95": ci95,
         "judges": judges,
         "per_combination": per_combination,
+        "by kind": kinds,
         "per_tuple": per_tuple,
         "pooled": pooled,
         "protocol": {
@@ -153,6 +154,42 @@ def collect(p: Params) -> dict:
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
     beyond = p.run_dir / "beyond.json"  # notebook 10 (avgas.beyond): unseen pairings, PIT's slot order
     out["beyond"] = json.loads(beyond.read_text()) if beyond.is_file() else {}
+    return out
+
+
+def _nested(flat: dict) -> dict:
+    """{'task/method': v} -> {task: {method: v}}."""
+    out: dict = {}
+    for key, v in flat.items():
+        task, method = key.split("/", 1)
+        out.setdefault(task, {})[method] = v
+    return out
+
+
+def by_kind(runs: dict, seed: int, pooled: dict) -> dict:
+    """Tables 1-3 per kind of combination (Table 4: realistic, unrealistic): kind -> {'results',
+    'ci95', 'pooled', 'combinations'}, each as in the whole table but over the kind's combinations
+    only (mean over them per seed, ± std over seeds; bootstrap over them). `runs`: (task, method,
+    metric) -> {seed: per-combination values}; `pooled`: kind -> FID/IS/KID on the kind's test
+    images (scoring.fid_is)."""
+    from avgas import metrics
+
+    out: dict = {}
+    for (task, method, metric), seeds in runs.items():
+        combos = list(next(iter(seeds.values())))
+        for kind in paper.KINDS:
+            mine = [c for c in combos if paper.kind_of(c) == kind]
+            if not mine:
+                continue
+            rec = out.setdefault(kind, {"results": {}, "ci95": {}, "pooled": _nested(pooled.get(kind, {}))})
+            rec["combinations"] = len(mine)
+            per_seed = [metrics.summary({c: s[c] for c in mine})[0] for s in seeds.values()]
+            avg = {c: float(np.nanmean([s[c] for s in seeds.values()])) for c in mine}
+            rec["results"].setdefault(task, {}).setdefault(method, {})[metric] = [
+                float(np.mean(per_seed)),
+                float(np.std(per_seed)),
+            ]
+            rec["ci95"].setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=seed)
     return out
 
 
@@ -236,6 +273,7 @@ def write(p: Params, collected: dict) -> None:
                     "protocol",
                     "results",
                     "ci95",
+                    "by kind",
                     "paired_ci",
                     "pooled",
                     "judges",
@@ -256,17 +294,18 @@ def write(p: Params, collected: dict) -> None:
     )
 
 
-def table(collected: dict, task: str) -> pd.DataFrame:
+def table(collected: dict, task: str, kind: str = "all") -> pd.DataFrame:
     """One of Tables 1-3: a row per method, a column per metric holding "this run [95% CI] · the
     paper" (so the table fits a page). FID and IS are the pooled values (all test images of a
     method; mean ± std over seeds); CRS and R@K are means over the combinations, ± std over seeds,
-    with a bootstrap interval over the combinations."""
-    ours, ci, theirs = (
-        collected["results"].get(task, {}),
-        collected["ci95"].get(task, {}),
-        paper.results().get(task, {}) if sources_of(collected) == 2 else {},  # the paper has two sources
-    )
-    pooled = collected.get("pooled", {}).get(task, {})
+    with a bootstrap interval over the combinations. `kind`: 'all' (the paper's table), or
+    'realistic' / 'unrealistic' (Table 4's combinations of that kind only; the paper prints no
+    per-kind numbers, so that table has no paper column)."""
+    src = collected if kind == "all" else collected.get("by kind", {}).get(kind, {})
+    ours, ci = src.get("results", {}).get(task, {}), src.get("ci95", {}).get(task, {})
+    # the paper has two sources and prints its tables over all 20 combinations only
+    theirs = paper.results().get(task, {}) if sources_of(collected) == 2 and kind == "all" else {}
+    pooled = src.get("pooled", {}).get(task, {})
     rows = {}
     for m in METHODS:
         if m not in ours and m not in theirs:
@@ -281,9 +320,27 @@ def table(collected: dict, task: str) -> pd.DataFrame:
             if c and np.isfinite(c[0]):
                 here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            row[f"{metric}{floor_note(collected, metric)}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
+            head = f"{metric}{floor_note(collected, metric)}"
+            row[f"{head}: here · paper" if theirs else head] = f"{here} · {t[0]:.2f}" if t else here
         rows[m] = row
     return pd.DataFrame(rows).T
+
+
+def kinds(collected: dict) -> dict:
+    """The kinds of combination this run has, each with its number of combinations:
+    {'all': 20, 'realistic': 15, 'unrealistic': 5} for the paper's Table 4; 'all' alone when the
+    run has one kind only (a custom `combinations`)."""
+    by = collected.get("by kind", {})
+    out = {k: by[k]["combinations"] for k in paper.KINDS if k in by}
+    if not out:
+        return {}
+    return {"all": sum(out.values()), **out} if len(out) > 1 else {"all": sum(out.values())}
+
+
+def kind_title(collected: dict, task: str, kind: str) -> str:
+    """'Table 1 (mixed images), unrealistic combinations (5)': a per-kind table's title."""
+    name = table_names(sources_of(collected)).get(task, task)
+    return name if kind == "all" else f"{name}, {kind} combinations ({kinds(collected).get(kind, 0)})"
 
 
 def floor_note(collected: dict, metric: str) -> str:

@@ -120,6 +120,7 @@ def test_07_and_08_tables_and_results_json(quick_run):
         "protocol",
         "results",
         "ci95",
+        "by kind",
         "paired_ci",
         "pooled",
         "judges",
@@ -153,6 +154,9 @@ def test_07_and_08_tables_and_results_json(quick_run):
         ci = r["paired_ci"][name]["mixed"]["CRS"]
         assert ci["units"] == 40 and ci["ci95"][0] <= ci["difference"] <= ci["ci95"][1]
     assert set(r["results"]) == {"mixed", "separated_foreground", "separated_background"}
+    # issue 24: Tables 1-3 per kind of Table 4's combinations (15 realistic, 5 over underwater bubbling)
+    assert {k: v["combinations"] for k, v in r["by kind"].items()} == {"realistic": 15, "unrealistic": 5}
+    assert {"FID", "IS"} <= set(r["by kind"]["unrealistic"]["pooled"]["separated_foreground"]["A2A"])
     mixed, sep = r["results"]["mixed"], r["results"]["separated_foreground"]
     assert set(mixed) == {
         "Sound2Scene",
