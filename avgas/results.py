@@ -146,6 +146,7 @@ def collect(p: Params) -> dict:
         },
     }
     out.update(checks=checks, **extra)
+    out["loudness"]["claims"] = loudness_claim_records(loud.get("per_tuple", []), checks, extra.get("clusters"))
     out["paired_ci"] = paired(out)
     out["claims"] = claim_records(out)
     out["draws"] = draws_beside(p.run_dir)
@@ -408,51 +409,72 @@ def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float =
        not hold" when it lies below -margin and Holm rejects, "cannot tell" otherwise.
 
     Without clip clusters recorded (a run scored before they were), no interval is computed."""
-    from avgas import metrics
-    from avgas.judges import checks as C
-
     pt, clusters = collected.get("per_tuple", {}), collected.get("clusters")
     rows, reps = [], []
     for task, metric, m, base in comparisons(sources_of(collected)):
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
         if a is None or b is None:
             continue
-        check = C.claim_check(collected.get("checks", {}).get(judge_of(metric)), metric, task)
+        row, r = claim_row(collected.get("checks", {}), task, metric, a, b, clusters, n, alpha)
         row = {
             "claim": claim_text(collected, task, metric, m, base),
             "table": table_names(sources_of(collected))[task].split(" (")[0],
-            "task": task,
-            "metric": metric,
             "method": m,
             "baseline": base,
-            "judge": check["judge"],
-            "check": check["rows"],
-            "check passed": check["passed"],
-            "failed checks": check["failed"],
-            "margin": check["margin"],
+            **row,
         }
-        floor = [r["chance floor"] for r in check["rows"] if "chance floor" in r]
-        if floor:
-            row["chance floor"] = floor[0]
-        if clusters is None:
-            row["verdict"] = "cannot tell: no clip clusters recorded (score the run again: notebooks 06-07)"
-            rows.append(row)
-            reps.append(None)
-            continue
-        boot = metrics.hierarchical_bootstrap(a, b, clusters, n=n)
-        row.update(
-            difference=boot["difference"],
-            ci95=metrics.interval(boot["replicates"], alpha),
-            p=metrics.p_beyond(boot["replicates"], check["margin"]),
-            units=boot["units"],
-            clips=boot["clips"],
-            seeds=boot["seeds"],
-        )
         rows.append(row)
-        reps.append(boot["replicates"])
-    for task in {r["task"] for r in rows}:
-        family = [i for i, r in enumerate(rows) if r["task"] == task and "p" in r and r["check passed"]]
-        for i, h in zip(family, metrics.holm([rows[i]["p"] for i in family], alpha)):
+        reps.append(r)
+    tell(rows, reps, "task", alpha)
+    return rows
+
+
+def claim_row(checks: dict, task: str, metric: str, a, b, clusters, n: int, alpha: float = 0.05):
+    """One claim (method a - baseline b on the same tuples) before its family is corrected: its
+    judge's check for (metric, task) from `checks` (judge -> record), and, with the tuples' clip
+    `clusters`, the hierarchical bootstrap of the difference (metrics.hierarchical_bootstrap) and
+    the p-value against the judge's margin. Returns (record, replicates or None)."""
+    from avgas import metrics
+    from avgas.judges import checks as C
+
+    check = C.claim_check(checks.get(judge_of(metric)), metric, task)
+    row = {
+        "task": task,
+        "metric": metric,
+        "judge": check["judge"],
+        "check": check["rows"],
+        "check passed": check["passed"],
+        "failed checks": check["failed"],
+        "margin": check["margin"],
+    }
+    floor = [r["chance floor"] for r in check["rows"] if "chance floor" in r]
+    if floor:
+        row["chance floor"] = floor[0]
+    if clusters is None or len(clusters) != np.atleast_2d(np.asarray(a, float)).shape[1]:
+        row["verdict"] = "cannot tell: no clip clusters recorded (score the run again: notebooks 06-07)"
+        return row, None
+    boot = metrics.hierarchical_bootstrap(a, b, clusters, n=n)
+    row.update(
+        difference=boot["difference"],
+        ci95=metrics.interval(boot["replicates"], alpha),
+        p=metrics.p_beyond(boot["replicates"], row["margin"]),
+        units=boot["units"],
+        clips=boot["clips"],
+        seeds=boot["seeds"],
+    )
+    return row, boot["replicates"]
+
+
+def tell(rows: list[dict], reps: list, family: str, alpha: float = 0.05) -> None:
+    """Steps 3-4 of claim_records, in place: Holm over each family (the rows sharing `family`'s
+    value) of the claims whose check passed, each claim's corrected interval at its Holm step's
+    level, and its verdict against ± its judge's margin; a claim whose check failed reads
+    "cannot tell" and names what failed."""
+    from avgas import metrics
+
+    for value in dict.fromkeys(r[family] for r in rows):
+        members = [i for i, r in enumerate(rows) if r[family] == value and "p" in r and r["check passed"]]
+        for i, h in zip(members, metrics.holm([rows[i]["p"] for i in members], alpha)):
             r = rows[i]
             r["holm"] = h
             r["corrected ci"] = metrics.interval(reps[i], h["level"])
@@ -466,7 +488,6 @@ def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float =
     for r in rows:
         if "verdict" not in r:
             r["verdict"] = "cannot tell: check failed: " + "; ".join(r["failed checks"])
-    return rows
 
 
 def short(verdict: str) -> str:
@@ -478,13 +499,21 @@ def claims(collected: dict) -> pd.DataFrame:
     """The claims table: per claim of Tables 1-3, its judge and check (the failed rates named, or
     the margin its errors allow), the difference with its corrected interval and Holm's adjusted
     p, R@2*'s chance floor, and the verdict; one column more per instrument draw found beside the
-    run. Then the quiet-source claims of the loudness sweep (Supp. C), under their judge's check."""
+    run. Then the quiet-source claims of the loudness sweep (Supp. C), under the same rule."""
     records = collected.get("claims")
     if records is None:
         records = claim_records(collected)
-    draws = collected.get("draws", {})
+    loud = collected.get("loudness", {}).get("claims", [])
+    return claims_frame(records, collected.get("draws", {}), loud)
+
+
+def claims_frame(records: list[dict], draws: dict | None = None, more: list[dict] = ()) -> pd.DataFrame:
+    """Claim records (claim_records, loudness_claim_records, or notebook 10's) as a table, one row
+    per claim: judge and check, difference [corrected CI], Holm's adjusted p, chance floor, units,
+    verdict; `draws`: other instrument draws' verdicts (draws_beside), a column each; `more`:
+    records appended without draw columns (the loudness claims)."""
     rows = []
-    for r in records:
+    for i, r in enumerate([*records, *more]):
         row = {
             "claim": r["claim"],
             "judge · check": r["judge"]
@@ -503,46 +532,42 @@ def claims(collected: dict) -> pd.DataFrame:
             else "–",
             "verdict": r["verdict"],
         }
-        for label, verdicts in draws.items():
-            row[f"verdict, {label}"] = verdicts.get(r["claim"], "–")
+        if i < len(records):
+            for label, verdicts in (draws or {}).items():
+                row[f"verdict, {label}"] = verdicts.get(r["claim"], "–")
         rows.append(row)
-    rows += loudness_claims(collected)
     columns = list(rows[0]) if rows else ["claim", "verdict"]
     return pd.DataFrame(rows, columns=columns).set_index("claim")
 
 
-def loudness_claims(collected: dict) -> list[dict]:
-    """The quiet-source failure (Supp. C): A2A's mixed CRS lower with the foreground quieter than
-    at 0 dB, from the loudness sweep's paired interval over tuples (avgas.loudness), told only when
-    the detector's mixed-CRS check passes and the interval clears its margin."""
-    from avgas.judges import checks as C
+QUIET = "the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the foreground at {} than at 0 dB"
 
-    check = C.claim_check(collected.get("checks", {}).get("detector (CRS)"), "CRS", "mixed")
-    rows = []
-    loud = collected.get("loudness", {}).get("paired_ci", {})
-    for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
-        if not level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
-            continue
-        low, high = ci["ci95"]
-        if not check["passed"]:
-            verdict = "cannot tell: check failed: " + "; ".join(check["failed"])
-        elif low > check["margin"]:
-            verdict = "holds"
-        elif high < -check["margin"]:
-            verdict = "does not hold"
-        else:
-            verdict = f"cannot tell: the interval does not clear ±{check['margin']:.3f}"
-        rows.append(
-            {
-                "claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
-                f"foreground at {level} than at 0 dB",
-                "judge · check": "detector (CRS)"
-                + (" · passed, margin ±{:.3f}".format(check["margin"]) if check["passed"] else " · failed"),
-                "difference [corrected CI]": f"{ci['difference']:+.3f} [{low:+.3f}, {high:+.3f}] (95%, tuples)",
-                "tuples · clips · seeds": f"{ci['units']} · – · {ci['seeds']}",
-                "verdict": verdict,
-            }
-        )
+
+def loudness_claim_records(
+    per_tuple: list[dict], checks: dict, clusters, n: int = BOOTSTRAP_REPLICATES, alpha: float = 0.05
+) -> list[dict]:
+    """The quiet-source failure (Supp. C) under the rule of claim_records: A2A's mixed CRS at 0 dB
+    minus at each level where the foreground is quieter, on the loudness sweep's test tuples (the
+    test tuples of Tables 1-3, so their clip `clusters`), seeds then clips resampled, Holm over the
+    levels, told against the detector's mixed-CRS margin. `per_tuple`: the sweep's records
+    (metrics_loudness.json: level, method, seed, per_tuple_CRS)."""
+    t = pd.DataFrame(per_tuple)
+    if t.empty or "per_tuple_CRS" not in t:
+        return []
+    if "level" not in t:  # a sweep from before the natural point: the swept levels only
+        t["level"] = [f"{v:+.0f} dB" for v in t["level_db"]]
+    a2a = t[t["method"] == "A2A"].sort_values("seed")
+
+    def seeds(level):
+        return [[float(x) for x in v] for v in a2a.loc[a2a["level"] == level, "per_tuple_CRS"]]
+
+    zero = seeds(f"{0.0:+.0f} dB")
+    rows, reps = [], []
+    for level in [lv for lv in dict.fromkeys(a2a["level"]) if str(lv).startswith("-")] if zero else []:
+        row, r = claim_row(checks, "mixed", "CRS", zero, seeds(level), clusters, n, alpha)
+        rows.append({"claim": QUIET.format(level), "level": level, **row})
+        reps.append(r)
+    tell(rows, reps, "task", alpha)
     return rows
 
 

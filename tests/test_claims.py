@@ -261,3 +261,34 @@ def test_fid_features_are_checked_against_known_degradations():
     assert out["passed"], out
     blind = C.feature_check(lambda a, b: metrics.fid(a, b, Colour()), images)  # mean colour only
     assert not blind["grows with blur"]
+
+
+def test_the_quiet_source_claim_resamples_clip_clusters_and_is_holm_corrected_over_its_levels():
+    """Issue 21's leftover (issue 24): the quiet-source claim (Supp. C) is told like the claims of
+    Tables 1-3: seeds, then clips as clusters, Holm over the quieter levels. Here half of the six
+    foreground clips vanish when quiet: a tuple bootstrap sees 240 independent units and a narrow
+    interval; the clips say the evidence is six clips deep."""
+    pool, pairs = quick_pool()
+    word_of, found, ranked, n = right_judges(pool, pairs)
+    good = records(pool, pairs, found, ranked, word_of, n)
+    clusters = [[f"f{i % 6}", f"b{i % 5}"] for i in range(240)]
+    zero = [1.0] * 240
+    quiet = [0.0 if int(c[0][1:]) < 3 else 1.0 for c in clusters]
+    levels = (("+0 dB", zero), ("-10 dB", quiet), ("-20 dB", quiet), ("+10 dB", zero), ("natural (Table 1)", zero))
+    sweep = [
+        {"level": lv, "method": m, "seed": s, "per_tuple_CRS": v}
+        for s in (0, 1)
+        for m in ("A2A", "Sound2Scene")
+        for lv, v in levels
+    ]
+    recs = results.loudness_claim_records(sweep, good, clusters, n=2000)
+    assert [r["level"] for r in recs] == ["-10 dB", "-20 dB"]
+    r = recs[0]
+    assert r["clips"] == 11 and r["seeds"] == [2, 2] and r["holm"]["of"] == 2
+    tuple_level = metrics.paired_ci(zero, quiet)["ci95"]
+    assert r["ci95"][1] - r["ci95"][0] > 2 * (tuple_level[1] - tuple_level[0])
+    table = results.claims({"claims": [], "loudness": {"claims": recs}})
+    assert (
+        table.loc[r["claim"], "verdict"] == r["verdict"]
+        and "11 · 2/2" in table.loc[r["claim"], "tuples · clips · seeds"]
+    )

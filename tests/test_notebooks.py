@@ -148,6 +148,9 @@ def test_07_and_08_tables_and_results_json(quick_run):
     assert r["protocol"]["separator seeds"] == 2
     assert len(r["loudness"]["levels"]) == 6 * 4  # (5 levels + the natural mix) x (Sound2Scene, A2A, 2 controls)
     assert {"foreground found", "background found"} <= set(r["loudness"]["levels"][0])
+    # issue 21's leftover: the quiet-source claims (-20, -10 dB) are clip-clustered, Holm over the levels
+    quiet = r["loudness"]["claims"]
+    assert [c["level"] for c in quiet] == ["-20 dB", "-10 dB"] and all(c["clips"] > 2 for c in quiet)
     assert {"FID", "IS", "KID"} <= set(r["pooled"]["separated_foreground"]["A2A"])
     assert not set(r["protocol"]["evaluated_pairs"]) & set(r["protocol"]["generator_pairs"])
     for name in ("A2A - Sound2Scene",):
