@@ -153,7 +153,7 @@ def collect(p: Params) -> dict:
     out["ablation"] = ablation(p)
     val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
-    beyond = p.run_dir / "beyond.json"  # notebook 10 (avgas.beyond): unseen pairings, PIT's slot order
+    beyond = p.run_dir / BEYOND  # notebook 10 (save_beyond): unseen pairings, PIT's slot order
     out["beyond"] = json.loads(beyond.read_text()) if beyond.is_file() else {}
     return out
 
@@ -192,6 +192,24 @@ def by_kind(runs: dict, seed: int, pooled: dict) -> dict:
             ]
             rec["ci95"].setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=seed)
     return out
+
+
+BEYOND = "beyond.json"  # notebook 10's record
+
+
+def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
+    """Notebook 10's record (PIT's slot order: more_sources.slot_orders; the unseen pairings' scores,
+    clusters and claims: unseen_pairings), written to <run>/beyond.json; then results.json again,
+    so that it carries them. Returns the run collected anew."""
+    from avgas import paths
+
+    record: dict = {"slot order (share of validation tuples in the paper's order)": slot_order}
+    if unseen is not None:
+        record["unseen"] = unseen
+    paths.atomic_write_text(p.run_dir / BEYOND, json.dumps(record, indent=1))
+    collected = collect(p)
+    write(p, collected)
+    return collected
 
 
 def ablation(p: Params) -> dict:
