@@ -221,7 +221,7 @@ def add_checks(p: Params, progress: bool = False) -> list[str]:
     cat = data.catalogue(p)
     test, _, size = generate.load_run(p, cat)
     changed = []
-    for fname, make in (("metrics_crs.json", judges.crs_judge), ("metrics_rk.json", judges.recall_judge)):
+    for fname, make in (("metrics_crs.json", judges.detector.judge), ("metrics_rk.json", judges.clip.judge)):
         f = p.run_dir / fname
         if not f.is_file():
             continue

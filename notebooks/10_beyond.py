@@ -135,8 +135,8 @@ if k3 is not None:
 # %%
 unseen = None
 if P.unseen():
-    clip = judges.recall_judge(P, cat, G.resolution, progress=False)
-    detector = judges.crs_judge(P, cat, G.resolution, progress=False, clip=(clip.model, clip.tokenizer))
+    clip = judges.clip.judge(P, cat, G.resolution, progress=False)
+    detector = judges.detector.judge(P, cat, G.resolution, progress=False, clip=clip)
     unseen = unseen_pairings.scores(P, cat, tuples, fa, fv, G, detector, clip)
     unseen["claims"] = unseen_pairings.claim_records(unseen, collected.get("checks", {}))
     display(Markdown(f"{unseen['tuples']} tuples of {len(unseen['pairs'])} unseen pairings: "

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from avgas import instrument, paths
-from avgas.judges.base import Judge
+from avgas.judges.base import ClassJudge
 from avgas.judges.checks import (
     TRUST_FALSE,
     _validate_on_true_singles,
@@ -317,7 +317,7 @@ def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = 
 
 
 @dataclass
-class DetectorJudge(Judge):
+class DetectorJudge(ClassJudge):
     """The CRS judge: the words found at the threshold `conf` (chosen on validation images)."""
 
     model: object = field(repr=False, default=None)
@@ -342,9 +342,23 @@ class DetectorJudge(Judge):
         return represented(self.words(images), wanted)
 
 
-def crs_judge(p, cat, size: int, progress: bool = True, clip: tuple | None = None) -> DetectorJudge:
-    """The run's CRS judge behind the Judge interface (see detector_for)."""
-    model, report = detector_for(p, cat, size, progress, clip)
+def judge(p, cat, size: int, progress: bool = True, clip=None) -> DetectorJudge:
+    """The run's CRS judge, both worlds: the YOLOv8n trained here (synthetic) or YOLO-World from
+    `detector_weights` (real), whose prompts are embedded by the run's CLIP (`clip`: its judge,
+    judges.clip.judge; else loaded here). The one entry to this judge."""
+    model, report = detector_for(p, cat, size, progress, None if clip is None else (clip.model, clip.tokenizer))
+    if p.world == "synthetic":
+        settings = detector_settings(p, size)
+    else:
+        settings = {"weights": str(p.weight_path("detector_weights")), "conf": report["conf"], "view": p.detector_imgsz}
     return DetectorJudge(
-        "detector (CRS)", report, size, model, vocabulary(p), report["conf"], p.detector_imgsz, ultralytics_device(p)
+        name="detector (CRS)",
+        report=report,
+        size=size,
+        settings=settings,
+        model=model,
+        vocabulary=vocabulary(p),
+        conf=report["conf"],
+        view=p.detector_imgsz,
+        device=ultralytics_device(p),
     )
