@@ -86,7 +86,7 @@ def results_page(run_dir: Path) -> str:
         "clips): what the generator and the judges allow when separation is perfect. Under each "
         "table, the same rows for the realistic and the unrealistic combinations of Table 4 apart (the "
         "unrealistic ones: the five foregrounds over underwater bubbling, trained on like the rest, Sec. "
-        "4.1; the paper prints no per-kind numbers). Notebook "
+        "4.1; the paper prints no per-kind numbers; FID and IS there are pooled over the kind's test images). Notebook "
         "[08](generated/08_results) has the per-combination charts.\n"
     ]
     parts.append(vggsound.substitutions_note(p))  # LAION weights, middle frames: said beside the tables
@@ -104,7 +104,7 @@ def results_page(run_dir: Path) -> str:
         parts.append(f"## {name}\n\n" + _md_table(results.table(collected, task)) + "\n")
         for kind in split:  # Table 4's kinds (Sec. 4.1), each trained on like the rest
             parts.append(
-                f"### {results.kind_title(collected, task, kind).split(', ', 1)[1]}\n\n"
+                f"### {results.kind_title(collected, task, kind).split(', ', 1)[1].capitalize()}\n\n"
                 + _md_table(results.table(collected, task, kind))
                 + "\n"
             )
