@@ -25,7 +25,7 @@ def test_each_judge_has_one_factory_that_returns_the_one_shape():
 
 def test_no_caller_gets_a_judge_another_way():
     """Outside the judges package, a judge comes from `judges.<judge>.judge(...)` only."""
-    other = re.compile(r"\w+_judge\(|\bensure_(detector|clip|classifier)\(|\b(detector|clip)_for\(")
+    other = re.compile(r"\w+_judge\(|ensure_(detector|clip|classifier)\(|_trained_\w+\(|(detector|clip)_for\(")
     files = [f for f in (ROOT / "avgas").rglob("*.py") if "judges" not in f.relative_to(ROOT / "avgas").parts]
     files += sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
     offenders = [

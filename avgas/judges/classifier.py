@@ -137,7 +137,7 @@ def judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
     """The run's FID/IS judge, both worlds: the scene classifier trained here (synthetic) or
     TorchMetrics' Inception from `inception_weights` (real). The one entry to this judge."""
     if p.world == "synthetic":
-        model, rep = ensure_classifier(p, cat, size, progress)
+        model, rep = _trained_classifier(p, cat, size, progress)
         return FidIsJudge(
             name="scene classifier (FID/IS)",
             report=rep,
@@ -186,7 +186,7 @@ def classifier_settings(p, size: int) -> dict:
     }
 
 
-def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
+def _trained_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
     """Train the scene classifier on the judge pool's true images (unless saved with the same
     settings), validate it on the pool's validation images, measure it both ways on the pool's
     held-out test images; save both in checkpoints/judges/."""

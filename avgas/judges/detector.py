@@ -135,7 +135,7 @@ def detector_settings(p, size: int) -> dict:
     }
 
 
-def ensure_detector(p, cat, size: int, progress: bool = True):
+def _trained_detector(p, cat, size: int, progress: bool = True):
     """Train an Ultralytics YOLOv8n from its yaml (no weights) on the judge pool's true images with
     known boxes, unless one with the same settings is saved; choose its confidence threshold on
     the pool's validation images (seen through the generator's resolution), and measure it both
@@ -284,12 +284,12 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
 REAL_DETECTOR_CONF = 0.25  # YOLO-World's default, what the paper's CRS uses unless detector_conf is set
 
 
-def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
+def _detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
     """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real), whose
     prompts are embedded by the run's CLIP (`clip`: a loaded (model, tokenizer), else loaded here).
     Returns (model, report); report['conf'] is the confidence threshold CRS uses."""
     if p.world == "synthetic":
-        return ensure_detector(p, cat, size, progress)
+        return _trained_detector(p, cat, size, progress)
     from avgas.judges.clip import load_real_clip  # the real detector's prompts are embedded by CLIP
 
     clip, tok = clip or load_real_clip(p)
@@ -346,7 +346,7 @@ def judge(p, cat, size: int, progress: bool = True, clip=None) -> DetectorJudge:
     """The run's CRS judge, both worlds: the YOLOv8n trained here (synthetic) or YOLO-World from
     `detector_weights` (real), whose prompts are embedded by the run's CLIP (`clip`: its judge,
     judges.clip.judge; else loaded here). The one entry to this judge."""
-    model, report = detector_for(p, cat, size, progress, None if clip is None else (clip.model, clip.tokenizer))
+    model, report = _detector_for(p, cat, size, progress, None if clip is None else (clip.model, clip.tokenizer))
     if p.world == "synthetic":
         settings = detector_settings(p, size)
     else:
