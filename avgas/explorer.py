@@ -66,9 +66,9 @@ class Explorer:
         self.fa, _, self.G = checkpoints.load_parts(p)
         self.separator = train.load_separator(p, self.alignment)
         res = self.G.resolution
-        self.clip = judges.recall_judge(p, cat, res, progress=False)
+        self.clip = judges.clip.judge(p, cat, res, progress=False)
         # the detector at the threshold CRS uses (chosen on validation for the synthetic judge)
-        self.detector = judges.crs_judge(p, cat, res, progress=False, clip=(self.clip.model, self.clip.tokenizer))
+        self.detector = judges.detector.judge(p, cat, res, progress=False, clip=self.clip)
         self.words, self.prompts = judges.vocabulary(p), paper.prompts()
         self.by_stem = cat.set_index("stem")
         test = cat[cat["split"] == "test"]

@@ -59,7 +59,7 @@ def sweep(
     """Long table: level (its label; level_db, NaN for the natural mix, whose median level is in
     natural_level_db), method, seed, CRS, R@2*, the rates at which the foreground and the background
     are found (the detector, per class), and the per-tuple successes, judged by the run's detector
-    and CLIP (judges.crs_judge, judges.recall_judge)."""
+    and CLIP (judges.detector.judge, judges.clip.judge)."""
     want = judges.wanted(tuples)
     wanted, fg_word, bg_word = want["mixed"], want["separated_foreground"], want["separated_background"]
     models = {

@@ -25,6 +25,17 @@ def combinations() -> dict[str, list[str]]:
     return out
 
 
+KINDS = ("realistic", "unrealistic")  # Table 4's two groups (Sec. 4.1: both are trained on)
+
+
+def kind_of(combination: str) -> str:
+    """'realistic' or 'unrealistic' (Table 4) of a combination written 'foreground(s) + background':
+    the kind is its background's group, so the 5 combinations over underwater bubbling are the
+    unrealistic ones. A background outside Table 4 (a custom `combinations`) counts as realistic."""
+    background = combination.split(" + ")[-1]
+    return "unrealistic" if background in facts()["combinations"]["unrealistic"] else "realistic"
+
+
 def background_classes() -> list[str]:
     return list(combinations())
 

@@ -341,3 +341,20 @@ def show_source(*objects) -> None:
 
     code = "\n\n".join(textwrap.dedent(inspect.getsource(o)).rstrip() for o in objects)
     display(Markdown(f"```python\n{code}\n```"))
+
+
+def separated_figure(cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, i: int, methods: list[str], title: str):
+    """One mixture of K sources (notebook 10): its true images, then per method a row of its K
+    separated images and its mixed image (Sound2Scene: its one image of the mix)."""
+    k = slots.count(tuples)
+    res = next(iter(images.values())).shape[1]
+    truth = load_images_for(cat, tuples.loc[[i]], res)
+    blank = torch.full((res, res, 3), 255, dtype=torch.uint8)
+    rows = [[truth[(x, i)] for x in slots.prefixes(k)] + [blank]]
+    names = ["true images"]
+    for m in methods:
+        seps = [images[(t, m)][i] if (t, m) in images else blank for t in slots.separated_tasks(k)]
+        rows.append(seps + [images[("mixed", m)][i]])
+        names.append(m)
+    cols = [f"{slot.replace('_', ' ')}" for slot in slots.slot_names(k)] + ["mixed image"]
+    return image_grid(rows, names, cols, title=title, cell=1.3)

@@ -98,12 +98,11 @@ def collect(p: Params) -> dict:
         judges[judge] = d["judge"]
         if "checks" in d:
             checks[judge] = d["checks"]
-        for key in ("clusters", "chance floor", "feature check"):
+        for key in ("clusters", "chance floor", "feature check", "pooled by kind"):
             if key in d:
                 extra[key] = d[key]
-        for key, v in d.get("pooled", {}).items():
-            task, method = key.split("/", 1)
-            pooled.setdefault(task, {})[method] = v
+        for task, methods in _nested(d.get("pooled", {})).items():
+            pooled.setdefault(task, {}).update(methods)
         for key, metrics_ in d["scores"].items():
             task, name = key.split("/", 1)
             method, k = split_method(name)
@@ -123,6 +122,7 @@ def collect(p: Params) -> dict:
         ]
         ci95.setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=p.seed)
         per_combination.setdefault(task, {}).setdefault(method, {})[metric] = avg
+    kinds = by_kind(runs, p.seed, extra.pop("pooled by kind", {}))
     seeds_of = {m: len(ks) for (t, m, x), ks in runs.items()}
     per_tuple = {
         t: {m: {x: [v[k] for k in sorted(v)] for x, v in ms.items()} for m, ms in mt.items()}
@@ -137,6 +137,7 @@ def collect(p: Params) -> dict:
         "ci95": ci95,
         "judges": judges,
         "per_combination": per_combination,
+        "by kind": kinds,
         "per_tuple": per_tuple,
         "pooled": pooled,
         "protocol": {
@@ -145,15 +146,70 @@ def collect(p: Params) -> dict:
         },
     }
     out.update(checks=checks, **extra)
+    out["loudness"]["claims"] = loudness_claim_records(loud.get("per_tuple", []), checks, extra.get("clusters"))
     out["paired_ci"] = paired(out)
     out["claims"] = claim_records(out)
     out["draws"] = draws_beside(p.run_dir)
     out["ablation"] = ablation(p)
     val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
-    beyond = p.run_dir / "beyond.json"  # notebook 10 (avgas.beyond): unseen pairings, PIT's slot order
+    beyond = p.run_dir / BEYOND  # notebook 10 (save_beyond): unseen pairings, PIT's slot order
     out["beyond"] = json.loads(beyond.read_text()) if beyond.is_file() else {}
     return out
+
+
+def _nested(flat: dict) -> dict:
+    """{'task/method': v} -> {task: {method: v}}."""
+    out: dict = {}
+    for key, v in flat.items():
+        task, method = key.split("/", 1)
+        out.setdefault(task, {})[method] = v
+    return out
+
+
+def by_kind(runs: dict, seed: int, pooled: dict) -> dict:
+    """Tables 1-3 per kind of combination (Table 4: realistic, unrealistic): kind -> {'results',
+    'ci95', 'pooled', 'combinations'}, each as in the whole table but over the kind's combinations
+    only (mean over them per seed, ± std over seeds; bootstrap over them). `runs`: (task, method,
+    metric) -> {seed: per-combination values}; `pooled`: kind -> FID/IS/KID on the kind's test
+    images (scoring.fid_is)."""
+    from avgas import metrics
+
+    out: dict = {}
+    for (task, method, metric), seeds in runs.items():
+        combos = list(next(iter(seeds.values())))
+        for kind in paper.KINDS:
+            mine = [c for c in combos if paper.kind_of(c) == kind]
+            if not mine:
+                continue
+            rec = out.setdefault(kind, {"results": {}, "ci95": {}, "pooled": _nested(pooled.get(kind, {}))})
+            rec["combinations"] = len(mine)
+            per_seed = [metrics.summary({c: s[c] for c in mine})[0] for s in seeds.values()]
+            avg = {c: float(np.nanmean([s[c] for s in seeds.values()])) for c in mine}
+            rec["results"].setdefault(task, {}).setdefault(method, {})[metric] = [
+                float(np.mean(per_seed)),
+                float(np.std(per_seed)),
+            ]
+            rec["ci95"].setdefault(task, {}).setdefault(method, {})[metric] = metrics.bootstrap_ci(avg, seed=seed)
+    return out
+
+
+BEYOND = "beyond.json"  # notebook 10's record
+
+
+def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
+    """Notebook 10's record (PIT's slot order: more_sources.slot_orders; the unseen pairings' scores,
+    clusters and claims: unseen_pairings), written to <run>/beyond.json; then results.json again,
+    so that it carries them. Returns the run collected anew."""
+    from avgas import paths
+
+    record: dict = {"slot order (share of validation tuples in the paper's order)": slot_order}
+    if unseen is not None:
+        record["unseen"] = unseen
+    paths.atomic_write_text(p.run_dir / BEYOND, json.dumps(record, indent=1))
+    collected = collect(p)
+    write(p, collected)
+    return collected
 
 
 def ablation(p: Params) -> dict:
@@ -236,6 +292,7 @@ def write(p: Params, collected: dict) -> None:
                     "protocol",
                     "results",
                     "ci95",
+                    "by kind",
                     "paired_ci",
                     "pooled",
                     "judges",
@@ -256,17 +313,18 @@ def write(p: Params, collected: dict) -> None:
     )
 
 
-def table(collected: dict, task: str) -> pd.DataFrame:
+def table(collected: dict, task: str, kind: str = "all") -> pd.DataFrame:
     """One of Tables 1-3: a row per method, a column per metric holding "this run [95% CI] · the
     paper" (so the table fits a page). FID and IS are the pooled values (all test images of a
     method; mean ± std over seeds); CRS and R@K are means over the combinations, ± std over seeds,
-    with a bootstrap interval over the combinations."""
-    ours, ci, theirs = (
-        collected["results"].get(task, {}),
-        collected["ci95"].get(task, {}),
-        paper.results().get(task, {}) if sources_of(collected) == 2 else {},  # the paper has two sources
-    )
-    pooled = collected.get("pooled", {}).get(task, {})
+    with a bootstrap interval over the combinations. `kind`: 'all' (the paper's table), or
+    'realistic' / 'unrealistic' (Table 4's combinations of that kind only; the paper prints no
+    per-kind numbers, so that table has no paper column)."""
+    src = collected if kind == "all" else collected.get("by kind", {}).get(kind, {})
+    ours, ci = src.get("results", {}).get(task, {}), src.get("ci95", {}).get(task, {})
+    # the paper has two sources and prints its tables over all 20 combinations only
+    theirs = paper.results().get(task, {}) if sources_of(collected) == 2 and kind == "all" else {}
+    pooled = src.get("pooled", {}).get(task, {})
     rows = {}
     for m in METHODS:
         if m not in ours and m not in theirs:
@@ -281,9 +339,27 @@ def table(collected: dict, task: str) -> pd.DataFrame:
             if c and np.isfinite(c[0]):
                 here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            row[f"{metric}{floor_note(collected, metric)}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
+            head = f"{metric}{floor_note(collected, metric)}"
+            row[f"{head}: here · paper" if theirs else head] = f"{here} · {t[0]:.2f}" if t else here
         rows[m] = row
     return pd.DataFrame(rows).T
+
+
+def kinds(collected: dict) -> dict:
+    """The kinds of combination this run has, each with its number of combinations:
+    {'all': 20, 'realistic': 15, 'unrealistic': 5} for the paper's Table 4; 'all' alone when the
+    run has one kind only (a custom `combinations`)."""
+    by = collected.get("by kind", {})
+    out = {k: by[k]["combinations"] for k in paper.KINDS if k in by}
+    if not out:
+        return {}
+    return {"all": sum(out.values()), **out} if len(out) > 1 else {"all": sum(out.values())}
+
+
+def kind_title(collected: dict, task: str, kind: str) -> str:
+    """'Table 1 (mixed images), unrealistic combinations (5)': a per-kind table's title."""
+    name = table_names(sources_of(collected)).get(task, task)
+    return name if kind == "all" else f"{name}, {kind} combinations ({kinds(collected).get(kind, 0)})"
 
 
 def floor_note(collected: dict, metric: str) -> str:
@@ -351,51 +427,72 @@ def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float =
        not hold" when it lies below -margin and Holm rejects, "cannot tell" otherwise.
 
     Without clip clusters recorded (a run scored before they were), no interval is computed."""
-    from avgas import metrics
-    from avgas.judges import checks as C
-
     pt, clusters = collected.get("per_tuple", {}), collected.get("clusters")
     rows, reps = [], []
     for task, metric, m, base in comparisons(sources_of(collected)):
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
         if a is None or b is None:
             continue
-        check = C.claim_check(collected.get("checks", {}).get(judge_of(metric)), metric, task)
+        row, r = claim_row(collected.get("checks", {}), task, metric, a, b, clusters, n, alpha)
         row = {
             "claim": claim_text(collected, task, metric, m, base),
             "table": table_names(sources_of(collected))[task].split(" (")[0],
-            "task": task,
-            "metric": metric,
             "method": m,
             "baseline": base,
-            "judge": check["judge"],
-            "check": check["rows"],
-            "check passed": check["passed"],
-            "failed checks": check["failed"],
-            "margin": check["margin"],
+            **row,
         }
-        floor = [r["chance floor"] for r in check["rows"] if "chance floor" in r]
-        if floor:
-            row["chance floor"] = floor[0]
-        if clusters is None:
-            row["verdict"] = "cannot tell: no clip clusters recorded (score the run again: notebooks 06-07)"
-            rows.append(row)
-            reps.append(None)
-            continue
-        boot = metrics.hierarchical_bootstrap(a, b, clusters, n=n)
-        row.update(
-            difference=boot["difference"],
-            ci95=metrics.interval(boot["replicates"], alpha),
-            p=metrics.p_beyond(boot["replicates"], check["margin"]),
-            units=boot["units"],
-            clips=boot["clips"],
-            seeds=boot["seeds"],
-        )
         rows.append(row)
-        reps.append(boot["replicates"])
-    for task in {r["task"] for r in rows}:
-        family = [i for i, r in enumerate(rows) if r["task"] == task and "p" in r and r["check passed"]]
-        for i, h in zip(family, metrics.holm([rows[i]["p"] for i in family], alpha)):
+        reps.append(r)
+    tell(rows, reps, "task", alpha)
+    return rows
+
+
+def claim_row(checks: dict, task: str, metric: str, a, b, clusters, n: int, alpha: float = 0.05):
+    """One claim (method a - baseline b on the same tuples) before its family is corrected: its
+    judge's check for (metric, task) from `checks` (judge -> record), and, with the tuples' clip
+    `clusters`, the hierarchical bootstrap of the difference (metrics.hierarchical_bootstrap) and
+    the p-value against the judge's margin. Returns (record, replicates or None)."""
+    from avgas import metrics
+    from avgas.judges import checks as C
+
+    check = C.claim_check(checks.get(judge_of(metric)), metric, task)
+    row = {
+        "task": task,
+        "metric": metric,
+        "judge": check["judge"],
+        "check": check["rows"],
+        "check passed": check["passed"],
+        "failed checks": check["failed"],
+        "margin": check["margin"],
+    }
+    floor = [r["chance floor"] for r in check["rows"] if "chance floor" in r]
+    if floor:
+        row["chance floor"] = floor[0]
+    if clusters is None or len(clusters) != np.atleast_2d(np.asarray(a, float)).shape[1]:
+        row["verdict"] = "cannot tell: no clip clusters recorded (score the run again: notebooks 06-07)"
+        return row, None
+    boot = metrics.hierarchical_bootstrap(a, b, clusters, n=n)
+    row.update(
+        difference=boot["difference"],
+        ci95=metrics.interval(boot["replicates"], alpha),
+        p=metrics.p_beyond(boot["replicates"], row["margin"]),
+        units=boot["units"],
+        clips=boot["clips"],
+        seeds=boot["seeds"],
+    )
+    return row, boot["replicates"]
+
+
+def tell(rows: list[dict], reps: list, family: str, alpha: float = 0.05) -> None:
+    """Steps 3-4 of claim_records, in place: Holm over each family (the rows sharing `family`'s
+    value) of the claims whose check passed, each claim's corrected interval at its Holm step's
+    level, and its verdict against ± its judge's margin; a claim whose check failed reads
+    "cannot tell" and names what failed."""
+    from avgas import metrics
+
+    for value in dict.fromkeys(r[family] for r in rows):
+        members = [i for i, r in enumerate(rows) if r[family] == value and "p" in r and r["check passed"]]
+        for i, h in zip(members, metrics.holm([rows[i]["p"] for i in members], alpha)):
             r = rows[i]
             r["holm"] = h
             r["corrected ci"] = metrics.interval(reps[i], h["level"])
@@ -409,7 +506,6 @@ def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float =
     for r in rows:
         if "verdict" not in r:
             r["verdict"] = "cannot tell: check failed: " + "; ".join(r["failed checks"])
-    return rows
 
 
 def short(verdict: str) -> str:
@@ -421,13 +517,21 @@ def claims(collected: dict) -> pd.DataFrame:
     """The claims table: per claim of Tables 1-3, its judge and check (the failed rates named, or
     the margin its errors allow), the difference with its corrected interval and Holm's adjusted
     p, R@2*'s chance floor, and the verdict; one column more per instrument draw found beside the
-    run. Then the quiet-source claims of the loudness sweep (Supp. C), under their judge's check."""
+    run. Then the quiet-source claims of the loudness sweep (Supp. C), under the same rule."""
     records = collected.get("claims")
     if records is None:
         records = claim_records(collected)
-    draws = collected.get("draws", {})
+    loud = collected.get("loudness", {}).get("claims", [])
+    return claims_frame(records, collected.get("draws", {}), loud)
+
+
+def claims_frame(records: list[dict], draws: dict | None = None, more: list[dict] = ()) -> pd.DataFrame:
+    """Claim records (claim_records, loudness_claim_records, or notebook 10's) as a table, one row
+    per claim: judge and check, difference [corrected CI], Holm's adjusted p, chance floor, units,
+    verdict; `draws`: other instrument draws' verdicts (draws_beside), a column each; `more`:
+    records appended without draw columns (the loudness claims)."""
     rows = []
-    for r in records:
+    for i, r in enumerate([*records, *more]):
         row = {
             "claim": r["claim"],
             "judge · check": r["judge"]
@@ -446,46 +550,42 @@ def claims(collected: dict) -> pd.DataFrame:
             else "–",
             "verdict": r["verdict"],
         }
-        for label, verdicts in draws.items():
-            row[f"verdict, {label}"] = verdicts.get(r["claim"], "–")
+        if i < len(records):
+            for label, verdicts in (draws or {}).items():
+                row[f"verdict, {label}"] = verdicts.get(r["claim"], "–")
         rows.append(row)
-    rows += loudness_claims(collected)
     columns = list(rows[0]) if rows else ["claim", "verdict"]
     return pd.DataFrame(rows, columns=columns).set_index("claim")
 
 
-def loudness_claims(collected: dict) -> list[dict]:
-    """The quiet-source failure (Supp. C): A2A's mixed CRS lower with the foreground quieter than
-    at 0 dB, from the loudness sweep's paired interval over tuples (avgas.loudness), told only when
-    the detector's mixed-CRS check passes and the interval clears its margin."""
-    from avgas.judges import checks as C
+QUIET = "the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the foreground at {} than at 0 dB"
 
-    check = C.claim_check(collected.get("checks", {}).get("detector (CRS)"), "CRS", "mixed")
-    rows = []
-    loud = collected.get("loudness", {}).get("paired_ci", {})
-    for level, ci in loud.get("A2A at 0 dB - A2A at this level", {}).get("CRS", {}).items():
-        if not level.startswith("-"):  # the paper's failure case: a quiet foreground vanishes
-            continue
-        low, high = ci["ci95"]
-        if not check["passed"]:
-            verdict = "cannot tell: check failed: " + "; ".join(check["failed"])
-        elif low > check["margin"]:
-            verdict = "holds"
-        elif high < -check["margin"]:
-            verdict = "does not hold"
-        else:
-            verdict = f"cannot tell: the interval does not clear ±{check['margin']:.3f}"
-        rows.append(
-            {
-                "claim": f"the quiet-source failure (Supp. C): A2A's mixed CRS is lower with the "
-                f"foreground at {level} than at 0 dB",
-                "judge · check": "detector (CRS)"
-                + (" · passed, margin ±{:.3f}".format(check["margin"]) if check["passed"] else " · failed"),
-                "difference [corrected CI]": f"{ci['difference']:+.3f} [{low:+.3f}, {high:+.3f}] (95%, tuples)",
-                "tuples · clips · seeds": f"{ci['units']} · – · {ci['seeds']}",
-                "verdict": verdict,
-            }
-        )
+
+def loudness_claim_records(
+    per_tuple: list[dict], checks: dict, clusters, n: int = BOOTSTRAP_REPLICATES, alpha: float = 0.05
+) -> list[dict]:
+    """The quiet-source failure (Supp. C) under the rule of claim_records: A2A's mixed CRS at 0 dB
+    minus at each level where the foreground is quieter, on the loudness sweep's test tuples (the
+    test tuples of Tables 1-3, so their clip `clusters`), seeds then clips resampled, Holm over the
+    levels, told against the detector's mixed-CRS margin. `per_tuple`: the sweep's records
+    (metrics_loudness.json: level, method, seed, per_tuple_CRS)."""
+    t = pd.DataFrame(per_tuple)
+    if t.empty or "per_tuple_CRS" not in t:
+        return []
+    if "level" not in t:  # a sweep from before the natural point: the swept levels only
+        t["level"] = [f"{v:+.0f} dB" for v in t["level_db"]]
+    a2a = t[t["method"] == "A2A"].sort_values("seed")
+
+    def seeds(level):
+        return [[float(x) for x in v] for v in a2a.loc[a2a["level"] == level, "per_tuple_CRS"]]
+
+    zero = seeds(f"{0.0:+.0f} dB")
+    rows, reps = [], []
+    for level in [lv for lv in dict.fromkeys(a2a["level"]) if str(lv).startswith("-")] if zero else []:
+        row, r = claim_row(checks, "mixed", "CRS", zero, seeds(level), clusters, n, alpha)
+        rows.append({"claim": QUIET.format(level), "level": level, **row})
+        reps.append(r)
+    tell(rows, reps, "task", alpha)
     return rows
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import torch
 
-from avgas import metrics, paths, slots
+from avgas import metrics, paper, paths, slots
 from avgas.params import Params
 
 FILES = {
@@ -63,7 +64,7 @@ def judge_checks(p: Params, judge) -> dict:
     pair, unseen pairings included. Computed here, outside the judges' cached training: the checks
     on G-made images depend on G, the judges must not. The real run has no judge pool with known
     classes: its checks are not measured (its claims read "cannot tell")."""
-    from avgas import checkpoints, generate, models, paper, protocol
+    from avgas import checkpoints, generate, models, protocol
     from avgas.judges import DetectorJudge
     from avgas.judges import checks as C
 
@@ -186,9 +187,29 @@ def fid_is(
         judge.report.get("held-out", {}),
         scores,
         pooled=pooled,
-        **{"feature check": features or feature_check(p, judge)},
+        **{
+            "pooled by kind": pooled_by_kind(judge, test, images, true, pooled),
+            "feature check": features or feature_check(p, judge),
+        },
     )
     return pd.DataFrame(table).T
+
+
+def pooled_by_kind(judge, test: pd.DataFrame, images: dict, true: dict, pooled: dict) -> dict:
+    """FID, IS and KID pooled over the test images of each kind of combination (Table 4: realistic,
+    unrealistic; paper.kind_of), for Tables 1-3 per kind: kind -> metrics.pooled's record. A kind
+    with one test image is left out (FID compares two distributions); on few images FID and IS are
+    biased, as on any small set."""
+    kind = test["combination"].map(paper.kind_of).to_numpy()
+    out = {}
+    for k in paper.KINDS:
+        idx = np.flatnonzero(kind == k)
+        if len(idx) == len(test):
+            out[k] = pooled  # every combination is of this kind: the whole set
+        elif len(idx) > 1:
+            sub = torch.as_tensor(idx)
+            out[k] = metrics.pooled(judge, {x: v[sub] for x, v in images.items()}, {t: v[sub] for t, v in true.items()})
+    return out
 
 
 def add_checks(p: Params, progress: bool = False) -> list[str]:
@@ -200,7 +221,7 @@ def add_checks(p: Params, progress: bool = False) -> list[str]:
     cat = data.catalogue(p)
     test, _, size = generate.load_run(p, cat)
     changed = []
-    for fname, make in (("metrics_crs.json", judges.crs_judge), ("metrics_rk.json", judges.recall_judge)):
+    for fname, make in (("metrics_crs.json", judges.detector.judge), ("metrics_rk.json", judges.clip.judge)):
         f = p.run_dir / fname
         if not f.is_file():
             continue

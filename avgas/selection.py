@@ -129,11 +129,8 @@ def candidate_params(base: Params, label: str, **changes) -> Params:
 def _judge_report(key: str, q: Params, size: int, progress: bool) -> dict:
     from avgas.judges import classifier, clip, detector
 
-    if key == "detector_epochs":
-        return detector.ensure_detector(q, None, size, progress)[1]
-    if key == "clip_steps":
-        return clip.ensure_clip(q, None, size, progress)[2]
-    return classifier.ensure_classifier(q, None, size, progress)[1]
+    judge = {"detector_epochs": detector.judge, "clip_steps": clip.judge}.get(key, classifier.judge)
+    return judge(q, None, size, progress).report
 
 
 def select_judge_setting(base: Params, key: str, candidates: list, progress: bool = True) -> dict:
@@ -210,7 +207,7 @@ def select_g(base: Params, steps: list, shares: list, detector_epochs: int, prog
     from avgas import judges, protocol, standins
 
     det_q = candidate_params(base, f"detector_epochs{detector_epochs}", detector_epochs=detector_epochs)
-    detector_judge = judges.crs_judge(det_q, None, base.g_resolution, progress)
+    detector_judge = judges.detector.judge(det_q, None, base.g_resolution, progress)
     pool = protocol.generator_val_pool(base)
     combos = [(b, s) for b in shares for s in steps]
     first = candidate_params(base, _g_label(*combos[0]), g_blend_share=combos[0][0], g_steps=combos[0][1])

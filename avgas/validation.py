@@ -31,7 +31,7 @@ def scores(p: Params, progress: bool = False) -> dict:
     val = train.separator_data(p, cat, tuples, "val", fa, fv, progress)
     emb, _ = generate.conditions(p, val, fa)
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
-    detector = judges.crs_judge(p, cat, next(iter(images.values())).shape[1], progress)
+    detector = judges.detector.judge(p, cat, next(iter(images.values())).shape[1], progress)
     wanted = judges.wanted(val.tuples)
     out: dict = {"tuples": len(val.mix), "detector threshold": detector.conf, "CRS": {}}
     for (task, method), imgs in images.items():

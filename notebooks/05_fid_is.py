@@ -52,7 +52,7 @@ test, images, size = generate.load_run(P, cat)
 # success rate (an image showing one class of a pair has both in its top 2).
 
 # %%
-judge = judges.fid_is_judge(P, cat, size)  # synthetic: the scene classifier; real: Inception from a file
+judge = judges.classifier.judge(P, cat, size)  # synthetic: the scene classifier; real: Inception from a file
 judge_report = judge.report
 held_out = judge_report.get("held-out", {})
 if held_out:

@@ -61,7 +61,7 @@ report.show_source(judges.DetectorJudge.words, judges.DetectorJudge.hits)
 # ## The detector, checked both ways
 
 # %%
-detector = judges.crs_judge(P, cat, size)
+detector = judges.detector.judge(P, cat, size)
 v = detector.report["held-out"]
 print(f"confidence threshold: {detector.conf}")
 display(pd.DataFrame([detector.report["validation"], v], index=["validation", "held-out test"])

@@ -46,7 +46,7 @@ test, images, size = generate.load_run(P, cat)
 # ## The CLIP judge, checked both ways
 
 # %%
-clip = judges.recall_judge(P, cat, size)
+clip = judges.clip.judge(P, cat, size)
 v = clip.report["held-out"]
 display(pd.DataFrame([clip.report["validation"], v], index=["validation", "held-out test"])
         .T.round(3))
@@ -99,7 +99,7 @@ from avgas import checkpoints, loudness
 loud = None
 if P.sources == 2:  # the paper's failure case is about two sources; K sources: notebook 10's chapter
     fa, _, G = checkpoints.load_parts(P)
-    detector = judges.crs_judge(P, cat, size, clip=(clip.model, clip.tokenizer))  # the judge of notebook 06
+    detector = judges.detector.judge(P, cat, size, clip=clip)  # the judge of notebook 06
     loud = loudness.sweep(P, cat, test, fa, G, detector, clip)
     fig = loudness.plot(loud)
     presence_fig = loudness.plot_presence(loud)

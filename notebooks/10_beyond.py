@@ -60,7 +60,7 @@ params_file = "params/quick.yaml"  # a params file (relative to the project root
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avgas import beyond, checkpoints, data, judges, losses, params, report, results, train
+from avgas import checkpoints, data, judges, losses, more_sources, params, report, results, unseen_pairings
 
 P = params.from_notebook(globals())
 cat = data.catalogue(P)
@@ -75,17 +75,14 @@ report.show_source(losses.assignment_cost, losses.best_assignment, losses.separa
 
 # %% [markdown]
 # ## 1. Fixed order against PIT
-# This run's rows (mean over the combinations ± std over the separator seeds), and the paired
-# intervals over the test tuples: each PIT separator against its fixed-order twin, and both against
-# Sound2Scene.
+# This run's rows (mean over the combinations ± std over the separator seeds), then the run's claims
+# that compare slot orders, each under the rule of Tables 1–3 (the book's
+# {ref}`reproduction notes <when-a-claim-is-told>`): its judge and check, the difference with its
+# interval over seeds and test clips, Holm-corrected over its table, and the verdict.
 
 # %%
-pit = [m for m in results.PIT_METHODS if m in collected["results"].get("mixed", {})]
-twins = [m.removesuffix("-PIT") for m in pit]
-display(beyond.method_table(collected, ["Sound2Scene", *[m for pair in zip(twins, pit) for m in pair]]))
-pit_claims = beyond.claims_table(collected, [f"{m} - {m.removesuffix('-PIT')}" for m in pit]
-                                 + [f"{m} - Sound2Scene" for m in (*twins, *pit)])
-pit_claims
+display(more_sources.method_table(collected, more_sources.pit_rows(collected)))
+results.claims_frame(more_sources.pit_claims(collected))
 
 # %% [markdown]
 # Which order does a PIT separator settle on? Its slots carry no label, so the share of validation
@@ -95,10 +92,8 @@ pit_claims
 # %%
 fa, fv, G = checkpoints.load_parts(P)
 tuples = data.make_tuples(cat, P)
-order = {}
-if pit:
-    val = train.separator_data(P, cat, tuples, "val", fa, fv, progress=False)
-    order = {m: beyond.slot_order(P, val, m) for m in pit}
+order = more_sources.slot_orders(P, cat, tuples, fa, fv, collected)
+if order:
     display(pd.DataFrame(order).T.rename_axis("PIT separator").round(2))
 else:
     print("this run trains no PIT separator (add A2A-PIT to `alignments`)")
@@ -106,34 +101,20 @@ else:
 # %% [markdown]
 # ## 2. Three sources
 # The run with `sources: 3` beside this one (`python -m avgas run <params> --sweep sources=3` makes
-# `<name>-sources3/`), or this run when it is one.
+# `<name>-sources3/`), or this run when it is one: its judges' checks, its table, and its own claims
+# under the same rule (told by its notebook 08).
 
 # %%
-import json
-
-k3_dir = beyond.sibling(P.run_dir, 3)
-k3 = json.loads((k3_dir / "results.json").read_text()) if k3_dir else None
+k3_dir, k3 = more_sources.load_sibling(P.run_dir, 3)
 if k3 is None:
     print(f"no finished three-source run beside this one: make it with "
           f"python -m avgas run <this run's params> --sweep sources=3 (it goes to {P.name}-sources3/)")
 else:
     display(Markdown(f"From `{k3_dir.name}`: {len(k3['protocol']['evaluated_pairs'])} groups of 3 classes, "
                      f"{k3['protocol']['separator seeds']} separator seed(s)."))
-    display(results.judge_table(k3))
-    display(beyond.method_table(k3))
-
-# %% [markdown]
-# The judges above were checked on true 3-class scenes (recall) and on single-class images of a
-# group's classes (false success) first; a column whose judge is not trusted is read with care.
-# Paired intervals on the three-source test tuples:
-
-# %%
-k3_claims = pd.DataFrame()
-if k3 is not None:
-    names = ["A2A - Sound2Scene", "A2V - Sound2Scene", "A2A+A2V - Sound2Scene", "A2A-PIT - Sound2Scene",
-             "A2A-PIT - A2A", "A2A - control: f_A fine-tuned on mixtures"]
-    k3_claims = beyond.claims_table(k3, names)
-    display(k3_claims)
+    display(results.check_table(k3))
+    display(more_sources.method_table(k3))
+    display(results.claims_frame(more_sources.k_claims(k3)))
 
 # %% [markdown]
 # One held-out mixture of three sources: the true images, then each method's three separated images
@@ -141,64 +122,40 @@ if k3 is not None:
 
 # %%
 if k3 is not None:
-    from avgas import generate
-
-    P3 = params.load(k3_dir / "params.yaml", {"name": k3_dir.name, "run_root": str(k3_dir.parent)})
-    cat3 = data.catalogue(P3)
-    test3, images3, _ = generate.load_run(P3, cat3)
-    shown = [m for m in ("A2A", "A2A-PIT", "reference: true image features", "Sound2Scene")
-             if ("mixed", m) in images3]
-    fig = beyond.separated_figure(cat3, test3, images3, int(test3.index[0]), shown,
-                                  title=test3.loc[test3.index[0], "combination"])
+    cat3, test3, images3, shown = more_sources.k_images(k3_dir)
+    first = int(test3.index[0])
+    fig = report.separated_figure(cat3, test3, images3, first, shown, title=test3.loc[first, "combination"])
 
 # %% [markdown]
 # ## 3. Unseen pairings
 # The run's separators on test mixtures of pairs never mixed in training, scored by the run's
-# judges, beside the same methods on the usual test pairs; then paired intervals on the unseen
-# tuples.
+# judges (checked on these pairs too), beside the same methods on the usual test pairs; then the
+# claims on the unseen tuples, under the same rule (their clips resampled as clusters).
 
 # %%
 unseen = None
 if P.unseen():
-    size = G.resolution
-    clip = judges.recall_judge(P, cat, size, progress=False)
-    detector = judges.crs_judge(P, cat, size, progress=False, clip=(clip.model, clip.tokenizer))
-    unseen = beyond.unseen_scores(P, cat, tuples, fa, fv, G, detector, clip)
+    clip = judges.clip.judge(P, cat, G.resolution, progress=False)
+    detector = judges.detector.judge(P, cat, G.resolution, progress=False, clip=clip)
+    unseen = unseen_pairings.scores(P, cat, tuples, fa, fv, G, detector, clip)
+    unseen["claims"] = unseen_pairings.claim_records(unseen, collected.get("checks", {}))
     display(Markdown(f"{unseen['tuples']} tuples of {len(unseen['pairs'])} unseen pairings: "
                      + ", ".join(unseen["pairs"])))
-    display(beyond.unseen_table(collected, unseen))
-    unseen_claims = beyond.unseen_claims(unseen)
-    # the run's judges, checked on the unseen pairings too (protocol.evaluated_pairs)
-    display(beyond.claims_table({"paired_ci": unseen_claims}, list(unseen_claims), collected["judges"]))
+    display(unseen_pairings.table(collected, unseen))
+    display(results.claims_frame(unseen["claims"]))
 else:
     print("this run has no unseen pairings (unseen_pairs: 0, or more than two sources)")
 
+# %% [markdown]
+# The slot orders and the unseen pairings' scores and claims go to the run's `beyond.json`, and
+# `results.json` is written again to carry them.
+
 # %%
-record = {"slot order (share of validation tuples in the paper's order)": order}
-if unseen is not None:
-    record["unseen"] = {k: unseen[k] for k in ("tuples", "pairs", "per_tuple")}
-    record["unseen"]["paired_ci"] = unseen_claims
-beyond.save(P, record)
-results.write(P, results.collect(P))  # results.json now carries them too
+collected = results.save_beyond(P, order, unseen)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-lines = []
-for _, r in pit_claims[pit_claims["comparison"].str.endswith("-PIT - A2A")].iterrows():
-    lines.append(f"{r['comparison']} on {r['task']} {r['metric']}: {r['difference [95% CI]']} ({r['verdict']})")
-for m, v in order.items():
-    lines.append(f"{m}: the paper's slot order in {min(v.values()):.0%}-{max(v.values()):.0%} of validation "
-                 "tuples over seeds")
-if len(k3_claims):
-    for _, r in k3_claims[k3_claims["task"] == "mixed"].iterrows():
-        lines.append(f"three sources, {r['comparison']} on mixed {r['metric']}: {r['difference [95% CI]']} "
-                     f"({r['verdict']})")
-if unseen is not None:
-    for name, tasks in unseen_claims.items():
-        ci = tasks.get("mixed", {}).get("CRS")
-        if ci:
-            lines.append(f"unseen pairings, {name} on mixed CRS: {ci['difference']:+.3f} "
-                         f"[{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}]")
+lines = more_sources.findings(collected, order, k3) + unseen_pairings.findings(unseen)
 print("\n".join(lines) or "nothing to compare in this run")

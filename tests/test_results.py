@@ -68,3 +68,46 @@ def test_the_ablation_is_found_beside_the_run_folder(tmp_path):
     (other / "results.json").write_text(json.dumps({"results": {"mixed": {"A2A": {"CRS": [0.3, 0.0]}}}}))
     found = results.ablation_beside(run)
     assert found["run"] == str(other) and found["mixed"]["A2A"]["CRS"] == [0.3, 0.0]
+
+
+def test_table_4s_unrealistic_combinations_are_the_five_over_underwater_bubbling():
+    """Issue 24: the paper's "unrealistic" combinations (Sec. 4.1, Table 4), trained on like the rest."""
+    from avgas import paper
+
+    combos = [f"{fg} + {bg}" for bg, fgs in paper.combinations().items() for fg in fgs]
+    unrealistic = sorted(c for c in combos if paper.kind_of(c) == "unrealistic")
+    assert len(combos) == 20 and len(unrealistic) == 5
+    assert all(c.endswith(" + underwater bubbling") for c in unrealistic)
+
+
+def test_tables_1_to_3_are_also_told_per_kind_of_combination():
+    """Issue 24: each row of Tables 1-3 per kind (realistic, unrealistic), mean over the kind's
+    combinations per seed, ± std over seeds; the per-kind table has no paper column."""
+    import pytest
+
+    runs = {
+        ("mixed", "A2A", "CRS"): {
+            0: {
+                "dog barking + hail": 1.0,
+                "people crowd + waterfall burbling": 0.5,
+                "orchestra + underwater bubbling": 0.0,
+            },
+            1: {
+                "dog barking + hail": 0.8,
+                "people crowd + waterfall burbling": 0.5,
+                "orchestra + underwater bubbling": 0.2,
+            },
+        }
+    }
+    pooled = {"unrealistic": {"mixed/A2A": {"IS": [1.5, 0.1]}}}
+    by = results.by_kind(runs, 0, pooled)
+    assert by["realistic"]["combinations"] == 2 and by["unrealistic"]["combinations"] == 1
+    assert by["realistic"]["results"]["mixed"]["A2A"]["CRS"] == pytest.approx([0.7, 0.05])
+    assert by["unrealistic"]["results"]["mixed"]["A2A"]["CRS"] == pytest.approx([0.1, 0.1])
+    assert by["unrealistic"]["pooled"]["mixed"]["A2A"]["IS"] == [1.5, 0.1]
+    c = {"results": {"mixed": {"A2A": {"CRS": [0.5, 0.0]}}}, "ci95": {}, "by kind": by}
+    assert results.kinds(c) == {"all": 3, "realistic": 2, "unrealistic": 1}
+    t = results.table(c, "mixed", "unrealistic")
+    assert t.loc["A2A", "CRS"].startswith("0.10 ± 0.10") and t.loc["A2A", "IS"] == "1.50 ± 0.10"
+    assert "here · paper" in " ".join(results.table(c, "mixed").columns)  # the whole table: beside the paper's
+    assert "unrealistic combinations (1)" in results.kind_title(c, "mixed", "unrealistic")

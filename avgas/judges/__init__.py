@@ -14,10 +14,15 @@ Where each judge lives (one file each, both worlds):
 - ``clip.py``       - R@K: a small OpenCLIP trained here (synthetic) or ViT-B-32 (real), as a ClipJudge
 - ``checks.py``     - the checks both ways, the trust rule, the words an image must show
 - ``images.py``     - what a judge sees (judge_view) and the training degradations
-- ``base.py``       - the Judge interface of the detector and CLIP: words(images), hits(images, wanted)
+- ``base.py``       - the one shape of every judge (Judge: name, report, size, settings, score);
+  ClassJudge, the detector's and CLIP's: words(images), hits(images, wanted)
+
+One entry per judge, both worlds, one shape: ``judges.detector.judge(p, cat, size)``,
+``judges.clip.judge(p, cat, size)``, ``judges.classifier.judge(p, cat, size)``.
 """
 
-from avgas.judges.base import Judge
+from avgas.judges import classifier, clip, detector
+from avgas.judges.base import ClassJudge, Judge
 from avgas.judges.checks import (
     JUDGE_POOL_VERSION,
     TRUST_FALSE,
@@ -30,29 +35,25 @@ from avgas.judges.checks import (
     vocabulary,
     wanted,
 )
-from avgas.judges.classifier import FidIsJudge, SceneClassifier, ensure_classifier, fid_is_judge
+from avgas.judges.classifier import FidIsJudge, SceneClassifier
 from avgas.judges.clip import (
     CLIP_CONFIG,
     ClipJudge,
     _open_clip,
     clip_file_info,
-    clip_for,
     clip_similarity,
     load_clip_file,
     load_real_clip,
     recall_at_k,
-    recall_judge,
 )
 from avgas.judges.detector import (
     REAL_DETECTOR_CONF,
     DetectorJudge,
     _ultralytics,
     choose_conf,
-    crs_judge,
     detect,
     detect_scores,
     detector_file_info,
-    detector_for,
     load_real_detector,
     load_ultralytics_file,
     ultralytics_device,
@@ -61,6 +62,7 @@ from avgas.judges.images import degrade, judge_view, to_float
 
 __all__ = [
     "CLIP_CONFIG",
+    "ClassJudge",
     "JUDGE_POOL_VERSION",
     "REAL_DETECTOR_CONF",
     "TRUST_FALSE",
@@ -73,18 +75,16 @@ __all__ = [
     "_open_clip",
     "_ultralytics",
     "both_ways",
+    "classifier",
+    "clip",
     "choose_conf",
     "clip_file_info",
-    "clip_for",
     "clip_similarity",
-    "crs_judge",
     "degrade",
     "detect",
     "detect_scores",
+    "detector",
     "detector_file_info",
-    "detector_for",
-    "ensure_classifier",
-    "fid_is_judge",
     "flag",
     "judge_view",
     "load_clip_file",
@@ -93,7 +93,6 @@ __all__ = [
     "load_ultralytics_file",
     "ranked_success",
     "recall_at_k",
-    "recall_judge",
     "to_float",
     "topk_hits",
     "trusted",

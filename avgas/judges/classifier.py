@@ -5,7 +5,7 @@ Inception from a local file. Both behind FidIsJudge."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avgas import instrument, paths
+from avgas.judges.base import Judge
 from avgas.judges.checks import both_ways, ranked_success, topk_hits
 from avgas.judges.images import degrade, to_float
 from avgas.progress import tqdm
@@ -102,13 +103,12 @@ class LogitsExtractor(nn.Module):
 
 
 @dataclass
-class FidIsJudge:
+class FidIsJudge(Judge):
     """What FID and IS are computed with: the synthetic world's classifier (features / logits
     modules), or, for the real run, TorchMetrics' Inception from a local weights file."""
 
-    fid_feature: nn.Module
-    is_feature: nn.Module
-    report: dict
+    fid_feature: nn.Module = field(repr=False, default=None)
+    is_feature: nn.Module = field(repr=False, default=None)
 
     def fid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         from avgas import metrics
@@ -125,19 +125,38 @@ class FidIsJudge:
 
         return metrics.kid(real, fake, self.fid_feature)
 
+    def score(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> dict:
+        """A set's scores: IS, and FID against `real` when given (the paper gives mixed images none)."""
+        out = {"IS": self.inception_score(fake)}
+        if real is not None:
+            out["FID"] = self.fid(real, fake)
+        return out
 
-def fid_is_judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
+
+def judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
+    """The run's FID/IS judge, both worlds: the scene classifier trained here (synthetic) or
+    TorchMetrics' Inception from `inception_weights` (real). The one entry to this judge."""
     if p.world == "synthetic":
-        model, rep = ensure_classifier(p, cat, size, progress)
-        return FidIsJudge(FeatureExtractor(model), LogitsExtractor(model), rep)
+        model, rep = _trained_classifier(p, cat, size, progress)
+        return FidIsJudge(
+            name="scene classifier (FID/IS)",
+            report=rep,
+            size=size,
+            settings=classifier_settings(p, size),
+            fid_feature=FeatureExtractor(model),
+            is_feature=LogitsExtractor(model),
+        )
     from avgas import checkpoints, metrics
 
     path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
     # built once per run (TorchMetrics would rebuild them for every metric object)
     return FidIsJudge(
-        metrics.inception_net(path, "2048"),
-        metrics.inception_net(path, "logits_unbiased"),
-        {"validation": {}, "weights": path},
+        name="Inception (FID/IS)",
+        report={"validation": {}, "weights": path},
+        size=size,
+        settings={"weights": str(path)},
+        fid_feature=metrics.inception_net(path, "2048"),
+        is_feature=metrics.inception_net(path, "logits_unbiased"),
     )
 
 
@@ -167,7 +186,7 @@ def classifier_settings(p, size: int) -> dict:
     }
 
 
-def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
+def _trained_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneClassifier, dict]:
     """Train the scene classifier on the judge pool's true images (unless saved with the same
     settings), validate it on the pool's validation images, measure it both ways on the pool's
     held-out test images; save both in checkpoints/judges/."""

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from avgas import instrument, paths
-from avgas.judges.base import Judge
+from avgas.judges.base import ClassJudge
 from avgas.judges.checks import (
     _validate_on_true_singles,
     both_ways,
@@ -94,7 +94,7 @@ def clip_settings(p, size: int) -> dict:
     }
 
 
-def ensure_clip(p, cat, size: int, progress: bool = True):
+def _trained_clip(p, cat, size: int, progress: bool = True):
     """Train a small OpenCLIP model (custom config, no pretrained weights) on true images and their
     prompts, unless one with the same settings is saved: single-class images and scenes of the
     generator pairs only (protocol.clip_train_pool), so it never learns which classes of an
@@ -276,10 +276,10 @@ def load_real_clip(p):
     return model, tokenizer
 
 
-def clip_for(p, cat, size: int, progress: bool = True):
+def _clip_for(p, cat, size: int, progress: bool = True):
     """The R@K judge of this run: the trained small OpenCLIP (synthetic) or ViT-B-32 (real)."""
     if p.world == "synthetic":
-        return ensure_clip(p, cat, size, progress)
+        return _trained_clip(p, cat, size, progress)
     model, tok = load_real_clip(p)
     words = vocabulary(p)
 
@@ -292,7 +292,7 @@ def clip_for(p, cat, size: int, progress: bool = True):
 
 
 @dataclass
-class ClipJudge(Judge):
+class ClipJudge(ClassJudge):
     """The R@K judge: prompts ranked by CLIP image-text similarity."""
 
     model: object = field(repr=False, default=None)
@@ -317,7 +317,20 @@ class ClipJudge(Judge):
         return np.array([w <= set(r[: len(w)]) for w, r in zip(wanted, ranked)])
 
 
-def recall_judge(p, cat, size: int, progress: bool = True) -> ClipJudge:
-    """The run's R@K judge behind the Judge interface (see clip_for)."""
-    model, tokenizer, report = clip_for(p, cat, size, progress)
-    return ClipJudge("CLIP (R@K)", report, size, model, tokenizer, vocabulary(p))
+def judge(p, cat, size: int, progress: bool = True) -> ClipJudge:
+    """The run's R@K judge, both worlds: the small OpenCLIP trained here (synthetic) or ViT-B-32
+    from `clip_checkpoint` (real). The one entry to this judge."""
+    model, tokenizer, report = _clip_for(p, cat, size, progress)
+    if p.world == "synthetic":
+        settings = clip_settings(p, size)
+    else:
+        settings = {"weights": str(p.weight_path("clip_checkpoint")), "architecture": p.clip_model}
+    return ClipJudge(
+        name="CLIP (R@K)",
+        report=report,
+        size=size,
+        settings=settings,
+        model=model,
+        tokenizer=tokenizer,
+        vocabulary=vocabulary(p),
+    )

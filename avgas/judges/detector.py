@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from avgas import instrument, paths
-from avgas.judges.base import Judge
+from avgas.judges.base import ClassJudge
 from avgas.judges.checks import (
     TRUST_FALSE,
     _validate_on_true_singles,
@@ -135,7 +135,7 @@ def detector_settings(p, size: int) -> dict:
     }
 
 
-def ensure_detector(p, cat, size: int, progress: bool = True):
+def _trained_detector(p, cat, size: int, progress: bool = True):
     """Train an Ultralytics YOLOv8n from its yaml (no weights) on the judge pool's true images with
     known boxes, unless one with the same settings is saved; choose its confidence threshold on
     the pool's validation images (seen through the generator's resolution), and measure it both
@@ -284,12 +284,12 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
 REAL_DETECTOR_CONF = 0.25  # YOLO-World's default, what the paper's CRS uses unless detector_conf is set
 
 
-def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
+def _detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = None):
     """The CRS judge of this run: the trained stand-in (synthetic) or YOLO-World (real), whose
     prompts are embedded by the run's CLIP (`clip`: a loaded (model, tokenizer), else loaded here).
     Returns (model, report); report['conf'] is the confidence threshold CRS uses."""
     if p.world == "synthetic":
-        return ensure_detector(p, cat, size, progress)
+        return _trained_detector(p, cat, size, progress)
     from avgas.judges.clip import load_real_clip  # the real detector's prompts are embedded by CLIP
 
     clip, tok = clip or load_real_clip(p)
@@ -317,7 +317,7 @@ def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = 
 
 
 @dataclass
-class DetectorJudge(Judge):
+class DetectorJudge(ClassJudge):
     """The CRS judge: the words found at the threshold `conf` (chosen on validation images)."""
 
     model: object = field(repr=False, default=None)
@@ -342,9 +342,23 @@ class DetectorJudge(Judge):
         return represented(self.words(images), wanted)
 
 
-def crs_judge(p, cat, size: int, progress: bool = True, clip: tuple | None = None) -> DetectorJudge:
-    """The run's CRS judge behind the Judge interface (see detector_for)."""
-    model, report = detector_for(p, cat, size, progress, clip)
+def judge(p, cat, size: int, progress: bool = True, clip=None) -> DetectorJudge:
+    """The run's CRS judge, both worlds: the YOLOv8n trained here (synthetic) or YOLO-World from
+    `detector_weights` (real), whose prompts are embedded by the run's CLIP (`clip`: its judge,
+    judges.clip.judge; else loaded here). The one entry to this judge."""
+    model, report = _detector_for(p, cat, size, progress, None if clip is None else (clip.model, clip.tokenizer))
+    if p.world == "synthetic":
+        settings = detector_settings(p, size)
+    else:
+        settings = {"weights": str(p.weight_path("detector_weights")), "conf": report["conf"], "view": p.detector_imgsz}
     return DetectorJudge(
-        "detector (CRS)", report, size, model, vocabulary(p), report["conf"], p.detector_imgsz, ultralytics_device(p)
+        name="detector (CRS)",
+        report=report,
+        size=size,
+        settings=settings,
+        model=model,
+        vocabulary=vocabulary(p),
+        conf=report["conf"],
+        view=p.detector_imgsz,
+        device=ultralytics_device(p),
     )
