@@ -62,7 +62,7 @@ import numpy as np
 from avgas import data as data_mod
 from avgas import duplicates, paths, world
 from avgas.data import CsvScan, DataError, Row
-from avgas.params import Params
+from avgas.params import INGEST_INPUT_KEYS, Params
 from avgas.spectrogram import SR, wave_problem
 
 log = logging.getLogger("avgas")
@@ -71,7 +71,6 @@ FPS = 10  # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 STAGING = ".staging"  # <data_root>/.staging: the archive members in flight, one per worker at most
-INPUT_KEYS = ("vggsound_csv", "video_dir", "frames_json")
 SKIP_COLUMNS = ["stem", "ytid", "start_seconds", "label", "reason", "line"]
 CSV_WHERE = (
     "vggsound.csv from the VGGSound page, www.robots.ox.ac.uk/~vgg/data/vggsound/ "
@@ -197,7 +196,7 @@ def _outputs(p: Params) -> list[tuple[str, Path]]:
 
 def check_apart(p: Params) -> None:
     """Refuse params whose ingestion outputs would land on (or in) one of its inputs."""
-    for ikey in INPUT_KEYS:
+    for ikey in INGEST_INPUT_KEYS:
         value = getattr(p, ikey)
         if not value:
             continue
@@ -570,7 +569,7 @@ _LOCAL = ("row", "archive", "staged")  # job keys the worker does not need
 def prepare(p: Params, workers: int | None = None, progress: bool = True) -> Ingested:
     """Ingest the clips of the classes the params' combinations need into p.data_dir."""
     check_apart(p)  # before anything is written
-    for key in INPUT_KEYS:
+    for key in INGEST_INPUT_KEYS:
         if getattr(p, key):
             paths.protect(paths.resolve(getattr(p, key)), key)
     ffmpeg = _ffmpeg()

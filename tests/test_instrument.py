@@ -111,8 +111,8 @@ def _other(name: str, value, meta: dict, tmp_path):
         return {"hail": ["dog barking", "train horning"], "sea waves": ["playing harp", "people cheering"]}
     if name == "alignments":
         return ["A2A"]
-    choices = meta.get("choices") or typing.get_args(params._HINTS[name])
-    if typing.get_origin(params._HINTS[name]) is typing.Literal or "choices" in meta:
+    choices = meta.get("choices") or typing.get_args(params.HINTS[name])
+    if typing.get_origin(params.HINTS[name]) is typing.Literal or "choices" in meta:
         return next(c for c in choices if c != value)
     if isinstance(value, bool):
         return not value
