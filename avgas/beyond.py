@@ -25,9 +25,9 @@ import torch
 
 from avgas import metrics, paths, slots
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 NOISE_OFFSET = 2000  # the unseen tuples' noise seeds, apart from the test (0) and validation (1000) ones
-FILE = "beyond.json"
 
 
 def sibling(run_dir: Path, k: int) -> Path | None:
@@ -36,11 +36,10 @@ def sibling(run_dir: Path, k: int) -> Path | None:
     import yaml
 
     run_dir = Path(run_dir)
-    for d in (run_dir, run_dir.parent / f"{run_dir.name}-sources{k}"):
-        f = d / "params.yaml"
-        if f.is_file() and (d / "results.json").is_file():
-            if int((yaml.safe_load(f.read_text()) or {}).get("sources", 2)) == k:
-                return d
+    for d in (RunFolder(run_dir), RunFolder(run_dir).sibling(f"-sources{k}")):
+        if d.params.is_file() and d.results.is_file():
+            if int((yaml.safe_load(d.params.read_text()) or {}).get("sources", 2)) == k:
+                return d.root
     return None
 
 
@@ -191,7 +190,7 @@ def unseen_claims(unseen: dict) -> dict:
 
 def save(p: Params, record: dict) -> None:
     """Write notebook 10's numbers to <run>/beyond.json (results.collect carries them)."""
-    paths.atomic_write_text(p.run_dir / FILE, json.dumps(record, indent=1))
+    paths.atomic_write_text(p.folder.beyond, json.dumps(record, indent=1))
 
 
 # ------------------------------------------------------------------ the figure

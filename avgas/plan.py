@@ -397,7 +397,7 @@ def tables(plan: dict) -> str:
 
 def write(p: Params, plan: dict) -> os.PathLike:
     """plan.json in the run folder (atomically)."""
-    f = p.run_dir / "plan.json"
+    f = p.folder.plan
     f.parent.mkdir(parents=True, exist_ok=True)
     paths.atomic_write_text(f, json.dumps(plan, indent=1, default=float))
     return f

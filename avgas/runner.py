@@ -23,6 +23,7 @@ from avgas import custody, paths
 from avgas import params as params_mod
 from avgas import progress as progress_mod
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 log = logging.getLogger("avgas")
 
@@ -55,7 +56,7 @@ def source_hash(nb: Path) -> str:
 
 
 def _manifest_path(run_dir: Path) -> Path:
-    return run_dir / "run.json"
+    return RunFolder(run_dir).manifest
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -75,7 +76,7 @@ def _claim(p: Params, overwrite: bool) -> dict:
     executed = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
     if not m and not executed:
         return {}
-    diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else ["unknown params"]
+    diff = _differences(p.folder.params, p) if p.folder.params.is_file() else ["unknown params"]
     if not diff:
         return m
     if not overwrite:
@@ -84,9 +85,9 @@ def _claim(p: Params, overwrite: bool) -> dict:
             f"{' ...' if len(diff) > 6 else ''}). Nothing was changed. Give the new run its own folder "
             f"(-p name=...) or pass --overwrite (the old notebooks and params are kept under previous/)."
         )
-    keep = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+    keep = p.folder.previous / time.strftime("%Y%m%d-%H%M%S")
     keep.mkdir(parents=True, exist_ok=True)
-    for f in [*executed, run_dir / "params.yaml", _manifest_path(run_dir), run_dir / "results.json"]:
+    for f in [*executed, p.folder.params, p.folder.manifest, p.folder.results]:
         if f.is_file():
             shutil.move(str(f), keep / f.name)
     log.info("overwrite: previous run moved to %s", keep)
@@ -113,7 +114,7 @@ def _failed_cell(executed: Path, exec_count) -> str:
 
 
 def _log_to(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "log.txt")
+    handler = logging.FileHandler(RunFolder(run_dir).log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -130,7 +131,7 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
         fresh = (
             entry.get("status") == "finished"
             and entry.get("source") == source_hash(nb)
-            and (p.run_dir / nb.name).is_file()
+            and p.folder.notebook(nb.name).is_file()
         )
         # a notebook that recorded what it read reruns only when that changed (inputs_changed, in
         # the run loop); one from before that record reruns after any notebook that reran
@@ -160,7 +161,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     _needs_before(p, only, m)
     _adopt(run_dir, m)
     steps = [(nb, need or force) for nb, need in plan(p, only, m)]
-    resolved = run_dir / "params.yaml"
+    resolved = p.folder.params
     with custody.watch(run_dir, "run"):
         params_mod.save(p, resolved)
     m = {"notebooks": m.get("notebooks", {})}
@@ -169,14 +170,14 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     # block forever on a cell that opens them (jupyter/nbclient#312); their progress bars also
     # report to log.txt and the job's stderr (avgas.progress)
     os.environ["AVGAS_BATCH"] = "1"
-    os.environ[progress_mod.ENV_LOG] = str(run_dir / "log.txt")
+    os.environ[progress_mod.ENV_LOG] = str(p.folder.log)
     os.environ[progress_mod.ENV_SECONDS] = str(p.progress_seconds)
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:
         steps = _verified(run_dir, steps, m)
         for nb, need in steps:
-            out = run_dir / nb.name
+            out = p.folder.notebook(nb.name)
             inputs = inputs_digest(m, nb, _siblings(p) if nb.stem in SIBLING_READERS else "")
             if not need and not only and m["notebooks"].get(nb.stem, {}).get("inputs", inputs) != inputs:
                 need = True
@@ -193,7 +194,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "inputs": inputs}
             t0 = time.perf_counter()
             try:
-                with progress_mod.Echo(run_dir / "log.txt"), custody.watch(run_dir, nb.stem):
+                with progress_mod.Echo(p.folder.log), custody.watch(run_dir, nb.stem):
                     pm.execute_notebook(
                         str(nb),
                         str(out),
@@ -202,7 +203,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
                         kernel_name="python3",
                         progress_bar=progress,
                         log_output=False,
-                        kernel_manager_class=_kernel_manager(run_dir / "kernel.log"),
+                        kernel_manager_class=_kernel_manager(p.folder.kernel_log),
                     )
             except pm.PapermillExecutionError as e:
                 if e.ename == "KeyboardInterrupt":
@@ -307,7 +308,8 @@ SIBLING_READERS = ("08_results", "10_beyond")
 
 def _siblings(p: Params) -> str:
     """The sibling runs' results, by content: a sibling that changed reruns its readers."""
-    found = sorted(p.run_dir.parent.glob(f"{p.name}-*/results.json"))
+    siblings = sorted(RunFolder(d).results for d in p.run_dir.parent.glob(f"{p.name}-*"))
+    found = [f for f in siblings if f.is_file()]
     return json.dumps([(f.parent.name, paths.file_hash(f)) for f in found])
 
 

@@ -35,7 +35,7 @@ from avgas import params, results, slots
 P = params.from_notebook(globals())
 collected = results.collect(P)
 results.write(P, collected)
-print(f"wrote {P.run_dir / 'results.json'}")
+print(f"wrote {P.folder.results}")
 
 # %% [markdown]
 # ## The protocol, and the judges both ways

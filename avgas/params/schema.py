@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 
 from avgas import paths
 from avgas.params import design
+from avgas.runfolder import RunFolder
 
 
 class ParamsError(ValueError):
@@ -227,8 +228,13 @@ class Params:
         return paths.resolve(self.run_root) / self.name
 
     @property
+    def folder(self) -> RunFolder:
+        """The run folder and the names of its files (avgas.runfolder)."""
+        return RunFolder(self.run_dir)
+
+    @property
     def data_dir(self) -> Path:
-        return paths.resolve(self.data_root) if self.data_root else self.run_dir / "data"
+        return paths.resolve(self.data_root) if self.data_root else self.folder.data
 
     @property
     def metadata_path(self) -> Path:
@@ -236,11 +242,11 @@ class Params:
 
     @property
     def cache_dir(self) -> Path:
-        return self.run_dir / "cache"
+        return self.folder.cache
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return self.folder.checkpoints
 
     @property
     def torch_device(self):
