@@ -65,6 +65,47 @@ def _md_table(df) -> str:
     return df.to_markdown()
 
 
+def _loudness_section(collected: dict, run_dir: Path) -> list[str]:
+    """The relative-loudness sweep (the paper's failure case): its tables and figures, when the run has it."""
+    if not collected.get("loudness", {}).get("levels"):
+        return []
+    parts = []
+    long = pd.DataFrame(collected["loudness"]["levels"])
+    if "level" not in long:  # a run from before the natural point: the swept levels only
+        long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
+    order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
+
+    def wide(rates):
+        w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
+        w.columns = [f"{metric}: {method}" for metric, method in w.columns]
+        return w
+
+    parts.append(
+        "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
+        "foreground at each level relative to the background (the same clips and noise), and the "
+        "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
+    )
+    presence = [c for c in ("foreground found", "background found") if c in long]
+    if presence:
+        parts.append(
+            "Which source the detector finds in the mixed images, per level: the rate at which the "
+            "foreground is found and the rate at which the background is found.\n\n" + _md_table(wide(presence)) + "\n"
+        )
+    if RunFolder(run_dir).figure("loudness_presence.png").is_file():
+        parts.append(
+            "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "
+            "as it gets quieter: the rate at which the foreground (solid) and the background (dashed) "
+            "are found in the mixed images against the foreground's relative level; diamonds: the "
+            "natural-level mix of Table 1.\n```\n"
+        )
+    if RunFolder(run_dir).figure("loudness.png").is_file():
+        parts.append(
+            "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
+            "against the foreground's relative level.\n```\n"
+        )
+    return parts
+
+
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
     from avgas import results, vggsound
@@ -135,42 +176,7 @@ def results_page(run_dir: Path) -> str:
             + _md_table(results.ablation_table(collected))
             + "\n"
         )
-    if collected.get("loudness", {}).get("levels"):
-        long = pd.DataFrame(collected["loudness"]["levels"])
-        if "level" not in long:  # a run from before the natural point: the swept levels only
-            long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
-        order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
-
-        def wide(rates):
-            w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
-            w.columns = [f"{metric}: {method}" for metric, method in w.columns]
-            return w
-
-        parts.append(
-            "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
-            "foreground at each level relative to the background (the same clips and noise), and the "
-            "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
-        )
-        presence = [c for c in ("foreground found", "background found") if c in long]
-        if presence:
-            parts.append(
-                "Which source the detector finds in the mixed images, per level: the rate at which the "
-                "foreground is found and the rate at which the background is found.\n\n"
-                + _md_table(wide(presence))
-                + "\n"
-            )
-        if RunFolder(run_dir).figure("loudness_presence.png").is_file():
-            parts.append(
-                "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "
-                "as it gets quieter: the rate at which the foreground (solid) and the background (dashed) "
-                "are found in the mixed images against the foreground's relative level; diamonds: the "
-                "natural-level mix of Table 1.\n```\n"
-            )
-        if RunFolder(run_dir).figure("loudness.png").is_file():
-            parts.append(
-                "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
-                "against the foreground's relative level.\n```\n"
-            )
+    parts += _loudness_section(collected, run_dir)
     if RunFolder(run_dir).figure("two_tasks.png").is_file():
         parts.append(
             "## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"

@@ -39,27 +39,32 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
     if not path.exists():
         return "missing", f"not found; {checkpoints.where_to_get(key)}"
     try:
-        if key == "sound2scene_checkpoint":
-            return "ok", f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"
-        if key == "swav_checkpoint":
-            return "ok", f"f_V trunk, {_millions(checkpoints.load_image_encoder(path))} M parameters"
-        if key == "icgan_folder":
-            G = checkpoints.load_generator(path)
-            return "ok", f"G at {G.resolution} px, {_millions(G)} M parameters"
-        if key == "inception_weights":
-            checkpoints.inception_weights(p)
-            return "ok", "FID Inception (torch-fidelity format)"
-        if key == "detector_weights":
-            from avgas import judges
-
-            return "ok", judges.detector_file_info(path)
-        if key == "clip_checkpoint":
-            from avgas import judges
-
-            return "ok", judges.clip_file_info(path, p.clip_model)
+        return "ok", _weight_detail(p, key, path)
     except checkpoints.CheckpointError as e:
         return "wrong", str(e)
-    return "ok", ""
+
+
+def _weight_detail(p: Params, key: str, path) -> str:
+    """What a weight file holds, read by the loader that uses it (a CheckpointError when it cannot)."""
+    if key == "sound2scene_checkpoint":
+        return f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"
+    if key == "swav_checkpoint":
+        return f"f_V trunk, {_millions(checkpoints.load_image_encoder(path))} M parameters"
+    if key == "icgan_folder":
+        G = checkpoints.load_generator(path)
+        return f"G at {G.resolution} px, {_millions(G)} M parameters"
+    if key == "inception_weights":
+        checkpoints.inception_weights(p)
+        return "FID Inception (torch-fidelity format)"
+    if key == "detector_weights":
+        from avgas import judges
+
+        return judges.detector_file_info(path)
+    if key == "clip_checkpoint":
+        from avgas import judges
+
+        return judges.clip_file_info(path, p.clip_model)
+    return ""
 
 
 def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:

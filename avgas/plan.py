@@ -266,7 +266,8 @@ def parse_gpus(spec: str) -> list[tuple[str, int]]:
     out = []
     for part in [s.strip().lower() for s in spec.split(",") if s.strip()]:
         name, _, n = part.partition("x")
-        if part.count("x") > 1 or name not in DEVICES or (n and not n.isdigit()) or (n and int(n) < 1):
+        count_ok = not n or (n.isdigit() and int(n) >= 1)  # DEVICE alone means one
+        if part.count("x") > 1 or name not in DEVICES or not count_ok:
             raise PlanError(f"--gpu {spec!r}: {part!r} is not DEVICExN with a device of {', '.join(DEVICES)}")
         out.append((name, int(n or 1)))
     return out

@@ -154,8 +154,6 @@ def run(
 
 
 def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[str, float | str]:
-    import papermill as pm
-
     run_dir = p.run_dir
     m = _claim(p, overwrite)
     _needs_before(p, only, m)
@@ -193,53 +191,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             # the manifest records outcomes only: a killed job never leaves a notebook "running"
             entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "inputs": inputs}
             t0 = time.perf_counter()
-            try:
-                with progress_mod.Echo(p.folder.log), custody.watch(run_dir, nb.stem):
-                    pm.execute_notebook(
-                        str(nb),
-                        str(out),
-                        parameters={"params_file": str(resolved)},
-                        cwd=str(nb.parent),
-                        kernel_name="python3",
-                        progress_bar=progress,
-                        log_output=False,
-                        kernel_manager_class=_kernel_manager(p.folder.kernel_log),
-                    )
-            except pm.PapermillExecutionError as e:
-                if e.ename == "KeyboardInterrupt":
-                    raise KeyboardInterrupt from None
-                msg = (
-                    f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
-                    f"the executed notebook is kept at {out}"
-                )
-                _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
-                log.error(msg)
-                raise RunError(msg) from None
-            except KeyboardInterrupt as e:
-                how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
-                _record(run_dir, m, nb, entry, "interrupted", how)
-                log.error(
-                    "%s interrupted (%s); not finished. To continue, run the same command again: finished "
-                    "notebooks are skipped (-p resume=true continues a separator's training).",
-                    nb.name,
-                    how,
-                )
-                raise
-            except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
-                msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
-                    " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else ""
-                )
-                _record(run_dir, m, nb, entry, "failed", msg[:500])
-                log.error(msg)
-                raise RunError(msg) from None
-            except BaseException as e:
-                if custody.STOPPING:  # the kernel died of the same signal that stops the runner
-                    _record(run_dir, m, nb, entry, "interrupted", "SIGTERM")
-                    log.error("%s interrupted (SIGTERM); run the same command again to continue", nb.name)
-                    raise custody.Terminated() from None
-                _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
-                log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
-                raise
+            _execute(p, m, nb, entry, progress)
             times[nb.stem] = time.perf_counter() - t0
             outputs = _outputs(run_dir, nb, m["notebooks"].get(nb.stem, {}))
             _record(run_dir, m, nb, {**entry, "seconds": round(times[nb.stem], 1), "outputs": outputs}, "finished")
@@ -249,6 +201,61 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         log.removeHandler(handler)
         handler.close()
     return times
+
+
+def _execute(p: Params, m: dict, nb: Path, entry: dict, progress: bool) -> None:
+    """Execute one notebook into the run folder; a failure or an interruption is recorded in the
+    manifest (`entry`: what is known of this execution) and raised as one the CLI can say in a line."""
+    import papermill as pm
+
+    run_dir, out = p.run_dir, p.folder.notebook(nb.name)
+    try:
+        with progress_mod.Echo(p.folder.log), custody.watch(run_dir, nb.stem):
+            pm.execute_notebook(
+                str(nb),
+                str(out),
+                parameters={"params_file": str(p.folder.params)},
+                cwd=str(nb.parent),
+                kernel_name="python3",
+                progress_bar=progress,
+                log_output=False,
+                kernel_manager_class=_kernel_manager(p.folder.kernel_log),
+            )
+    except pm.PapermillExecutionError as e:
+        if e.ename == "KeyboardInterrupt":
+            raise KeyboardInterrupt from None
+        msg = (
+            f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
+            f"the executed notebook is kept at {out}"
+        )
+        _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
+        log.error(msg)
+        raise RunError(msg) from None
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
+        _record(run_dir, m, nb, entry, "interrupted", how)
+        log.error(
+            "%s interrupted (%s); not finished. To continue, run the same command again: finished "
+            "notebooks are skipped (-p resume=true continues a separator's training).",
+            nb.name,
+            how,
+        )
+        raise
+    except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
+        msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
+            " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else ""
+        )
+        _record(run_dir, m, nb, entry, "failed", msg[:500])
+        log.error(msg)
+        raise RunError(msg) from None
+    except BaseException as e:
+        if custody.STOPPING:  # the kernel died of the same signal that stops the runner
+            _record(run_dir, m, nb, entry, "interrupted", "SIGTERM")
+            log.error("%s interrupted (SIGTERM); run the same command again to continue", nb.name)
+            raise custody.Terminated() from None
+        _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
+        log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
+        raise
 
 
 def _needs_before(p: Params, only, m: dict) -> None:

@@ -25,7 +25,6 @@
 params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
