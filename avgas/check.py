@@ -71,8 +71,8 @@ def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
     """The prepared data of the real run: the layout's folders, the metadata csv, the usable clips."""
     rows = []
     for what, key, path in (
-        ("clips (audio)", "data_root", p.data_dir / "audios"),
-        ("clips (images)", "data_root", p.data_dir / "images"),
+        ("clips (audio)", "data_root", p.data.audios),
+        ("clips (images)", "data_root", p.data.images),
         ("metadata csv", "metadata_csv", p.metadata_path),
     ):
         rows.append(
@@ -347,7 +347,7 @@ def _video_row(p: Params, prepared: bool) -> tuple:
 
 
 def _archive_state(p: Params) -> dict:
-    f = p.data_dir / "archives.json"
+    f = p.data.archives
     try:
         return json.loads(f.read_text()) if f.is_file() else {}
     except ValueError:
@@ -361,7 +361,7 @@ def duplicates_row(p: Params) -> tuple:
 
     item, key = "duplicate clips", "data_root"
     if p.world == "vggsound":
-        f = p.data_dir / "ingest.json"
+        f = p.data.ingest
         if not f.is_file():
             return item, key, str(f), "ok", "looked for by prepare-vggsound (not run yet)"
         try:

@@ -207,7 +207,7 @@ def clip_counts(p: Params) -> tuple[pd.DataFrame, str]:
         if video_dir and video_dir.is_dir():
             names = {s for e in os.scandir(video_dir) if (s := vggsound.video_stem(e.name))}
             state = {}
-            f = p.data_dir / "archives.json"
+            f = p.data.archives
             if f.is_file():
                 try:
                     state = json.loads(f.read_text())
@@ -296,7 +296,7 @@ def make(p: Params, gpus: str = DEFAULT_GPUS) -> dict:
     test_images = p.test_tuples * images_per_tuple
     wav = 44 + 2 * spectrogram.n_samples(min(p.clip_seconds, 10.0))
     jpg = JPEG_BYTES
-    images = sorted((p.data_dir / "images").glob("*.jpg"))[:200] if (p.data_dir / "images").is_dir() else []
+    images = sorted(p.data.images.glob("*.jpg"))[:200] if p.data.images.is_dir() else []
     if images:
         jpg = sum(f.stat().st_size for f in images) / len(images)
     spec_bytes = 257 * frames * 4

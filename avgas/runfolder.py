@@ -25,7 +25,8 @@ in one line and a reader finds every file of a run here, with the step that writ
 ``previous``                folder: notebooks of a run reused with other params (--overwrite)
 ==========================  =====================================================================
 
-Light on purpose (pathlib only): the CLI and avgas.custody import it.
+:class:`DataFolder` does the same for the data layout (audios/, images/, the metadata csv and
+prepare-vggsound's records). Light on purpose (pathlib only): the CLI and avgas.custody import it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ METRICS = ("fid_is", "crs", "rk", "loudness")  # metrics_<what>.json: FID/IS, CR
 
 def _entry(name: str) -> property:
     """A path inside the run folder, as a read-only attribute."""
-    return property(lambda self: self.root / name, doc=f"<run folder>/{name}")
+    return property(lambda self: self.root / name, doc=f"<folder>/{name}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,42 @@ class RunFolder:
     def sibling(self, suffix: str) -> RunFolder:
         """The run beside this one named <name><suffix> (a --sweep sibling, e.g. '-g_blend_share0')."""
         return RunFolder(self.root.parent / f"{self.root.name}{suffix}")
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """The data layout (``data_root``; by default ``<run folder>/data``), and the names in it:
+
+    ``audios``, ``images`` (one ``<stem>.wav`` and one image per clip), ``metadata`` (the default
+    metadata csv, params key ``metadata_csv``), ``world`` (world.json: the synthetic world's stamp),
+    and prepare-vggsound's records: ``ingest`` (ingest.json), ``archives`` (archives.json: archives
+    read to their end), ``skipped`` (skipped.csv: every skipped clip and why), ``fingerprints``
+    (fingerprints.json, for duplicates) and ``staging`` (.staging: archive members in flight).
+    """
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    audios = _entry("audios")
+    images = _entry("images")
+    metadata = _entry("metadata.csv")
+    world = _entry("world.json")
+    ingest = _entry("ingest.json")
+    archives = _entry("archives.json")
+    skipped = _entry("skipped.csv")
+    fingerprints = _entry("fingerprints.json")
+    staging = _entry(".staging")
+
+    def audio(self, stem: str) -> Path:
+        return self.audios / f"{stem}.wav"
+
+    def image(self, stem: str, suffix: str = ".jpg") -> Path:
+        return self.images / f"{stem}{suffix}"
 
     def __fspath__(self) -> str:
         return os.fspath(self.root)

@@ -59,10 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
+from avgas import custody, duplicates, paths, world
 from avgas import data as data_mod
-from avgas import duplicates, paths, world
 from avgas.data import CsvScan, DataError, Row
 from avgas.params import INGEST_INPUT_KEYS, Params
+from avgas.runfolder import DataFolder
 from avgas.spectrogram import SR, wave_problem
 
 log = logging.getLogger("avgas")
@@ -70,7 +71,6 @@ log = logging.getLogger("avgas")
 FPS = 10  # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
-STAGING = ".staging"  # <data_root>/.staging: the archive members in flight, one per worker at most
 SKIP_COLUMNS = ["stem", "ytid", "start_seconds", "label", "reason", "line"]
 CSV_WHERE = (
     "vggsound.csv from the VGGSound page, www.robots.ox.ac.uk/~vgg/data/vggsound/ "
@@ -180,17 +180,17 @@ def _kind(reason: str) -> str:
 
 
 def _outputs(p: Params) -> list[tuple[str, Path]]:
-    root = p.data_dir
+    d = p.data
     return [
         ("metadata_csv", p.metadata_path),
-        ("data_root", root / "skipped.csv"),
-        ("data_root", root / "ingest.json"),
-        ("data_root", root / "archives.json"),
-        ("data_root", root / "fingerprints.json"),
-        ("data_root", root / STAGING),
-        ("data_root", root / "audios"),
-        ("data_root", root / "images"),
-        ("data_root", root / ".avgas.lock"),
+        ("data_root", d.skipped),
+        ("data_root", d.ingest),
+        ("data_root", d.archives),
+        ("data_root", d.fingerprints),
+        ("data_root", d.staging),  # the archive members in flight, one per worker at most
+        ("data_root", d.audios),
+        ("data_root", d.images),
+        ("data_root", d.root / custody.LOCK),
     ]
 
 
@@ -622,12 +622,12 @@ class _Ingestion:
             c: stem for stem, j in self.pending.items() for c in candidate_stems(j["row"].ytid, j["row"].start)
         }
         self.archives = archives_in(paths.resolve(p.video_dir))
-        self.state_file = self.root / "archives.json"
+        self.state_file = p.data.archives
         try:
             self.state = json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
         except ValueError:
             self.state = {}  # unreadable: every archive is read again
-        self.staging = self.root / STAGING
+        self.staging = p.data.staging
         self.bad_archives: dict[str, str] = {}
         self.opened: list[str] = []
         self.outstanding: dict[str, int] = {}
@@ -649,7 +649,7 @@ class _Ingestion:
                 others = "; ".join(f"line {o.line}: {o.label!r}" for o in same if o is not row)
                 self.skipped.append(_skip_entry(stem, row, f"conflicting labels (also {others})"))
                 continue
-            wav, jpg = self.root / "audios" / f"{stem}.wav", self.root / "images" / f"{stem}.jpg"
+            wav, jpg = self.p.data.audio(stem), self.p.data.image(stem)
             if wav.is_file() and jpg.is_file():
                 self.reused += 1
                 self.results.append({"stem": stem, "ok": True, "fallback": False, "row": row})
@@ -851,7 +851,7 @@ class _Ingestion:
         w = csv.writer(buf)
         w.writerow(SKIP_COLUMNS)
         w.writerows(sorted(self.skipped, key=lambda s: s[-1]))
-        paths.atomic_write_text(self.root / "skipped.csv", buf.getvalue())
+        paths.atomic_write_text(self.p.data.skipped, buf.getvalue())
         ok_rows = sorted(r["row"].tuple for r in kept)
         buf = io.StringIO()
         csv.writer(buf).writerows(ok_rows)
@@ -874,7 +874,7 @@ class _Ingestion:
         """Write skipped.csv, the metadata csv and ingest.json; refuse classes left too small."""
         kept, groups = self._deduplicated()
         ok_rows = self._write_lists(kept)
-        skip_list = self.root / "skipped.csv"
+        skip_list = self.p.data.skipped
         reasons: dict = {}
         for entry in self.skipped:
             kind = _kind(entry[4])
@@ -913,7 +913,7 @@ class _Ingestion:
             "duplicate_groups": groups.groups,
             "duplicate_clip_groups": len(groups.groups),
         }
-        paths.atomic_write_text(self.root / "ingest.json", json.dumps(record, indent=1))
+        paths.atomic_write_text(self.p.data.ingest, json.dumps(record, indent=1))
         short = self._short(ok_rows)
         if short:  # everything ingested is kept; the run cannot use these classes yet
             raise DataError(
@@ -927,14 +927,14 @@ class _Ingestion:
 def _fingerprints(root: Path, results: list[dict]) -> list:
     """Each ingested clip's fingerprints (duplicates.py): from its worker, else from the cache in
     <data_root>/fingerprints.json (by the wav's size and time), else computed here."""
-    f = root / "fingerprints.json"
+    f = DataFolder(root).fingerprints
     try:
         cache = json.loads(f.read_text()) if f.is_file() else {}
     except ValueError:
         cache = {}
     prints, new = [], {}
     for r in results:
-        wav, jpg = root / "audios" / f"{r['stem']}.wav", root / "images" / f"{r['stem']}.jpg"
+        wav, jpg = DataFolder(root).audio(r["stem"]), DataFolder(root).image(r["stem"])
         st = wav.stat()
         stamp = [st.st_size, st.st_mtime_ns]
         if r.get("fingerprint") is not None:
@@ -992,7 +992,7 @@ def report(p: Params):
     skip-list's reasons with an example clip each; None when nothing was ingested there."""
     import pandas as pd
 
-    f = p.data_dir / "ingest.json"
+    f = p.data.ingest
     if not f.is_file():
         return None
     s = json.loads(f.read_text())
@@ -1005,7 +1005,7 @@ def report(p: Params):
         ],
         index=["prepare-vggsound"],
     )
-    skipped = pd.read_csv(p.data_dir / "skipped.csv") if (p.data_dir / "skipped.csv").is_file() else pd.DataFrame()
+    skipped = pd.read_csv(p.data.skipped) if p.data.skipped.is_file() else pd.DataFrame()
     if len(skipped):
         skipped["kind"] = skipped["reason"].astype(str).map(_kind)
         if "line" in skipped:

@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 
 from avgas import paths
 from avgas.params import design
-from avgas.runfolder import RunFolder
+from avgas.runfolder import DataFolder, RunFolder
 
 
 class ParamsError(ValueError):
@@ -233,12 +233,17 @@ class Params:
         return RunFolder(self.run_dir)
 
     @property
+    def data(self) -> DataFolder:
+        """The data folder and the names in it (avgas.runfolder)."""
+        return DataFolder(self.data_dir)
+
+    @property
     def data_dir(self) -> Path:
         return paths.resolve(self.data_root) if self.data_root else self.folder.data
 
     @property
     def metadata_path(self) -> Path:
-        return paths.resolve(self.metadata_csv) if self.metadata_csv else self.data_dir / "metadata.csv"
+        return paths.resolve(self.metadata_csv) if self.metadata_csv else self.data.metadata
 
     @property
     def cache_dir(self) -> Path:
