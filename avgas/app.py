@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from avgas import custody, paths, runner
+from avgas.runfolder import RunFolder
 
 NOTEBOOK = "09_explorer.ipynb"
 NEEDED = ("01_data", "02_pretrained", "03_separator")  # the explorer uses the data, the parts and a separator
@@ -28,7 +29,7 @@ def check_run(run_dir: str | Path) -> Path:
         "make one with: python -m avgas run params/quick.yaml (the quick tier, about 7 minutes on 2 cores; "
         "then python -m avgas explore runs/quick) or make book (the default tier)"
     )
-    if not (run_dir / "params.yaml").is_file():
+    if not RunFolder(run_dir).params.is_file():
         raise NotFinished(f"{run_dir} is not a run folder (no params.yaml): {make}")
     done = runner.read_manifest(run_dir).get("notebooks", {})
     missing = [nb for nb in NEEDED if done.get(nb, {}).get("status") != "finished"]
@@ -50,7 +51,7 @@ def _prepare(run_dir: Path) -> Path:
 
     import papermill as pm
 
-    target = run_dir / "app" / NOTEBOOK
+    target = RunFolder(run_dir).app / NOTEBOOK
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_name(f".tmp-{NOTEBOOK}")
     quiet = logging.getLogger("papermill")
@@ -61,7 +62,7 @@ def _prepare(run_dir: Path) -> Path:
             str(paths.project_root() / "notebooks" / NOTEBOOK),
             str(tmp),
             parameters={
-                "params_file": str(run_dir / "params.yaml"),
+                "params_file": str(RunFolder(run_dir).params),
                 "name": run_dir.name,
                 "run_root": str(run_dir.parent),  # the folder may have moved since it was made
                 "live": True,

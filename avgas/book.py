@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from avgas import custody, paths
+from avgas.runfolder import RunFolder
 
 MATHJAX_VERSION = "3.2.2"
 
@@ -64,20 +65,61 @@ def _md_table(df) -> str:
     return df.to_markdown()
 
 
+def _loudness_section(collected: dict, run_dir: Path) -> list[str]:
+    """The relative-loudness sweep (the paper's failure case): its tables and figures, when the run has it."""
+    if not collected.get("loudness", {}).get("levels"):
+        return []
+    parts = []
+    long = pd.DataFrame(collected["loudness"]["levels"])
+    if "level" not in long:  # a run from before the natural point: the swept levels only
+        long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
+    order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
+
+    def wide(rates):
+        w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
+        w.columns = [f"{metric}: {method}" for metric, method in w.columns]
+        return w
+
+    parts.append(
+        "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
+        "foreground at each level relative to the background (the same clips and noise), and the "
+        "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
+    )
+    presence = [c for c in ("foreground found", "background found") if c in long]
+    if presence:
+        parts.append(
+            "Which source the detector finds in the mixed images, per level: the rate at which the "
+            "foreground is found and the rate at which the background is found.\n\n" + _md_table(wide(presence)) + "\n"
+        )
+    if RunFolder(run_dir).figure("loudness_presence.png").is_file():
+        parts.append(
+            "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "
+            "as it gets quieter: the rate at which the foreground (solid) and the background (dashed) "
+            "are found in the mixed images against the foreground's relative level; diamonds: the "
+            "natural-level mix of Table 1.\n```\n"
+        )
+    if RunFolder(run_dir).figure("loudness.png").is_file():
+        parts.append(
+            "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
+            "against the foreground's relative level.\n```\n"
+        )
+    return parts
+
+
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
     from avgas import results, vggsound
 
-    f = run_dir / "results.json"
+    f = RunFolder(run_dir).results
     if not f.is_file():
         raise BookError(
-            f"{f} is missing: the run has not finished notebook 08 (python -m avgas run {run_dir / 'params.yaml'})"
+            f"{f} is missing: the run has not finished notebook 08 (python -m avgas run {RunFolder(run_dir).params})"
         )
     collected = json.loads(f.read_text())
     if not collected.get("ablation"):  # the ablation may have finished after this run's notebook 08
         collected["ablation"] = results.ablation_beside(run_dir)
     collected["draws"] = results.draws_beside(run_dir)  # other instrument draws may have finished later
-    p = yaml.safe_load((run_dir / "params.yaml").read_text())
+    p = yaml.safe_load(RunFolder(run_dir).params.read_text())
     parts = [
         f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
         "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
@@ -144,43 +186,8 @@ def results_page(run_dir: Path) -> str:
             + _md_table(results.ablation_table(collected))
             + "\n"
         )
-    if collected.get("loudness", {}).get("levels"):
-        long = pd.DataFrame(collected["loudness"]["levels"])
-        if "level" not in long:  # a run from before the natural point: the swept levels only
-            long["level"] = [f"{v:+.0f} dB" for v in long["level_db"]]
-        order = list(dict.fromkeys(long["level"]))  # -20 ... +20 dB, then the natural mix
-
-        def wide(rates):
-            w = long.pivot(index="level", columns="method", values=rates).round(2).loc[order]
-            w.columns = [f"{metric}: {method}" for metric, method in w.columns]
-            return w
-
-        parts.append(
-            "## Relative loudness: the paper's failure case\n\nThe held-out mixtures again, with the "
-            "foreground at each level relative to the background (the same clips and noise), and the "
-            "natural-level mix of Table 1 as its own row.\n\n" + _md_table(wide(["CRS", "R@2*"])) + "\n"
-        )
-        presence = [c for c in ("foreground found", "background found") if c in long]
-        if presence:
-            parts.append(
-                "Which source the detector finds in the mixed images, per level: the rate at which the "
-                "foreground is found and the rate at which the background is found.\n\n"
-                + _md_table(wide(presence))
-                + "\n"
-            )
-        if (run_dir / "figures" / "loudness_presence.png").is_file():
-            parts.append(
-                "```{figure} loudness_presence.png\n:name: loudness-presence-run\n\nWhich source vanishes "
-                "as it gets quieter: the rate at which the foreground (solid) and the background (dashed) "
-                "are found in the mixed images against the foreground's relative level; diamonds: the "
-                "natural-level mix of Table 1.\n```\n"
-            )
-        if (run_dir / "figures" / "loudness.png").is_file():
-            parts.append(
-                "```{figure} loudness.png\n:name: loudness-run\n\nCRS and R@2* of the mixed images "
-                "against the foreground's relative level.\n```\n"
-            )
-    if (run_dir / "figures" / "two_tasks.png").is_file():
+    parts += _loudness_section(collected, run_dir)
+    if RunFolder(run_dir).figure("two_tasks.png").is_file():
         parts.append(
             "## One held-out mixture per row\n\n```{figure} two_tasks.png\n:name: two-tasks-run\n\n"
             "True images, the separated images (AV-GAS A2A), the mixed image and the "
@@ -231,7 +238,7 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     if missing:
         raise BookError(
             f"{run_dir} lacks executed notebooks {', '.join(m.split('/')[1] for m in missing)}; "
-            f"run them first (python -m avgas run {run_dir / 'params.yaml'})"
+            f"run them first (python -m avgas run {RunFolder(run_dir).params})"
         )
     stage = out / "_build" / "src"
     # the staging folder is emptied first: never one that avgas did not stage (custody)
@@ -243,8 +250,8 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
         (stage / "generated" / nb.name).write_text(publishable(nb.read_text(), [root, run_dir]))
     (stage / "results.md").write_text(results_page(run_dir))
     for fig in ("two_tasks.png", "loudness.png", "loudness_presence.png"):
-        if (run_dir / "figures" / fig).is_file():
-            shutil.copy(run_dir / "figures" / fig, stage / fig)
+        if RunFolder(run_dir).figure(fig).is_file():
+            shutil.copy(RunFolder(run_dir).figure(fig), stage / fig)
     config = yaml.safe_load((root / "_config.yml").read_text())
     mj = mathjax_dir()
     shutil.copytree(mj, stage / "_mathjax" / "mathjax")

@@ -39,35 +39,40 @@ def _check_weight(p: Params, key: str) -> tuple[str, str]:
     if not path.exists():
         return "missing", f"not found; {checkpoints.where_to_get(key)}"
     try:
-        if key == "sound2scene_checkpoint":
-            return "ok", f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"
-        if key == "swav_checkpoint":
-            return "ok", f"f_V trunk, {_millions(checkpoints.load_image_encoder(path))} M parameters"
-        if key == "icgan_folder":
-            G = checkpoints.load_generator(path)
-            return "ok", f"G at {G.resolution} px, {_millions(G)} M parameters"
-        if key == "inception_weights":
-            checkpoints.inception_weights(p)
-            return "ok", "FID Inception (torch-fidelity format)"
-        if key == "detector_weights":
-            from avgas import judges
-
-            return "ok", judges.detector_file_info(path)
-        if key == "clip_checkpoint":
-            from avgas import judges
-
-            return "ok", judges.clip_file_info(path, p.clip_model)
+        return "ok", _weight_detail(p, key, path)
     except checkpoints.CheckpointError as e:
         return "wrong", str(e)
-    return "ok", ""
+
+
+def _weight_detail(p: Params, key: str, path) -> str:
+    """What a weight file holds, read by the loader that uses it (a CheckpointError when it cannot)."""
+    if key == "sound2scene_checkpoint":
+        return f"f_A, {_millions(checkpoints.load_audio_encoder(path))} M parameters"
+    if key == "swav_checkpoint":
+        return f"f_V trunk, {_millions(checkpoints.load_image_encoder(path))} M parameters"
+    if key == "icgan_folder":
+        G = checkpoints.load_generator(path)
+        return f"G at {G.resolution} px, {_millions(G)} M parameters"
+    if key == "inception_weights":
+        checkpoints.inception_weights(p)
+        return "FID Inception (torch-fidelity format)"
+    if key == "detector_weights":
+        from avgas import judges
+
+        return judges.detector_file_info(path)
+    if key == "clip_checkpoint":
+        from avgas import judges
+
+        return judges.clip_file_info(path, p.clip_model)
+    return ""
 
 
 def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
     """The prepared data of the real run: the layout's folders, the metadata csv, the usable clips."""
     rows = []
     for what, key, path in (
-        ("clips (audio)", "data_root", p.data_dir / "audios"),
-        ("clips (images)", "data_root", p.data_dir / "images"),
+        ("clips (audio)", "data_root", p.data.audios),
+        ("clips (images)", "data_root", p.data.images),
         ("metadata csv", "metadata_csv", p.metadata_path),
     ):
         rows.append(
@@ -342,7 +347,7 @@ def _video_row(p: Params, prepared: bool) -> tuple:
 
 
 def _archive_state(p: Params) -> dict:
-    f = p.data_dir / "archives.json"
+    f = p.data.archives
     try:
         return json.loads(f.read_text()) if f.is_file() else {}
     except ValueError:
@@ -356,7 +361,7 @@ def duplicates_row(p: Params) -> tuple:
 
     item, key = "duplicate clips", "data_root"
     if p.world == "vggsound":
-        f = p.data_dir / "ingest.json"
+        f = p.data.ingest
         if not f.is_file():
             return item, key, str(f), "ok", "looked for by prepare-vggsound (not run yet)"
         try:

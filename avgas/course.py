@@ -105,7 +105,7 @@ def grade_one(autograder: Path, submission: Path) -> Grade:
         copy.parent.mkdir()
         shutil.copyfile(submission, copy)
         r = _otter("run", "--no-logo", "-a", str(autograder), "-o", tmp, str(copy), cwd=copy.parent)
-        result = Path(tmp) / "results.json"
+        result = Path(tmp) / "results.json"  # otter run's own record, not a run folder's file
         if not result.is_file():
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no results"]
             return Grade(str(submission), {}, {}, f"otter run failed: {tail[0]}")

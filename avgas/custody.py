@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from avgas import runfolder
+
 RECORD = "artifacts.json"
 LOCK = ".avgas.lock"
 
@@ -59,7 +61,7 @@ COMMANDS: dict[str, str | None] = {
 }
 
 # Files of a watched folder that are bookkeeping, not results: never recorded or verified.
-_BOOKKEEPING = {LOCK, RECORD, "run.json", "log.txt", "kernel.log", "stages.jsonl"}  # stages: avgas.progress
+_BOOKKEEPING = {LOCK, RECORD, *runfolder.BOOKKEEPING}
 _SKIP_DIRS = {"previous", ".ipynb_checkpoints", "__pycache__"}
 
 
@@ -441,7 +443,7 @@ def differences(old_file: Path, p) -> list[str]:
 
 def started(run_dir: Path) -> bool:
     """A run folder where a run has started (a manifest, or an executed notebook)."""
-    return (run_dir / "run.json").is_file() or any(run_dir.glob("[0-9][0-9]_*.ipynb"))
+    return runfolder.RunFolder(run_dir).manifest.is_file() or any(run_dir.glob("[0-9][0-9]_*.ipynb"))
 
 
 def refuse_other_run(p, command: str) -> None:
@@ -449,7 +451,7 @@ def refuse_other_run(p, command: str) -> None:
     run_dir = p.run_dir
     if not started(run_dir):
         return
-    old = run_dir / "params.yaml"
+    old = runfolder.RunFolder(run_dir).params
     diff = differences(old, p) if old.is_file() else ["unknown params"]
     if diff:
         raise OtherRunError(

@@ -54,7 +54,7 @@ def prepare(p: Params, progress: bool = True) -> Prepared:
     if p.world == "synthetic":
         w = world.generate(p, progress=progress)
         return Prepared(w.data_dir, w.n_clips, w.seconds, w.megabytes, not w.reused)
-    for need in (p.data_dir / "audios", p.data_dir / "images", p.metadata_path):
+    for need in (p.data.audios, p.data.images, p.metadata_path):
         if not need.exists():
             raise DataError(
                 f"{need} is missing: the params key 'data_root' (or 'metadata_csv') must "
@@ -249,7 +249,7 @@ def catalogue(p: Params, screen: bool = True) -> pd.DataFrame:
     skipped += _near_misses(meta, wanted, Path(p.metadata_path).name)
     meta = meta[meta["label"].isin(wanted)].copy()
     meta["stem"] = [world.stem_of(y, s) for y, s in zip(meta["ytid"], meta["start_seconds"])]
-    audio_dir, image_dir = p.data_dir / "audios", p.data_dir / "images"
+    audio_dir, image_dir = p.data.audios, p.data.images
     audios, images, keep = [], [], []
     screener = ClipScreen(p) if screen else None
     for stem in meta["stem"]:
@@ -518,7 +518,7 @@ def load_image(path: str | Path, size: int | None = None) -> np.ndarray:
 
 
 def _fingerprint(p: Params, **extra) -> dict:
-    stamp = p.data_dir / "world.json"
+    stamp = p.data.world
     return {
         "clip_seconds": p.clip_seconds,
         "data": str(p.data_dir),

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avgas.runfolder import DataFolder
+
 AUDIO_SECONDS = 5.0  # the fingerprinted start of each clip (prepare-vggsound's default min_clip_seconds)
 AUDIO_SLICES, AUDIO_BANDS = 17, 17  # -> 16 x 16 = 256 bits
 AUDIO_MAX_BITS = 24  # of 256: about 9% of the bits may differ (re-encoding flips a few percent)
@@ -177,7 +179,7 @@ def find(stems: list[str], prints: list[Fingerprint]) -> Groups:
 
 def recorded(data_dir: Path) -> Groups:
     """The duplicate groups prepare-vggsound recorded in <data_dir>/ingest.json (none if absent)."""
-    f = Path(data_dir) / "ingest.json"
+    f = DataFolder(data_dir).ingest
     if not f.is_file():
         return Groups()
     try:
@@ -191,15 +193,9 @@ def of_folder(data_dir: Path, stems: list[str], image_of: dict | None = None) ->
     in the order of `stems`: the same check for the synthetic world as for VGGSound."""
     from avgas.data import IMAGE_SUFFIXES
 
-    data_dir = Path(data_dir)
+    d = DataFolder(data_dir)
     prints = []
     for s in stems:
-        image = (image_of or {}).get(s) or next(
-            (
-                data_dir / "images" / f"{s}{suf}"
-                for suf in IMAGE_SUFFIXES
-                if (data_dir / "images" / f"{s}{suf}").is_file()
-            )
-        )
-        prints.append(fingerprint(data_dir / "audios" / f"{s}.wav", image))
+        image = (image_of or {}).get(s) or next(d.image(s, suf) for suf in IMAGE_SUFFIXES if d.image(s, suf).is_file())
+        prints.append(fingerprint(d.audio(s), image))
     return find(stems, prints)

@@ -139,7 +139,7 @@ def load_run(p, cat):
     (test tuples, {(task, method): uint8 images}, image size)."""
     from avgas import data
 
-    f = p.run_dir / "generated.pt"
+    f = p.folder.generated
     if not f.is_file():
         raise FileNotFoundError(
             f"{f}: no generated images; run notebook 04 first (python -m avgas run <params> --only 04)"

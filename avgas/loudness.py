@@ -19,6 +19,7 @@ import torch
 from avgas import data, generate, judges, losses, metrics, train
 from avgas import spectrogram as spec
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 LEVELS_DB = (-20.0, -10.0, 0.0, 10.0, 20.0)
 NATURAL = "natural (Table 1)"  # the run's own test mixtures: the clips' natural levels, added
@@ -182,16 +183,17 @@ def save(p: Params, table: pd.DataFrame, fig, presence_fig=None) -> None:
     keys = ["level", "level_db", "natural_level_db", "method"] if "level" in table else ["level_db", "method"]
     levels = table.groupby(keys, sort=False, dropna=False)[rates].mean().reset_index().to_dict(orient="records")
     per_tuple = table.drop(columns=rates).to_dict(orient="records")
+    folder = RunFolder.of(p)
     paths.atomic_write_text(
-        p.run_dir / "metrics_loudness.json",
+        folder.metrics("loudness"),
         json.dumps(
             {"levels": _json_safe(levels), "paired": paired(table), "per_tuple": _json_safe(per_tuple)}, indent=1
         ),
     )
-    (p.run_dir / "figures").mkdir(parents=True, exist_ok=True)
-    fig.savefig(p.run_dir / "figures" / "loudness.png", dpi=120, bbox_inches="tight")
+    folder.figures.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder.figure("loudness.png"), dpi=120, bbox_inches="tight")
     if presence_fig is not None:
-        presence_fig.savefig(p.run_dir / "figures" / "loudness_presence.png", dpi=120, bbox_inches="tight")
+        presence_fig.savefig(folder.figure("loudness_presence.png"), dpi=120, bbox_inches="tight")
 
 
 def paired(table: pd.DataFrame) -> dict:

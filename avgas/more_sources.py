@@ -24,6 +24,7 @@ import yaml
 
 from avgas import data, generate, losses, params, results, slots, train
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 # The claims notebook 10 shows of a three-source run (its own claims under the rule of Tables 1-3)
 K_CLAIMS = (
@@ -40,18 +41,17 @@ def sibling(run_dir: Path, k: int) -> Path | None:
     """The finished run with `sources: k` that belongs to `run_dir`: the run itself when it has k
     sources, else `<name>-sources<k>` beside it; None when there is none (with results.json)."""
     run_dir = Path(run_dir)
-    for d in (run_dir, run_dir.parent / f"{run_dir.name}-sources{k}"):
-        f = d / "params.yaml"
-        if f.is_file() and (d / "results.json").is_file():
-            if int((yaml.safe_load(f.read_text()) or {}).get("sources", 2)) == k:
-                return d
+    for d in (RunFolder(run_dir), RunFolder(run_dir).sibling(f"-sources{k}")):
+        if d.params.is_file() and d.results.is_file():
+            if int((yaml.safe_load(d.params.read_text()) or {}).get("sources", 2)) == k:
+                return d.root
     return None
 
 
 def load_sibling(run_dir: Path, k: int) -> tuple[Path | None, dict | None]:
     """(folder, results.json) of the k-source run belonging to `run_dir` (sibling), or (None, None)."""
     d = sibling(run_dir, k)
-    return (d, json.loads((d / "results.json").read_text())) if d else (None, None)
+    return (d, json.loads(RunFolder(d).results.read_text())) if d else (None, None)
 
 
 def _cell(v) -> str:
@@ -136,7 +136,7 @@ def k_images(k_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict, list[str]]:
     """A K-source run's test tuples and generated images, for one mixture's figure
     (report.separated_figure): (catalogue, test tuples, {(task, method): images}, the methods of
     FIGURE_METHODS it has)."""
-    pk = params.load(k_dir / "params.yaml", {"name": k_dir.name, "run_root": str(k_dir.parent)})
+    pk = params.load(RunFolder(k_dir).params, {"name": k_dir.name, "run_root": str(k_dir.parent)})
     cat = data.catalogue(pk)
     test, images, _ = generate.load_run(pk, cat)
     return cat, test, images, [m for m in FIGURE_METHODS if ("mixed", m) in images]

@@ -207,7 +207,7 @@ def clip_counts(p: Params) -> tuple[pd.DataFrame, str]:
         if video_dir and video_dir.is_dir():
             names = {s for e in os.scandir(video_dir) if (s := vggsound.video_stem(e.name))}
             state = {}
-            f = p.data_dir / "archives.json"
+            f = p.data.archives
             if f.is_file():
                 try:
                     state = json.loads(f.read_text())
@@ -266,7 +266,8 @@ def parse_gpus(spec: str) -> list[tuple[str, int]]:
     out = []
     for part in [s.strip().lower() for s in spec.split(",") if s.strip()]:
         name, _, n = part.partition("x")
-        if part.count("x") > 1 or name not in DEVICES or (n and not n.isdigit()) or (n and int(n) < 1):
+        count_ok = not n or (n.isdigit() and int(n) >= 1)  # DEVICE alone means one
+        if part.count("x") > 1 or name not in DEVICES or not count_ok:
             raise PlanError(f"--gpu {spec!r}: {part!r} is not DEVICExN with a device of {', '.join(DEVICES)}")
         out.append((name, int(n or 1)))
     return out
@@ -295,7 +296,7 @@ def make(p: Params, gpus: str = DEFAULT_GPUS) -> dict:
     test_images = p.test_tuples * images_per_tuple
     wav = 44 + 2 * spectrogram.n_samples(min(p.clip_seconds, 10.0))
     jpg = JPEG_BYTES
-    images = sorted((p.data_dir / "images").glob("*.jpg"))[:200] if (p.data_dir / "images").is_dir() else []
+    images = sorted(p.data.images.glob("*.jpg"))[:200] if p.data.images.is_dir() else []
     if images:
         jpg = sum(f.stat().st_size for f in images) / len(images)
     spec_bytes = 257 * frames * 4
@@ -397,7 +398,7 @@ def tables(plan: dict) -> str:
 
 def write(p: Params, plan: dict) -> os.PathLike:
     """plan.json in the run folder (atomically)."""
-    f = p.run_dir / "plan.json"
+    f = p.folder.plan
     f.parent.mkdir(parents=True, exist_ok=True)
     paths.atomic_write_text(f, json.dumps(plan, indent=1, default=float))
     return f

@@ -15,6 +15,8 @@ import time
 
 from tqdm.auto import tqdm as _tqdm
 
+from avgas.runfolder import RunFolder
+
 ENV_LOG, ENV_SECONDS, ENV_NOTEBOOK = "AVGAS_PROGRESS_LOG", "AVGAS_PROGRESS_SECONDS", "AVGAS_NOTEBOOK"
 # set in a worker of a step run side by side (e.g. separator trainings): its own steps are shown in
 # the stage table inside that step, which the caller records with its wall time, and not counted twice
@@ -58,9 +60,6 @@ def emit(text: str) -> None:
         pass  # progress must never stop the work (a full disk is reported where the work writes)
 
 
-STAGES = "stages.jsonl"  # beside log.txt: one JSON line per finished bar (avgas.stages reads it)
-
-
 def record_stage(desc: str, n: int, total: int | None, seconds: float) -> None:
     """Append a finished step's wall time to the run's stage record (batch runs only), for the
     stage table that `make book` prints (avgas.stages)."""
@@ -74,7 +73,7 @@ def record_stage(desc: str, n: int, total: int | None, seconds: float) -> None:
     if os.environ.get(ENV_WITHIN):
         row["within"] = os.environ[ENV_WITHIN]
     try:
-        with open(os.path.join(os.path.dirname(log), STAGES), "a") as f:
+        with open(RunFolder(os.path.dirname(log)).stages, "a") as f:  # beside log.txt
             f.write(json.dumps(row) + "\n")
     except OSError:
         pass  # like the progress lines: never stops the work

@@ -266,5 +266,5 @@ def save(p: Params) -> dict:
     from avgas import paths
 
     rec = record(p)
-    paths.atomic_write_text(p.run_dir / "protocol.json", json.dumps(rec, indent=1))
+    paths.atomic_write_text(p.folder.protocol, json.dumps(rec, indent=1))
     return rec

@@ -325,9 +325,8 @@ def two_tasks_figure(
     )
     names = [tuples.loc[i, "combination"].replace(" + ", "\n+ ") for i in picks]
     fig = image_grid(rows, names, cols, cell=1.3)
-    out = p.run_dir / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "two_tasks.png", dpi=120, bbox_inches="tight")
+    p.folder.figures.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p.folder.figure("two_tasks.png"), dpi=120, bbox_inches="tight")
     return fig
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from avgas import paper, scoring, slots
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
 PIT_METHODS = ("A2A-PIT", "A2V-PIT", "A2A+A2V-PIT")  # the same, slots assigned per tuple (no fg/bg order)
@@ -90,8 +91,8 @@ def collect(p: Params) -> dict:
     results, ci95, judges, per_combination, per_tuple, pooled = {}, {}, {}, {}, {}, {}
     checks, extra = {}, {}  # the judges' claim checks (scoring.judge_checks); clusters, chance floor, features
     runs: dict = {}  # (task, method, metric) -> {seed index: per-combination dict}
-    for fname, judge in SOURCES.items():
-        f = p.run_dir / fname
+    for what, judge in SOURCES.items():
+        f = p.folder.metrics(what)
         if not f.is_file():
             continue
         d = json.loads(f.read_text())
@@ -128,8 +129,8 @@ def collect(p: Params) -> dict:
         t: {m: {x: [v[k] for k in sorted(v)] for x, v in ms.items()} for m, ms in mt.items()}
         for t, mt in per_tuple.items()
     }
-    loud = p.run_dir / "metrics_loudness.json"
-    protocol = p.run_dir / "protocol.json"
+    loud = p.folder.metrics("loudness")
+    protocol = p.folder.protocol
     loud = json.loads(loud.read_text()) if loud.is_file() else {}
     out = {
         "loudness": {"levels": loud.get("levels", []), "paired_ci": loud.get("paired", {})},
@@ -151,9 +152,9 @@ def collect(p: Params) -> dict:
     out["claims"] = claim_records(out)
     out["draws"] = draws_beside(p.run_dir)
     out["ablation"] = ablation(p)
-    val = p.run_dir / "validation.json"  # what settings are chosen on (notebook 06, avgas.validation)
+    val = p.folder.validation  # what settings are chosen on (notebook 06, avgas.validation)
     out["validation"] = json.loads(val.read_text()) if val.is_file() else {}
-    beyond = p.run_dir / BEYOND  # notebook 10 (save_beyond): unseen pairings, PIT's slot order
+    beyond = p.folder.beyond  # notebook 10 (save_beyond): unseen pairings, PIT's slot order
     out["beyond"] = json.loads(beyond.read_text()) if beyond.is_file() else {}
     return out
 
@@ -194,9 +195,6 @@ def by_kind(runs: dict, seed: int, pooled: dict) -> dict:
     return out
 
 
-BEYOND = "beyond.json"  # notebook 10's record
-
-
 def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
     """Notebook 10's record (PIT's slot order: more_sources.slot_orders; the unseen pairings' scores,
     clusters and claims: unseen_pairings), written to <run>/beyond.json; then results.json again,
@@ -206,7 +204,7 @@ def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
     record: dict = {"slot order (share of validation tuples in the paper's order)": slot_order}
     if unseen is not None:
         record["unseen"] = unseen
-    paths.atomic_write_text(p.run_dir / BEYOND, json.dumps(record, indent=1))
+    paths.atomic_write_text(p.folder.beyond, json.dumps(record, indent=1))
     collected = collect(p)
     write(p, collected)
     return collected
@@ -225,7 +223,7 @@ def ablation_beside(run_dir) -> dict:
     from pathlib import Path
 
     run_dir = Path(run_dir)
-    found = [run_dir.parent / f"{run_dir.name}-g_blend_share{v}" / "results.json" for v in ("0", "0.0")]
+    found = [RunFolder(run_dir).sibling(f"-g_blend_share{v}").results for v in ("0", "0.0")]
     other = next((f for f in found if f.is_file()), None)
     if other is None:
         return {}
@@ -284,7 +282,7 @@ def write(p: Params, collected: dict) -> None:
     from avgas import paths
 
     paths.atomic_write_text(
-        p.run_dir / "results.json",
+        p.folder.results,
         json.dumps(
             {
                 k: collected[k]
@@ -646,10 +644,10 @@ def draws_beside(run_dir) -> dict:
     base = run_dir.name.split("-instrument_seed")[0]
     found = {}
     for d in sorted([run_dir.parent / base, *run_dir.parent.glob(f"{base}-instrument_seed*")]):
-        if d.resolve() == run_dir.resolve() or not (d / "results.json").is_file():
+        if d.resolve() == run_dir.resolve() or not RunFolder(d).results.is_file():
             continue
         label = f"instrument_seed {d.name.split('-instrument_seed')[1]}" if d.name != base else f"{base} (base draw)"
-        records = json.loads((d / "results.json").read_text()).get("claims") or []
+        records = json.loads(RunFolder(d).results.read_text()).get("claims") or []
         found[label] = {r["claim"]: short(r["verdict"]) for r in records}
     return found
 

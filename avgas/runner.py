@@ -23,6 +23,7 @@ from avgas import custody, paths
 from avgas import params as params_mod
 from avgas import progress as progress_mod
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 log = logging.getLogger("avgas")
 
@@ -55,7 +56,7 @@ def source_hash(nb: Path) -> str:
 
 
 def _manifest_path(run_dir: Path) -> Path:
-    return run_dir / "run.json"
+    return RunFolder(run_dir).manifest
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -75,7 +76,7 @@ def _claim(p: Params, overwrite: bool) -> dict:
     executed = sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))
     if not m and not executed:
         return {}
-    diff = _differences(run_dir / "params.yaml", p) if (run_dir / "params.yaml").is_file() else ["unknown params"]
+    diff = _differences(p.folder.params, p) if p.folder.params.is_file() else ["unknown params"]
     if not diff:
         return m
     if not overwrite:
@@ -84,9 +85,9 @@ def _claim(p: Params, overwrite: bool) -> dict:
             f"{' ...' if len(diff) > 6 else ''}). Nothing was changed. Give the new run its own folder "
             f"(-p name=...) or pass --overwrite (the old notebooks and params are kept under previous/)."
         )
-    keep = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+    keep = p.folder.previous / time.strftime("%Y%m%d-%H%M%S")
     keep.mkdir(parents=True, exist_ok=True)
-    for f in [*executed, run_dir / "params.yaml", _manifest_path(run_dir), run_dir / "results.json"]:
+    for f in [*executed, p.folder.params, p.folder.manifest, p.folder.results]:
         if f.is_file():
             shutil.move(str(f), keep / f.name)
     log.info("overwrite: previous run moved to %s", keep)
@@ -113,7 +114,7 @@ def _failed_cell(executed: Path, exec_count) -> str:
 
 
 def _log_to(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "log.txt")
+    handler = logging.FileHandler(RunFolder(run_dir).log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -130,7 +131,7 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
         fresh = (
             entry.get("status") == "finished"
             and entry.get("source") == source_hash(nb)
-            and (p.run_dir / nb.name).is_file()
+            and p.folder.notebook(nb.name).is_file()
         )
         # a notebook that recorded what it read reruns only when that changed (inputs_changed, in
         # the run loop); one from before that record reruns after any notebook that reran
@@ -153,14 +154,12 @@ def run(
 
 
 def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[str, float | str]:
-    import papermill as pm
-
     run_dir = p.run_dir
     m = _claim(p, overwrite)
     _needs_before(p, only, m)
     _adopt(run_dir, m)
     steps = [(nb, need or force) for nb, need in plan(p, only, m)]
-    resolved = run_dir / "params.yaml"
+    resolved = p.folder.params
     with custody.watch(run_dir, "run"):
         params_mod.save(p, resolved)
     m = {"notebooks": m.get("notebooks", {})}
@@ -169,14 +168,14 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     # block forever on a cell that opens them (jupyter/nbclient#312); their progress bars also
     # report to log.txt and the job's stderr (avgas.progress)
     os.environ["AVGAS_BATCH"] = "1"
-    os.environ[progress_mod.ENV_LOG] = str(run_dir / "log.txt")
+    os.environ[progress_mod.ENV_LOG] = str(p.folder.log)
     os.environ[progress_mod.ENV_SECONDS] = str(p.progress_seconds)
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:
         steps = _verified(run_dir, steps, m)
         for nb, need in steps:
-            out = run_dir / nb.name
+            out = p.folder.notebook(nb.name)
             inputs = inputs_digest(m, nb, _siblings(p) if nb.stem in SIBLING_READERS else "")
             if not need and not only and m["notebooks"].get(nb.stem, {}).get("inputs", inputs) != inputs:
                 need = True
@@ -192,53 +191,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
             # the manifest records outcomes only: a killed job never leaves a notebook "running"
             entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "inputs": inputs}
             t0 = time.perf_counter()
-            try:
-                with progress_mod.Echo(run_dir / "log.txt"), custody.watch(run_dir, nb.stem):
-                    pm.execute_notebook(
-                        str(nb),
-                        str(out),
-                        parameters={"params_file": str(resolved)},
-                        cwd=str(nb.parent),
-                        kernel_name="python3",
-                        progress_bar=progress,
-                        log_output=False,
-                        kernel_manager_class=_kernel_manager(run_dir / "kernel.log"),
-                    )
-            except pm.PapermillExecutionError as e:
-                if e.ename == "KeyboardInterrupt":
-                    raise KeyboardInterrupt from None
-                msg = (
-                    f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
-                    f"the executed notebook is kept at {out}"
-                )
-                _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
-                log.error(msg)
-                raise RunError(msg) from None
-            except KeyboardInterrupt as e:
-                how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
-                _record(run_dir, m, nb, entry, "interrupted", how)
-                log.error(
-                    "%s interrupted (%s); not finished. To continue, run the same command again: finished "
-                    "notebooks are skipped (-p resume=true continues a separator's training).",
-                    nb.name,
-                    how,
-                )
-                raise
-            except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
-                msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
-                    " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else ""
-                )
-                _record(run_dir, m, nb, entry, "failed", msg[:500])
-                log.error(msg)
-                raise RunError(msg) from None
-            except BaseException as e:
-                if custody.STOPPING:  # the kernel died of the same signal that stops the runner
-                    _record(run_dir, m, nb, entry, "interrupted", "SIGTERM")
-                    log.error("%s interrupted (SIGTERM); run the same command again to continue", nb.name)
-                    raise custody.Terminated() from None
-                _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
-                log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
-                raise
+            _execute(p, m, nb, entry, progress)
             times[nb.stem] = time.perf_counter() - t0
             outputs = _outputs(run_dir, nb, m["notebooks"].get(nb.stem, {}))
             _record(run_dir, m, nb, {**entry, "seconds": round(times[nb.stem], 1), "outputs": outputs}, "finished")
@@ -248,6 +201,61 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
         log.removeHandler(handler)
         handler.close()
     return times
+
+
+def _execute(p: Params, m: dict, nb: Path, entry: dict, progress: bool) -> None:
+    """Execute one notebook into the run folder; a failure or an interruption is recorded in the
+    manifest (`entry`: what is known of this execution) and raised as one the CLI can say in a line."""
+    import papermill as pm
+
+    run_dir, out = p.run_dir, p.folder.notebook(nb.name)
+    try:
+        with progress_mod.Echo(p.folder.log), custody.watch(run_dir, nb.stem):
+            pm.execute_notebook(
+                str(nb),
+                str(out),
+                parameters={"params_file": str(p.folder.params)},
+                cwd=str(nb.parent),
+                kernel_name="python3",
+                progress_bar=progress,
+                log_output=False,
+                kernel_manager_class=_kernel_manager(p.folder.kernel_log),
+            )
+    except pm.PapermillExecutionError as e:
+        if e.ename == "KeyboardInterrupt":
+            raise KeyboardInterrupt from None
+        msg = (
+            f"{nb.name} failed in {_failed_cell(out, e.exec_count)} ({e.ename}: {e.evalue}); "
+            f"the executed notebook is kept at {out}"
+        )
+        _record(run_dir, m, nb, entry, "failed", f"{e.ename}: {e.evalue}"[:500])
+        log.error(msg)
+        raise RunError(msg) from None
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, custody.Terminated) else "Ctrl-C"
+        _record(run_dir, m, nb, entry, "interrupted", how)
+        log.error(
+            "%s interrupted (%s); not finished. To continue, run the same command again: finished "
+            "notebooks are skipped (-p resume=true continues a separator's training).",
+            nb.name,
+            how,
+        )
+        raise
+    except OSError as e:  # the job itself could not write (a full disk, a read-only folder)
+        msg = f"{nb.name} stopped: {paths.os_error_message(e)}" + (
+            " Then run the same command again: finished notebooks are skipped." if paths.disk_full(e) else ""
+        )
+        _record(run_dir, m, nb, entry, "failed", msg[:500])
+        log.error(msg)
+        raise RunError(msg) from None
+    except BaseException as e:
+        if custody.STOPPING:  # the kernel died of the same signal that stops the runner
+            _record(run_dir, m, nb, entry, "interrupted", "SIGTERM")
+            log.error("%s interrupted (SIGTERM); run the same command again to continue", nb.name)
+            raise custody.Terminated() from None
+        _record(run_dir, m, nb, entry, "failed", f"{type(e).__name__}: {e}"[:500])
+        log.error("%s failed: %s: %s", nb.name, type(e).__name__, e)
+        raise
 
 
 def _needs_before(p: Params, only, m: dict) -> None:
@@ -307,7 +315,8 @@ SIBLING_READERS = ("08_results", "10_beyond")
 
 def _siblings(p: Params) -> str:
     """The sibling runs' results, by content: a sibling that changed reruns its readers."""
-    found = sorted(p.run_dir.parent.glob(f"{p.name}-*/results.json"))
+    siblings = sorted(RunFolder(d).results for d in p.run_dir.parent.glob(f"{p.name}-*"))
+    found = [f for f in siblings if f.is_file()]
     return json.dumps([(f.parent.name, paths.file_hash(f)) for f in found])
 
 

@@ -2,7 +2,7 @@
 
 Notebooks 05-07 call these; `results.collect` reads what they write. The file layout lives here
 only: ``{"judge": its held-out check, "scores": {"<task>/<method>": {metric: metrics.record(...)}},
-"pooled": ...}``, one file per judge (FILES).
+"pooled": ...}``, one file per judge (FILES; named by avgas.runfolder).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import torch
 from avgas import metrics, paper, paths, slots
 from avgas.params import Params
 
-FILES = {
-    "metrics_fid_is.json": "scene classifier (FID/IS)",
-    "metrics_crs.json": "detector (CRS)",
-    "metrics_rk.json": "CLIP (R@K)",
+FILES = {  # RunFolder.metrics(what): metrics_<what>.json, and the judge that scores it
+    "fid_is": "scene classifier (FID/IS)",
+    "crs": "detector (CRS)",
+    "rk": "CLIP (R@K)",
 }
 
 
@@ -28,9 +28,9 @@ def _recall_name(test: pd.DataFrame):
     return lambda task: slots.recall_name(k, task)
 
 
-def _write(p: Params, fname: str, judge: dict, scores: dict, **extra) -> None:
-    assert fname in FILES, fname
-    paths.atomic_write_text(p.run_dir / fname, json.dumps({"judge": judge, "scores": scores, **extra}, indent=1))
+def _write(p: Params, what: str, judge: dict, scores: dict, **extra) -> None:
+    assert what in FILES, what
+    paths.atomic_write_text(p.folder.metrics(what), json.dumps({"judge": judge, "scores": scores, **extra}, indent=1))
 
 
 def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_of) -> tuple[dict, dict]:
@@ -101,7 +101,7 @@ def crs(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | None 
         else "YOLO-World's default"
     )
     check = {**judge.report["held-out"], "confidence threshold": judge.conf, "threshold chosen on": threshold}
-    _write(p, "metrics_crs.json", check, scores, checks=checks or judge_checks(p, judge), clusters=clusters(test))
+    _write(p, "crs", check, scores, checks=checks or judge_checks(p, judge), clusters=clusters(test))
     return pd.Series(table, name="CRS").unstack(0)
 
 
@@ -118,7 +118,7 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
     floor = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
     _write(
         p,
-        "metrics_rk.json",
+        "rk",
         judge.report["held-out"],
         scores,
         checks=checks or judge_checks(p, judge),
@@ -183,7 +183,7 @@ def fid_is(
     pooled = metrics.pooled(judge, images, true)
     _write(
         p,
-        "metrics_fid_is.json",
+        "fid_is",
         judge.report.get("held-out", {}),
         scores,
         pooled=pooled,
@@ -221,8 +221,8 @@ def add_checks(p: Params, progress: bool = False) -> list[str]:
     cat = data.catalogue(p)
     test, _, size = generate.load_run(p, cat)
     changed = []
-    for fname, make in (("metrics_crs.json", judges.detector.judge), ("metrics_rk.json", judges.clip.judge)):
-        f = p.run_dir / fname
+    for what, make in (("crs", judges.detector.judge), ("rk", judges.clip.judge)):
+        f = p.folder.metrics(what)
         if not f.is_file():
             continue
         d = json.loads(f.read_text())
@@ -230,9 +230,9 @@ def add_checks(p: Params, progress: bool = False) -> list[str]:
             continue
         judge = make(p, cat, size, progress)
         d.update(checks=judge_checks(p, judge), clusters=clusters(test))
-        if fname == "metrics_rk.json":
+        if what == "rk":
             k = slots.count(test)
             d["chance floor"] = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
         paths.atomic_write_text(f, json.dumps(d, indent=1))
-        changed.append(fname)
+        changed.append(f.name)
     return changed

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avgas.progress import STAGES
+from avgas.runfolder import RunFolder
 
 
 def _steps(run_dir: Path) -> list[dict]:
-    f = Path(run_dir) / STAGES
+    f = RunFolder(run_dir).stages
     if not f.is_file():
         return []
     rows = []
@@ -35,7 +35,7 @@ def rows(run_dir: Path) -> list[dict]:
     """(run, notebook, stage, seconds) of one run: its notebooks' latest executions and their steps."""
     run_dir = Path(run_dir)
     try:
-        notebooks = json.loads((run_dir / "run.json").read_text()).get("notebooks", {})
+        notebooks = json.loads(RunFolder(run_dir).manifest.read_text()).get("notebooks", {})
     except (OSError, ValueError):
         return []
     steps = _steps(run_dir)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     run_dirs = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
-    missing = [d for d in run_dirs if not (d / "run.json").is_file()]
+    missing = [d for d in run_dirs if not RunFolder(d).manifest.is_file()]
     for d in missing:
         print(f"{d}: no run.json (not a run folder, or no notebook has run yet); left out", file=sys.stderr)
     print(table([d for d in run_dirs if d not in missing]))

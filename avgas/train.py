@@ -467,7 +467,7 @@ def launch(p: Params, processes: int | None = None) -> None:
     from avgas import params as params_mod
 
     n = processes or p.train_processes
-    resolved = p.run_dir / ".train-params.yaml"
+    resolved = p.folder.train_params
     params_mod.save(p.replace(train_processes=n), resolved)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
     cmd += ["-m", "avgas", "train", str(resolved)]

@@ -16,6 +16,7 @@ import numpy as np
 
 from avgas import custody, paths
 from avgas.params import Params
+from avgas.runfolder import RunFolder
 
 NOISE_OFFSET = 1000  # validation images use noise seeds apart from the test images' (generate.images_for)
 
@@ -53,7 +54,7 @@ def save(p: Params, progress: bool = False) -> dict:
         "unseen_pairs",
     )
     out = {"settings": {k: getattr(p, k) for k in keys}, **scores(p, progress)}
-    paths.atomic_write_text(p.run_dir / "validation.json", json.dumps(out, indent=1))
+    paths.atomic_write_text(p.folder.validation, json.dumps(out, indent=1))
     return out
 
 
@@ -79,9 +80,11 @@ def for_run(run_dir) -> Params:
     from avgas import params as params_mod
 
     run_dir = Path(run_dir).resolve()
-    if not (run_dir / "params.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir / 'params.yaml'}: not a run folder (python -m avgas run <params> makes one)")
-    p = params_mod.load(run_dir / "params.yaml", {"run_root": str(run_dir.parent), "name": run_dir.name})
+    if not RunFolder(run_dir).params.is_file():
+        raise FileNotFoundError(
+            f"{RunFolder(run_dir).params}: not a run folder (python -m avgas run <params> makes one)"
+        )
+    p = params_mod.load(RunFolder(run_dir).params, {"run_root": str(run_dir.parent), "name": run_dir.name})
     params_mod.protect_inputs(p)
     return p
 
@@ -98,7 +101,7 @@ def _finished_enough(p: Params) -> None:
     if missing:
         raise runner.RunError(
             f"{p.run_dir} has not finished {', '.join(missing)}, which validation scores need; finish the run "
-            f"first: python -m avgas run {p.run_dir / 'params.yaml'} (notebook 06 then writes validation.json)"
+            f"first: python -m avgas run {p.folder.params} (notebook 06 then writes validation.json)"
         )
 
 
@@ -109,7 +112,7 @@ def compare_runs(run_dirs: list) -> "pd.DataFrame":  # noqa: F821
     runs = {}
     for d in run_dirs:
         p = for_run(d)
-        f = p.run_dir / "validation.json"
+        f = p.folder.validation
         if not f.is_file():
             _finished_enough(p)
             with custody.hold(p.run_dir, "validation scores"):

@@ -59,10 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
+from avgas import custody, duplicates, paths, world
 from avgas import data as data_mod
-from avgas import duplicates, paths, world
 from avgas.data import CsvScan, DataError, Row
-from avgas.params import Params
+from avgas.params import INGEST_INPUT_KEYS, Params
+from avgas.runfolder import DataFolder
 from avgas.spectrogram import SR, wave_problem
 
 log = logging.getLogger("avgas")
@@ -70,8 +71,6 @@ log = logging.getLogger("avgas")
 FPS = 10  # the frame numbers of top1_boxes_top10_moments.json count at 10 fps
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
-STAGING = ".staging"  # <data_root>/.staging: the archive members in flight, one per worker at most
-INPUT_KEYS = ("vggsound_csv", "video_dir", "frames_json")
 SKIP_COLUMNS = ["stem", "ytid", "start_seconds", "label", "reason", "line"]
 CSV_WHERE = (
     "vggsound.csv from the VGGSound page, www.robots.ox.ac.uk/~vgg/data/vggsound/ "
@@ -181,23 +180,23 @@ def _kind(reason: str) -> str:
 
 
 def _outputs(p: Params) -> list[tuple[str, Path]]:
-    root = p.data_dir
+    d = p.data
     return [
         ("metadata_csv", p.metadata_path),
-        ("data_root", root / "skipped.csv"),
-        ("data_root", root / "ingest.json"),
-        ("data_root", root / "archives.json"),
-        ("data_root", root / "fingerprints.json"),
-        ("data_root", root / STAGING),
-        ("data_root", root / "audios"),
-        ("data_root", root / "images"),
-        ("data_root", root / ".avgas.lock"),
+        ("data_root", d.skipped),
+        ("data_root", d.ingest),
+        ("data_root", d.archives),
+        ("data_root", d.fingerprints),
+        ("data_root", d.staging),  # the archive members in flight, one per worker at most
+        ("data_root", d.audios),
+        ("data_root", d.images),
+        ("data_root", d.root / custody.LOCK),
     ]
 
 
 def check_apart(p: Params) -> None:
     """Refuse params whose ingestion outputs would land on (or in) one of its inputs."""
-    for ikey in INPUT_KEYS:
+    for ikey in INGEST_INPUT_KEYS:
         value = getattr(p, ikey)
         if not value:
             continue
@@ -570,7 +569,7 @@ _LOCAL = ("row", "archive", "staged")  # job keys the worker does not need
 def prepare(p: Params, workers: int | None = None, progress: bool = True) -> Ingested:
     """Ingest the clips of the classes the params' combinations need into p.data_dir."""
     check_apart(p)  # before anything is written
-    for key in INPUT_KEYS:
+    for key in INGEST_INPUT_KEYS:
         if getattr(p, key):
             paths.protect(paths.resolve(getattr(p, key)), key)
     ffmpeg = _ffmpeg()
@@ -590,281 +589,352 @@ def prepare(p: Params, workers: int | None = None, progress: bool = True) -> Ing
 
 
 def _ingest(p: Params, scan: CsvScan, frames: dict, ffmpeg: str, workers: int | None, progress: bool) -> Ingested:
-    from tqdm.auto import tqdm
+    ing = _Ingestion(p, scan, frames, ffmpeg)
+    t0 = time.perf_counter()
+    work = ing.decode(workers or p.ingest_workers or max(1, (os.cpu_count() or 2)), progress)
+    ing.skip_missing()
+    return ing.finish(work, time.perf_counter() - t0)
 
-    video_dir = paths.resolve(p.video_dir)
-    wanted = set(world.classes(p))
-    root = p.data_dir
-    skipped = [_unparseable_entry(n, why, fields) for n, why, fields in scan.unparseable]
-    labels: dict[tuple[str, int], list[Row]] = {}
-    for r in scan.rows:
-        labels.setdefault((r.ytid, r.start), []).append(r)
-    rows = [r for r in scan.rows if r.label in wanted]
-    results, reused, conflicts = [], 0, 0
-    loose, pending = [], {}  # clips with a video file in the folder; clips to look for in the archives
-    for row in rows:
-        ytid, start, label, split = row.tuple
-        stem = world.stem_of(ytid, start)
-        same = labels[(ytid, start)]
-        if len(same) > 1:  # one clip, two labels: neither can be trusted
-            conflicts += 1
-            others = "; ".join(f"line {o.line}: {o.label!r}" for o in same if o is not row)
-            skipped.append((stem, ytid, start, label, f"conflicting labels (also {others})", row.line))
-            continue
-        wav, jpg = root / "audios" / f"{stem}.wav", root / "images" / f"{stem}.jpg"
-        if wav.is_file() and jpg.is_file():
-            reused += 1
-            results.append({"stem": stem, "ok": True, "fallback": False, "row": row})
-            continue
-        key = next((k for k in (stem, f"{ytid}_{start:06d}", ytid) if k in frames), None)
-        job = {
+
+def _skip_entry(stem: str, row: Row, why: str) -> tuple:
+    """A skipped.csv line for a clip of the csv."""
+    ytid, start, label, _ = row.tuple
+    return (stem, ytid, start, label, why, row.line)
+
+
+class _Ingestion:
+    """One prepare-vggsound call: the clips the csv asks for, as decoding jobs (videos in the folder;
+    members of its archives, streamed to a staging folder), and the record of what was kept and why
+    the rest was skipped. `archives.json` remembers the archives read to their end, so a later call
+    opens only those that may hold a clip still missing."""
+
+    def __init__(self, p: Params, scan: CsvScan, frames: dict, ffmpeg: str):
+        self.p, self.scan, self.root = p, scan, p.data_dir
+        self.wanted = set(world.classes(p))
+        self.skipped = [_unparseable_entry(n, why, fields) for n, why, fields in scan.unparseable]
+        self.rows = [r for r in scan.rows if r.label in self.wanted]
+        self.results: list[dict] = []
+        self.reused = self.conflicts = 0
+        self.loose: list[dict] = []  # clips with a video file in the folder
+        self.pending: dict[str, dict] = {}  # clips to look for in the archives
+        self._plan(frames, ffmpeg)
+        self.by_name = {
+            c: stem for stem, j in self.pending.items() for c in candidate_stems(j["row"].ytid, j["row"].start)
+        }
+        self.archives = archives_in(paths.resolve(p.video_dir))
+        self.state_file = p.data.archives
+        try:
+            self.state = json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
+        except ValueError:
+            self.state = {}  # unreadable: every archive is read again
+        self.staging = p.data.staging
+        self.bad_archives: dict[str, str] = {}
+        self.opened: list[str] = []
+        self.outstanding: dict[str, int] = {}
+        self.streamed: set[str] = set()
+
+    # ------------------------------------------------------------------------------ the jobs
+
+    def _plan(self, frames: dict, ffmpeg: str) -> None:
+        labels: dict[tuple[str, int], list[Row]] = {}
+        for r in self.scan.rows:
+            labels.setdefault((r.ytid, r.start), []).append(r)
+        video_dir = paths.resolve(self.p.video_dir)
+        for row in self.rows:
+            ytid, start, label, split = row.tuple
+            stem = world.stem_of(ytid, start)
+            same = labels[(ytid, start)]
+            if len(same) > 1:  # one clip, two labels: neither can be trusted
+                self.conflicts += 1
+                others = "; ".join(f"line {o.line}: {o.label!r}" for o in same if o is not row)
+                self.skipped.append(_skip_entry(stem, row, f"conflicting labels (also {others})"))
+                continue
+            wav, jpg = self.p.data.audio(stem), self.p.data.image(stem)
+            if wav.is_file() and jpg.is_file():
+                self.reused += 1
+                self.results.append({"stem": stem, "ok": True, "fallback": False, "row": row})
+                continue
+            job = self._job(row, stem, wav, jpg, frames, ffmpeg)
+            video = find_video(video_dir, ytid, start)
+            if video is not None:
+                self.loose.append({**job, "video": str(video)})
+            else:
+                self.pending[stem] = job
+
+    def _job(self, row: Row, stem: str, wav: Path, jpg: Path, frames: dict, ffmpeg: str) -> dict:
+        key = next((k for k in (stem, f"{row.ytid}_{row.start:06d}", row.ytid) if k in frames), None)
+        return {
             "ffmpeg": ffmpeg,
             "ffprobe": shutil.which("ffprobe"),
             "wav": str(wav),
             "jpg": str(jpg),
             "stem": stem,
             "frames": frames.get(key) if key else None,
-            "frame_index_base": p.frame_index_base,
+            "frame_index_base": self.p.frame_index_base,
             "clip_seconds": 10.0,
-            "min_seconds": p.min_clip_seconds,
+            "min_seconds": self.p.min_clip_seconds,
             "row": row,
         }
-        video = find_video(video_dir, ytid, start)
-        if video is not None:
-            loose.append({**job, "video": str(video)})
-        else:
-            pending[stem] = job
-    by_name = {c: stem for stem, j in pending.items() for c in candidate_stems(j["row"].ytid, j["row"].start)}
 
-    archives = archives_in(video_dir)
-    state_file = root / "archives.json"
-    try:
-        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    except ValueError:
-        state = {}  # unreadable: every archive is read again
-    staging = root / STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # members a SIGKILLed ingestion left: never reused
-    bad_archives: dict[str, str] = {}
-    opened, outstanding, streamed = [], {}, set()
+    def save_state(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        paths.atomic_write_text(self.state_file, json.dumps(self.state, indent=1))
 
-    def save_state() -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        paths.atomic_write_text(state_file, json.dumps(state, indent=1))
-
-    def on_result(job: dict, r: dict) -> None:
+    def on_result(self, job: dict, r: dict) -> None:
         r["row"] = job["row"]
         arc = job.get("archive")
         if r["ok"]:
-            results.append(r)
+            self.results.append(r)
         else:
-            ytid, start, label, _ = job["row"].tuple
-            skipped.append((job["stem"], ytid, start, label, r["reason"], job["row"].line))
+            self.skipped.append(_skip_entry(job["stem"], job["row"], r["reason"]))
         if arc is not None:
             if not r["ok"]:
-                state[arc]["skipped"][job["stem"]] = r["reason"]
-            outstanding[arc] -= 1
-            if outstanding[arc] == 0 and arc in streamed:
-                state[arc]["complete"] = True  # every clip of it done: a later call need not open it
-                save_state()
+                self.state[arc]["skipped"][job["stem"]] = r["reason"]
+            self.outstanding[arc] -= 1
+            if self.outstanding[arc] == 0 and arc in self.streamed:
+                self.state[arc]["complete"] = True  # every clip of it done: a later call need not open it
+                self.save_state()
 
-    t0 = time.perf_counter()
-    workers = workers or p.ingest_workers or max(1, (os.cpu_count() or 2))
-    total = len(loose) + len(pending)
-    bar = tqdm(total=total, desc="VGGSound clips", disable=not progress)
-    work = _Work(workers, on_result, bar)
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
-    try:
-        for job in loose:
-            work.submit(job)
-        for archive in archives:
-            if not pending:
-                break
-            name = archive.name
-            old_state = state.get(name) or {}
-            fresh = old_state.get("complete") and {k: old_state.get(k) for k in ("size", "mtime_ns")} == _stamp(archive)
-            if fresh:  # read to its end before: its members and their skips are known
-                need = False
-                for m in old_state["members"]:
-                    stem = by_name.get(m)
-                    if stem in pending:
-                        if stem in old_state["skipped"]:
-                            j = pending.pop(stem)
-                            ytid, start, label, _ = j["row"].tuple
-                            skipped.append((stem, ytid, start, label, old_state["skipped"][stem], j["row"].line))
-                            bar.update(1)
-                        else:
-                            need = True  # its clip was deleted since, or its class is newly needed
-                if not need:
-                    continue
-            state[name] = {
-                **_stamp(archive),
-                "complete": False,
-                "members": {},
-                "skipped": dict(old_state.get("skipped", {})) if fresh else {},
-            }
-            opened.append(name)
-            outstanding[name] = 0
-            staging.mkdir(parents=True, exist_ok=True)
-            members = 0
-            stream = _members(archive)
-            try:
-                for member, fh in stream:
-                    members += 1
-                    m = video_stem(member)
-                    if m is None:
-                        continue
-                    state[name]["members"][m] = member
-                    stem = by_name.get(m)
-                    if stem not in pending:
-                        continue  # not needed, done, or taken from an earlier archive or the folder
-                    work.room()
-                    dest = staging / f"{stem}{member[member.rfind('.') :].lower()}"
-                    try:
-                        n = _copy_member(fh, dest)
-                    except _ArchiveBroken:
-                        dest.unlink(missing_ok=True)
-                        raise
-                    job = pending.pop(stem)
-                    work.staged(n)
-                    outstanding[name] += 1
-                    work.submit({**job, "video": str(dest), "archive": name, "staged": n})
-            except _ArchiveBroken as e:
-                why = f"unreadable after {members} members ({e})"
-                bad_archives[name] = why
-                log.warning("skipping the rest of archive %s: %s", archive, why)
-                continue
-            finally:
-                stream.close()  # the archive's file, now (not when the generator is collected)
-            streamed.add(name)
-            if outstanding[name] == 0:
-                state[name]["complete"] = True
-                save_state()
-        work.drain()
-    except (KeyboardInterrupt, _Stopped) as e:
-        work.stop()
-        shutil.rmtree(staging, ignore_errors=True)
-        if opened:
-            save_state()  # the archives finished so far are not read again
-        raise DataError(
-            f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
-            f"after {work.processed} of {total} clips; the finished "
-            "clips are kept: run the same command again to continue"
-        ) from None
-    except BaseException:
-        work.stop()
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    else:
-        work.close()
-    finally:
-        bar.close()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-    shutil.rmtree(staging, ignore_errors=True)
-    if opened:
-        save_state()
-    unreadable = f"; {len(bad_archives)} unreadable archive(s): {', '.join(bad_archives)}" if bad_archives else ""
-    for stem, job in pending.items():
-        ytid, start, label, _ = job["row"].tuple
-        why = f"missing video (no file matching either naming{' in the folder or its archives' if archives else ''}"
-        skipped.append((stem, ytid, start, label, why + unreadable + ")", job["row"].line))
-    seconds = time.perf_counter() - t0
+    # ---------------------------------------------------------------------------- decoding
 
-    # the same clip under two ids: keep the first of each group (csv order), list the others
-    results.sort(key=lambda r: r["row"].line)
-    prints = _fingerprints(root, results)
-    groups = duplicates.find([r["stem"] for r in results], prints)
-    dropped = groups.dropped
-    line_of = {r["stem"]: r["row"].line for r in results}
-    kept = []
-    for r in results:
-        if r["stem"] in dropped:
-            first, by = dropped[r["stem"]]
-            ytid, start, label, _ = r["row"].tuple
-            why = f"duplicate clip (same {by} as {first}, csv line {line_of[first]}; kept once)"
-            skipped.append((r["stem"], ytid, start, label, why, r["row"].line))
+    def decode(self, workers: int, progress: bool) -> _Work:
+        """Decode every job in worker processes: the folder's videos, then the archives' members."""
+        from tqdm.auto import tqdm
+
+        shutil.rmtree(self.staging, ignore_errors=True)  # members a SIGKILLed ingestion left: never reused
+        total = len(self.loose) + len(self.pending)
+        bar = tqdm(total=total, desc="VGGSound clips", disable=not progress)
+        work = _Work(workers, self.on_result, bar)
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+        try:
+            for job in self.loose:
+                work.submit(job)
+            for archive in self.archives:
+                if not self.pending:
+                    break
+                self._archive(archive, work, bar)
+            work.drain()
+        except (KeyboardInterrupt, _Stopped) as e:
+            work.stop()
+            shutil.rmtree(self.staging, ignore_errors=True)
+            if self.opened:
+                self.save_state()  # the archives finished so far are not read again
+            raise DataError(
+                f"prepare-vggsound stopped by {'Ctrl-C' if isinstance(e, KeyboardInterrupt) else 'SIGTERM'} "
+                f"after {work.processed} of {total} clips; the finished "
+                "clips are kept: run the same command again to continue"
+            ) from None
+        except BaseException:
+            work.stop()
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
         else:
-            kept.append(r)
+            work.close()
+        finally:
+            bar.close()
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.opened:
+            self.save_state()
+        return work
 
-    root.mkdir(parents=True, exist_ok=True)
-    skip_list = root / "skipped.csv"
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(SKIP_COLUMNS)
-    w.writerows(sorted(skipped, key=lambda s: s[-1]))
-    paths.atomic_write_text(skip_list, buf.getvalue())
-    ok_rows = sorted(r["row"].tuple for r in kept)
-    buf = io.StringIO()
-    csv.writer(buf).writerows(ok_rows)
-    paths.atomic_write_text(p.metadata_path, buf.getvalue())
-    reasons: dict = {}
-    for entry in skipped:
-        kind = _kind(entry[4])
-        reasons[kind] = reasons.get(kind, 0) + 1
-    counts: dict = {}
-    for _, _, label, split in ok_rows:
-        counts.setdefault(label, {"train": 0, "test": 0})
-        counts[label][split if split in ("train", "test") else "train"] += 1
-    short = {
-        c: counts.get(c, {"train": 0, "test": 0})
-        for c in sorted(wanted)
-        if min(counts.get(c, {"train": 0, "test": 0}).values()) < 2
-    }
-    summary = Ingested(
-        len(rows),
-        len(kept),
-        reused,
-        len(skipped),
-        sum(r.get("fallback", False) for r in kept),
-        seconds,
-        skip_list,
-        reasons,
-        lines=scan.lines,
-        other_classes=len(scan.rows) - len(rows),
-        duplicates=len(scan.duplicates),
-        unparseable=len(scan.unparseable),
-        conflicts=conflicts,
-        header=scan.header,
-        blank=scan.blank,
-        comments=scan.comments,
-        duplicate_groups=len(groups.groups),
-        duplicate_clips=len(dropped),
-        archives=len(archives),
-        archives_read=len(opened),
-        bad_archives=bad_archives,
-        peak_staged_bytes=work.peak_bytes,
-        peak_staged_files=work.peak_files,
-        processed=work.processed,
-    )
-    record = {
-        **{k: v for k, v in summary.__dict__.items() if k != "skip_list"},
-        "clips_per_second": summary.clips_per_second,
-        "duplicate_lines": {str(n): first for n, first in list(scan.duplicates.items())[:1000]},
-        "duplicate_groups": groups.groups,
-        "duplicate_clip_groups": len(groups.groups),
-    }
-    paths.atomic_write_text(root / "ingest.json", json.dumps(record, indent=1))
-    if short:  # everything ingested is kept; the run cannot use these classes yet
-        raise DataError(
-            "too few usable clips (at least 2 in train and 2 in test needed) for: "
-            + "; ".join(f"{c}: train {n['train']}, test {n['test']}" for c, n in short.items())
-            + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}"
+    def _fresh(self, archive: Path) -> dict:
+        """The archive's record when it was read to its end before and is unchanged since, else {}."""
+        old = self.state.get(archive.name) or {}
+        same = old.get("complete") and {k: old.get(k) for k in ("size", "mtime_ns")} == _stamp(archive)
+        return old if same else {}
+
+    def _known(self, fresh: dict, bar) -> bool:
+        """True when an archive read to its end before holds no clip still needed: its members and
+        their skips are known (the skips are taken from its record), so it is not opened again."""
+        need = False
+        for m in fresh["members"]:
+            stem = self.by_name.get(m)
+            if stem in self.pending:
+                if stem in fresh["skipped"]:
+                    j = self.pending.pop(stem)
+                    self.skipped.append(_skip_entry(stem, j["row"], fresh["skipped"][stem]))
+                    bar.update(1)
+                else:
+                    need = True  # its clip was deleted since, or its class is newly needed
+        return not need
+
+    def _archive(self, archive: Path, work: _Work, bar) -> None:
+        """Stream one archive: each member a clip still needs is staged and decoded."""
+        name = archive.name
+        fresh = self._fresh(archive)
+        if fresh and self._known(fresh, bar):
+            return
+        self.state[name] = {
+            **_stamp(archive),
+            "complete": False,
+            "members": {},
+            "skipped": dict(fresh.get("skipped", {})),
+        }
+        self.opened.append(name)
+        self.outstanding[name] = 0
+        self.staging.mkdir(parents=True, exist_ok=True)
+        members = 0
+        stream = _members(archive)
+        try:
+            for member, fh in stream:
+                members += 1
+                self._member(name, member, fh, work)
+        except _ArchiveBroken as e:
+            why = f"unreadable after {members} members ({e})"
+            self.bad_archives[name] = why
+            log.warning("skipping the rest of archive %s: %s", archive, why)
+            return
+        finally:
+            stream.close()  # the archive's file, now (not when the generator is collected)
+        self.streamed.add(name)
+        if self.outstanding[name] == 0:
+            self.state[name]["complete"] = True
+            self.save_state()
+
+    def _member(self, name: str, member: str, fh, work: _Work) -> None:
+        m = video_stem(member)
+        if m is None:
+            return
+        self.state[name]["members"][m] = member
+        stem = self.by_name.get(m)
+        if stem not in self.pending:
+            return  # not needed, done, or taken from an earlier archive or the folder
+        work.room()
+        dest = self.staging / f"{stem}{member[member.rfind('.') :].lower()}"
+        try:
+            n = _copy_member(fh, dest)
+        except _ArchiveBroken:
+            dest.unlink(missing_ok=True)
+            raise
+        job = self.pending.pop(stem)
+        work.staged(n)
+        self.outstanding[name] += 1
+        work.submit({**job, "video": str(dest), "archive": name, "staged": n})
+
+    # ----------------------------------------------------------------------------- the record
+
+    def skip_missing(self) -> None:
+        """The clips found neither in the folder nor in its archives."""
+        unreadable = (
+            f"; {len(self.bad_archives)} unreadable archive(s): {', '.join(self.bad_archives)}"
+            if self.bad_archives
+            else ""
         )
-    return summary
+        where = " in the folder or its archives" if self.archives else ""
+        for stem, job in self.pending.items():
+            why = f"missing video (no file matching either naming{where}"
+            self.skipped.append(_skip_entry(stem, job["row"], why + unreadable + ")"))
+
+    def _deduplicated(self):
+        """The same clip under two ids: keep the first of each group (csv order), list the others."""
+        self.results.sort(key=lambda r: r["row"].line)
+        prints = _fingerprints(self.root, self.results)
+        groups = duplicates.find([r["stem"] for r in self.results], prints)
+        line_of = {r["stem"]: r["row"].line for r in self.results}
+        kept = []
+        for r in self.results:
+            if r["stem"] in groups.dropped:
+                first, by = groups.dropped[r["stem"]]
+                why = f"duplicate clip (same {by} as {first}, csv line {line_of[first]}; kept once)"
+                self.skipped.append(_skip_entry(r["stem"], r["row"], why))
+            else:
+                kept.append(r)
+        return kept, groups
+
+    def _write_lists(self, kept: list[dict]) -> list[tuple]:
+        """skipped.csv (every skipped clip and line, with why) and the metadata csv of the kept clips."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(SKIP_COLUMNS)
+        w.writerows(sorted(self.skipped, key=lambda s: s[-1]))
+        paths.atomic_write_text(self.p.data.skipped, buf.getvalue())
+        ok_rows = sorted(r["row"].tuple for r in kept)
+        buf = io.StringIO()
+        csv.writer(buf).writerows(ok_rows)
+        paths.atomic_write_text(self.p.metadata_path, buf.getvalue())
+        return ok_rows
+
+    def _short(self, ok_rows: list[tuple]) -> dict:
+        """Needed classes with fewer than 2 usable clips in train or in test."""
+        counts: dict = {}
+        for _, _, label, split in ok_rows:
+            counts.setdefault(label, {"train": 0, "test": 0})
+            counts[label][split if split in ("train", "test") else "train"] += 1
+        return {
+            c: counts.get(c, {"train": 0, "test": 0})
+            for c in sorted(self.wanted)
+            if min(counts.get(c, {"train": 0, "test": 0}).values()) < 2
+        }
+
+    def finish(self, work: _Work, seconds: float) -> Ingested:
+        """Write skipped.csv, the metadata csv and ingest.json; refuse classes left too small."""
+        kept, groups = self._deduplicated()
+        ok_rows = self._write_lists(kept)
+        skip_list = self.p.data.skipped
+        reasons: dict = {}
+        for entry in self.skipped:
+            kind = _kind(entry[4])
+            reasons[kind] = reasons.get(kind, 0) + 1
+        scan = self.scan
+        summary = Ingested(
+            len(self.rows),
+            len(kept),
+            self.reused,
+            len(self.skipped),
+            sum(r.get("fallback", False) for r in kept),
+            seconds,
+            skip_list,
+            reasons,
+            lines=scan.lines,
+            other_classes=len(scan.rows) - len(self.rows),
+            duplicates=len(scan.duplicates),
+            unparseable=len(scan.unparseable),
+            conflicts=self.conflicts,
+            header=scan.header,
+            blank=scan.blank,
+            comments=scan.comments,
+            duplicate_groups=len(groups.groups),
+            duplicate_clips=len(groups.dropped),
+            archives=len(self.archives),
+            archives_read=len(self.opened),
+            bad_archives=self.bad_archives,
+            peak_staged_bytes=work.peak_bytes,
+            peak_staged_files=work.peak_files,
+            processed=work.processed,
+        )
+        record = {
+            **{k: v for k, v in summary.__dict__.items() if k != "skip_list"},
+            "clips_per_second": summary.clips_per_second,
+            "duplicate_lines": {str(n): first for n, first in list(scan.duplicates.items())[:1000]},
+            "duplicate_groups": groups.groups,
+            "duplicate_clip_groups": len(groups.groups),
+        }
+        paths.atomic_write_text(self.p.data.ingest, json.dumps(record, indent=1))
+        short = self._short(ok_rows)
+        if short:  # everything ingested is kept; the run cannot use these classes yet
+            raise DataError(
+                "too few usable clips (at least 2 in train and 2 in test needed) for: "
+                + "; ".join(f"{c}: train {n['train']}, test {n['test']}" for c, n in short.items())
+                + f". Ingested clips are kept; reasons of the skipped ones are in {skip_list}"
+            )
+        return summary
 
 
 def _fingerprints(root: Path, results: list[dict]) -> list:
     """Each ingested clip's fingerprints (duplicates.py): from its worker, else from the cache in
     <data_root>/fingerprints.json (by the wav's size and time), else computed here."""
-    f = root / "fingerprints.json"
+    f = DataFolder(root).fingerprints
     try:
         cache = json.loads(f.read_text()) if f.is_file() else {}
     except ValueError:
         cache = {}
     prints, new = [], {}
     for r in results:
-        wav, jpg = root / "audios" / f"{r['stem']}.wav", root / "images" / f"{r['stem']}.jpg"
+        wav, jpg = DataFolder(root).audio(r["stem"]), DataFolder(root).image(r["stem"])
         st = wav.stat()
         stamp = [st.st_size, st.st_mtime_ns]
         if r.get("fingerprint") is not None:
@@ -922,7 +992,7 @@ def report(p: Params):
     skip-list's reasons with an example clip each; None when nothing was ingested there."""
     import pandas as pd
 
-    f = p.data_dir / "ingest.json"
+    f = p.data.ingest
     if not f.is_file():
         return None
     s = json.loads(f.read_text())
@@ -935,7 +1005,7 @@ def report(p: Params):
         ],
         index=["prepare-vggsound"],
     )
-    skipped = pd.read_csv(p.data_dir / "skipped.csv") if (p.data_dir / "skipped.csv").is_file() else pd.DataFrame()
+    skipped = pd.read_csv(p.data.skipped) if p.data.skipped.is_file() else pd.DataFrame()
     if len(skipped):
         skipped["kind"] = skipped["reason"].astype(str).map(_kind)
         if "line" in skipped:

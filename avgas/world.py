@@ -100,11 +100,11 @@ def require_synthetic(p: Params) -> None:
 
 def _refuse_theirs(p: Params) -> None:
     """Clips or a csv that no synthetic world of avgas wrote are the user's: never replaced."""
-    out = p.data_dir
-    mine = (out / "world.json").is_file()  # avgas generated this folder (before it kept a record, too)
+    out, d = p.data_dir, p.data
+    mine = d.world.is_file()  # avgas generated this folder (before it kept a record, too)
     theirs = [
         f
-        for f in (out / "audios", out / "images", out / "metadata.csv")
+        for f in (d.audios, d.images, d.metadata)
         if (f.is_file() or (f.is_dir() and any(f.iterdir()))) and not (mine or custody.owned(out, f))
     ]
     if theirs:
@@ -118,26 +118,26 @@ def _refuse_theirs(p: Params) -> None:
 
 
 def _generate(p: Params, progress: bool) -> WorldInfo:
-    out = p.data_dir
+    out, d = p.data_dir, p.data
     want = spec(p)
-    stamp = out / "world.json"
+    stamp = d.world
     if stamp.is_file() and json.loads(stamp.read_text()).get("spec") == want:
         damaged = custody.verify(out)
         if not damaged:
-            return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
+            return WorldInfo(out, sum(1 for _ in open(d.metadata)), 0.0, _folder_mb(out), True)
         log.warning(
             "the synthetic world in %s is regenerated: %s is damaged (%s)", out, damaged[0].path, damaged[0].why
         )
     _refuse_theirs(p)
     paths.guard(out)
-    for sub in ("audios", "images"):  # never mix clips of two different worlds
-        shutil.rmtree(out / sub, ignore_errors=True)
-        (out / sub).mkdir(parents=True)
+    for sub in (d.audios, d.images):  # never mix clips of two different worlds
+        shutil.rmtree(sub, ignore_errors=True)
+        sub.mkdir(parents=True)
     stamp.unlink(missing_ok=True)
     stored = instrument.tree(p, "world", want, out)  # generated before, by another run (avgas.instrument)
     if instrument.fetch(stored) is not None:
         custody.record(out, [f for _, f in stored.files], "synthetic world")
-        return WorldInfo(out, sum(1 for _ in open(out / "metadata.csv")), 0.0, _folder_mb(out), True)
+        return WorldInfo(out, sum(1 for _ in open(d.metadata)), 0.0, _folder_mb(out), True)
 
     t0 = time.perf_counter()
     all_names = paper.background_classes() + paper.foreground_classes()
@@ -152,17 +152,15 @@ def _generate(p: Params, progress: bool) -> WorldInfo:
         stem = stem_of(ytid, start)
         level = sounds.natural_level(meta)  # per-clip loudness: a natural spread, as recordings have
         wave = sounds.render(label, _clip_rng(p.seed, ci, j, 1), p.clip_seconds, level)
-        sf.write(out / "audios" / f"{stem}.wav", wave, sounds.SR, subtype="PCM_16")
-        pictures.draw(label, _clip_rng(p.seed, ci, j, 2), p.image_size).save(
-            out / "images" / f"{stem}.png", optimize=False
-        )
+        sf.write(d.audio(stem), wave, sounds.SR, subtype="PCM_16")
+        pictures.draw(label, _clip_rng(p.seed, ci, j, 2), p.image_size).save(d.image(stem, ".png"), optimize=False)
         rows.append((ytid, start, label, "test" if j < n_test else "train"))
     text = io.StringIO(newline="")
     csv.writer(text).writerows(rows)
-    paths.atomic_write_text(out / "metadata.csv", text.getvalue())
+    paths.atomic_write_text(d.metadata, text.getvalue())
     seconds = time.perf_counter() - t0
     paths.atomic_write_text(stamp, json.dumps({"spec": want, "seconds": round(seconds, 2)}, indent=1))
-    files = [out / "metadata.csv", stamp, *(out / "audios").iterdir(), *(out / "images").iterdir()]
+    files = [d.metadata, stamp, *d.audios.iterdir(), *d.images.iterdir()]
     custody.record(out, files, "synthetic world")
     names = [f.relative_to(out).as_posix() for f in files]
     instrument.publish(instrument.tree(p, "world", want, out, names), {"clips": len(rows)}, seconds)

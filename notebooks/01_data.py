@@ -97,7 +97,7 @@ for label in P.combination_list()[0]:  # the first combination's foreground and 
 
 # %%
 tuples = data.make_tuples(cat, P)
-tuples.to_csv(P.run_dir / "tuples.csv", index=False)
+tuples.to_csv(P.folder.tuples, index=False)
 data.tuple_table(tuples)
 
 # %% [markdown]

@@ -92,7 +92,7 @@ rows = {"Sound2Scene f_A(mix)": train.separation_scores((baseline,) * held.sourc
 rows.update({f"AV-GAS {a}" + (" (oracle-matched slots)" if losses.is_pit(a) else ""):
              train.separation_scores(separated[a], held.targets) for a in P.alignments})
 scores = pd.DataFrame(rows).T.round(3)
-(P.run_dir / "separation.json").write_text(json.dumps({
+P.folder.separation.write_text(json.dumps({
     "val_tuples": len(held.mix), "scores": scores.to_dict(orient="index"),
     "training": {a: r.summary() for a, r in results.items()}}, indent=1))
 scores

@@ -38,7 +38,7 @@ test = train.separator_data(P, cat, tuples, "test", fa, fv)
 embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the controls,
                                                           # and the two references
 images = generate.images_for(G, embeddings, P.seed)
-generate.save(P.run_dir / "generated.pt", images, list(test.tuples["tuple_id"]))
+generate.save(P.folder.generated, images, list(test.tuples["tuple_id"]))
 print(f"{len(test.mix)} test tuples x {len(images)} (task, method) sets of {G.resolution}-px images")
 
 # %% [markdown]

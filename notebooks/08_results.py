@@ -25,7 +25,6 @@
 params_file = "params/quick.yaml"  # a params file (relative to the project root); papermill passes the run's
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
@@ -35,7 +34,7 @@ from avgas import params, results, slots
 P = params.from_notebook(globals())
 collected = results.collect(P)
 results.write(P, collected)
-print(f"wrote {P.run_dir / 'results.json'}")
+print(f"wrote {P.folder.results}")
 
 # %% [markdown]
 # ## The protocol, and the judges both ways

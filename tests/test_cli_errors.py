@@ -177,3 +177,27 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_continue(tmp_path):
     m = json.loads((tmp_path / "quick" / "run.json").read_text())
     assert m["notebooks"]["01_data"]["status"] == "interrupted"
     assert not [f for f in (tmp_path / "quick").rglob("*") if f.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------- the CLI's table (issue 24)
+
+
+def test_every_user_error_the_cli_names_exists():
+    """cli.USER_ERRORS names the errors that become one line by module and class (looked up, not
+    imported); a class moved or renamed would turn its one-line error into a traceback."""
+    import importlib
+
+    from avgas import cli
+
+    for module, name in cli.USER_ERRORS:
+        cls = getattr(importlib.import_module(module), name, None)
+        assert isinstance(cls, type) and issubclass(cls, Exception), f"{module}.{name} (cli.USER_ERRORS) is gone"
+    assert len(cli.user_error_types()) == len(cli.USER_ERRORS)
+
+
+def test_the_cli_starts_without_torch():
+    """`python -m avgas --help` and the light commands must not wait for torch: heavy modules are
+    imported by the handlers that need them."""
+    code = "import sys, avgas.cli; sys.exit('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0, "importing avgas.cli loads torch: import heavy modules inside the handler"

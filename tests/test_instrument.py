@@ -98,31 +98,44 @@ NOT_INSTRUMENT = {
 }
 
 
-def _other(name: str, value, meta: dict, tmp_path):
-    """Another valid value for a params key."""
-    if name in ("sound2scene_checkpoint", "swav_checkpoint"):
-        f = tmp_path / name
-        f.write_bytes(b"weights")
-        return str(f)
+def _weights(name: str, tmp_path) -> str:
+    """A weight file or folder for a weight key, made in tmp_path."""
     if name == "icgan_folder":
         (tmp_path / "icgan").mkdir(exist_ok=True)
         (tmp_path / "icgan" / "G_ema_best0.pth").write_bytes(b"weights")
         return str(tmp_path / "icgan")
-    if name == "combinations":
-        return {"hail": ["dog barking", "train horning"], "sea waves": ["playing harp", "people cheering"]}
-    if name == "alignments":
-        return ["A2A"]
-    choices = meta.get("choices") or typing.get_args(params._HINTS[name])
-    if typing.get_origin(params._HINTS[name]) is typing.Literal or "choices" in meta:
+    f = tmp_path / name
+    f.write_bytes(b"weights")
+    return str(f)
+
+
+# keys whose other value is not derived from the value itself
+FIXED_OTHER = {
+    "combinations": {"hail": ["dog barking", "train horning"], "sea waves": ["playing harp", "people cheering"]},
+    "alignments": ["A2A"],
+    "instrument_seed": 7,
+    "detector_conf": 0.3,
+}
+
+
+def _other(name: str, value, meta: dict, tmp_path):
+    """Another valid value for a params key."""
+    if name in ("sound2scene_checkpoint", "swav_checkpoint", "icgan_folder"):
+        return _weights(name, tmp_path)
+    if name in FIXED_OTHER:
+        return FIXED_OTHER[name]
+    choices = meta.get("choices") or typing.get_args(params.HINTS[name])
+    if typing.get_origin(params.HINTS[name]) is typing.Literal or "choices" in meta:
         return next(c for c in choices if c != value)
     if isinstance(value, bool):
         return not value
-    if name in ("instrument_seed",):
-        return 7
-    if name == "detector_conf":
-        return 0.3
     if value is None:
         return "elsewhere"
+    return _nudged(value, meta)
+
+
+def _nudged(value, meta: dict):
+    """A number moved a little within its bounds; a string with a letter added."""
     if isinstance(value, int):
         return value + 1 if meta.get("max") is None or value + 1 <= meta["max"] else value - 1
     if isinstance(value, float):

@@ -118,7 +118,7 @@ def test_archives_ingest_as_the_unpacked_clips_do_with_bounded_disk(corpus, unpa
     # the bound: at most one unpacked member per worker on disk at once, deleted when done
     biggest = max(m.size for f in packed.iterdir() for m in tarfile.open(f) if m.isfile())
     assert 1 <= r.peak_staged_files <= workers and r.peak_staged_bytes <= workers * biggest
-    assert not (p.data_dir / vggsound.STAGING).exists()
+    assert not (p.data.staging).exists()
     assert _digest(packed) == before  # the archives are only read
     status, detail = check._video_row(p, prepared=True)[3:]
     assert status == "ok" and "3 archives" in detail and "3 read to their end" in detail, detail
@@ -163,7 +163,7 @@ def test_a_truncated_archive_is_a_logged_skip(corpus, tmp_path, caplog):
     # every clip is accounted for: ingested (the readable part too) or skipped with its reason
     assert record["clips"] == record["ok"] + record["skipped"] - record["unparseable"] == 12
     assert record["ok"] >= 8  # a_shard and c_shard whole, and what b_shard had before the cut
-    assert not (p.data_dir / vggsound.STAGING).exists()
+    assert not (p.data.staging).exists()
 
 
 def test_a_killed_ingestion_resumes_without_redoing_finished_archives(corpus, unpacked, tmp_path, monkeypatch):
@@ -248,5 +248,5 @@ def test_an_ingestion_killed_with_sigkill_resumes_after_its_finished_archives(co
     monkeypatch.setattr(vggsound, "_members", spy)
     r = vggsound.prepare(p, workers=2, progress=False)
     assert opened == ["b_shard.tar.gz", "c_shard.tgz"] and r.reused >= 4
-    assert not (p.data_dir / vggsound.STAGING).exists()
+    assert not (p.data.staging).exists()
     _same(_layout(p), unpacked)
