@@ -48,10 +48,20 @@ def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: 
     a module (uint8 images -> logits), or 'logits_unbiased' for Inception at `weights_path`."""
     if weights_path:  # TorchMetrics' IS takes no weights path: build its Inception ourselves
         feature = inception_net(weights_path, str(feature))
-    with _quiet():
+    with _quiet(), _fixed_order():
         m = InceptionScore(feature=feature, splits=splits)
         m.update(_nchw(fake))
         return float(m.compute()[0])
+
+
+@contextlib.contextmanager
+def _fixed_order(seed: int = 0):
+    """TorchMetrics draws IS's splits and KID's subsets from torch's global generator, so the same
+    images scored twice would give two numbers; a fixed seed, inside a forked generator (the
+    caller's random stream is left as it was), makes a score a function of its images."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> list[float]:
@@ -59,7 +69,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> 
     with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    with _quiet():
+    with _quiet(), _fixed_order():
         m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
         m.update(_nchw(real), real=True)
         m.update(_nchw(fake), real=False)

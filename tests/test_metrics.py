@@ -134,3 +134,33 @@ def test_kid_is_near_zero_for_one_set_and_grows_with_a_shift():
     same, _ = metrics.kid(a, images(2), Colour(), subsets=20)
     shifted, _ = metrics.kid(a, images(1, shift=60), Colour(), subsets=20)
     assert abs(same) < 0.05 < shifted
+
+
+def test_is_and_kid_are_functions_of_their_images():
+    """TorchMetrics shuffles IS's splits and KID's subsets with torch's global generator: the same
+    images must still give the same score, whatever the caller's random state, which is kept."""
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (60, 16, 16, 3), generator=g, dtype=torch.uint8)
+    other = torch.randint(0, 256, (60, 16, 16, 3), generator=g, dtype=torch.uint8)
+    feature = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10))
+    feature = _as_float(feature)
+    scores = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        scores.append((metrics.inception_score(imgs, feature, splits=10), metrics.kid(imgs, other, feature, 20)))
+        after = torch.rand(1)
+        torch.manual_seed(seed)
+        assert torch.equal(after, torch.rand(1))  # the caller's stream is untouched
+    assert scores[0] == scores[1]
+
+
+def _as_float(net):
+    class F(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.float() / 255)
+
+    return F()
