@@ -175,7 +175,7 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
 
     from avgas import protocol
 
-    folder = p.checkpoint_dir / "judges"
+    folder = p.folder.judges
     f = folder / "scene_classifier.pt"
     settings = classifier_settings(p, size)
     stored = instrument.entry(
