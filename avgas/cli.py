@@ -1,6 +1,6 @@
 """Command line: python -m avgas {run,params,check,plan,prepare-vggsound,world,book,validate,train,select,assignments,grade,explore} ...
 
-The CLI is a table (`COMMANDS`): each subcommand is one row with its help, its flags, the folders
+The CLI is a table (`SUBCOMMANDS`): each subcommand is one row with its help, its flags, the folders
 it holds while it writes (custody.COMMANDS says why) and its handler. `main` parses, looks the row
 up and turns the errors a user can act on into one line on stderr.
 
@@ -333,7 +333,7 @@ class Command:
 
 
 # In the order `--help` lists them. What each holds, and why, is custody.COMMANDS (a test checks both).
-COMMANDS: dict[str, Command] = {
+SUBCOMMANDS: dict[str, Command] = {
     "run": Command(
         "execute the numbered notebooks on a params file into runs/<name>/", _run_flags, _run_cmd, _holds_run_dir
     ),
@@ -402,20 +402,20 @@ COMMANDS: dict[str, Command] = {
 def held(args, p: params_mod.Params | None = None) -> list[Path]:
     """The folders a command holds while it writes (custody.COMMANDS says why; [] for a command
     that only reads). `p`: the command's params, for those that take a params file."""
-    return COMMANDS[args.cmd].holds(args, p)
+    return SUBCOMMANDS[args.cmd].holds(args, p)
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m avgas", description=USAGE)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name, command in COMMANDS.items():
+    for name, command in SUBCOMMANDS.items():
         command.flags(sub.add_parser(name, help=command.help))
     return ap
 
 
 def commands() -> list[str]:
     """Every subcommand of the CLI (each must be in custody.COMMANDS: what it holds while it writes)."""
-    return list(COMMANDS)
+    return list(SUBCOMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     try:
-        return COMMANDS[args.cmd].handle(args)
+        return SUBCOMMANDS[args.cmd].handle(args)
     except params_mod.ParamsError as e:
         print(f"avgas: params error: {e}", file=sys.stderr)
         return 2
