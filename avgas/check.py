@@ -169,7 +169,7 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
     from avgas import paths, standins, train
 
     rows = []
-    report = p.checkpoint_dir / "stand_ins.json"
+    report = p.folder.stand_ins_report
     if report.is_file():
         try:
             bad = standins.damaged(p, json.loads(report.read_text()))

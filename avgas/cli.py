@@ -1,11 +1,11 @@
 """Command line: python -m avgas {run,params,check,plan,prepare-vggsound,world,book,validate,train,select,assignments,grade,explore} ...
 
-The CLI is a table (`COMMANDS`): each subcommand is one row with its help, its flags, the folders
+The CLI is a table (`SUBCOMMANDS`): each subcommand is one row with its help, its flags, the folders
 it holds while it writes (custody.COMMANDS says why) and its handler. `main` parses, looks the row
 up and turns the errors a user can act on into one line on stderr.
 
-Modules that load torch (the method, the data, the checks) are imported inside the handlers that
-need them, so `python -m avgas --help` and the light commands start at once.
+Modules that load torch or pandas (the method, the data, the checks, the book) are imported inside
+the handlers that need them, so `python -m avgas --help` and the light commands start at once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from avgas import app, book, course, custody, paths, runner
+from avgas import app, custody, paths, runner
 from avgas import params as params_mod
 
 USAGE = __doc__.splitlines()[0]
@@ -153,6 +153,8 @@ def _holds_out(args, p) -> list[Path]:
 
 
 def _holds_grades(args, p) -> list[Path]:
+    from avgas import course  # loads pandas
+
     return [course.out_folder(args.assignment, args.out)]
 
 
@@ -209,6 +211,8 @@ def _plan_cmd(args) -> int:
 
 
 def _book_cmd(args) -> int:
+    from avgas import book  # loads pandas
+
     run_dir, build = held(args)
     with custody.hold(run_dir, _what(args), create=False), custody.hold(build, _what(args)):
         html = book.build(args.run_dir, args.out)
@@ -276,6 +280,8 @@ def _select_cmd(args) -> int:
 
 
 def _assignments_cmd(args) -> int:
+    from avgas import course  # loads pandas
+
     with custody.hold_all(held(args), _what(args)):
         built = course.build(args.out)
     for name, folder in built.items():
@@ -284,6 +290,8 @@ def _assignments_cmd(args) -> int:
 
 
 def _grade_cmd(args) -> int:
+    from avgas import course  # loads pandas
+
     with custody.hold_all(held(args), _what(args)):
         table = course.grade(args.assignment, args.submissions, args.out)
     print(table.to_string(index=False))
@@ -325,7 +333,7 @@ class Command:
 
 
 # In the order `--help` lists them. What each holds, and why, is custody.COMMANDS (a test checks both).
-COMMANDS: dict[str, Command] = {
+SUBCOMMANDS: dict[str, Command] = {
     "run": Command(
         "execute the numbered notebooks on a params file into runs/<name>/", _run_flags, _run_cmd, _holds_run_dir
     ),
@@ -394,20 +402,20 @@ COMMANDS: dict[str, Command] = {
 def held(args, p: params_mod.Params | None = None) -> list[Path]:
     """The folders a command holds while it writes (custody.COMMANDS says why; [] for a command
     that only reads). `p`: the command's params, for those that take a params file."""
-    return COMMANDS[args.cmd].holds(args, p)
+    return SUBCOMMANDS[args.cmd].holds(args, p)
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m avgas", description=USAGE)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name, command in COMMANDS.items():
+    for name, command in SUBCOMMANDS.items():
         command.flags(sub.add_parser(name, help=command.help))
     return ap
 
 
 def commands() -> list[str]:
     """Every subcommand of the CLI (each must be in custody.COMMANDS: what it holds while it writes)."""
-    return list(COMMANDS)
+    return list(SUBCOMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     try:
-        return COMMANDS[args.cmd].handle(args)
+        return SUBCOMMANDS[args.cmd].handle(args)
     except params_mod.ParamsError as e:
         print(f"avgas: params error: {e}", file=sys.stderr)
         return 2

@@ -20,6 +20,9 @@ in one line and a reader finds every file of a run here, with the step that writ
 ``plan``                    plan.json: the run's size before the GPU (python -m avgas plan)
 ``results``                 results.json: every table and claim of the run (notebook 08)
 ``checkpoints``, ``cache``  folders: trained parts and stand-ins; recomputable caches
+``judges``                  folder: checkpoints/judges/, the synthetic world's judges
+``stand_ins_report``        checkpoints/stand_ins.json: the stand-ins' held-out checks (notebook 02)
+``weights(key)``            where a pretrained part is read from when its params key is null
 ``figures``, ``app``        folders: saved figures (``figure(name)``); the explorer app's notebook
 ``data``                    folder: the synthetic world, when ``data_root`` is not given
 ``previous``                folder: notebooks of a run reused with other params (--overwrite)
@@ -36,6 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 METRICS = ("fid_is", "crs", "rk", "loudness")  # metrics_<what>.json: FID/IS, CRS, R@K (05-07), loudness
+# Where a pretrained part is read from when its params key is null: inside checkpoints/, where the
+# synthetic world saves its stand-ins (notebook 02) and judges (notebooks 05-07).
+WEIGHTS = {
+    "sound2scene_checkpoint": "sound2scene.pth",
+    "swav_checkpoint": "swav.pth.tar",
+    "icgan_folder": "icgan",
+    "inception_weights": "judges/inception.pth",
+    "detector_weights": "judges/detector.pt",
+    "clip_checkpoint": "judges/clip.pt",
+}
 
 
 def _entry(name: str) -> property:
@@ -73,6 +86,8 @@ class RunFolder:
     results = _entry("results.json")
     # folders
     checkpoints = _entry("checkpoints")
+    judges = _entry("checkpoints/judges")  # the synthetic world's judges
+    stand_ins_report = _entry("checkpoints/stand_ins.json")  # the stand-ins' held-out checks (notebook 02)
     cache = _entry("cache")
     figures = _entry("figures")
     app = _entry("app")
@@ -84,6 +99,10 @@ class RunFolder:
         if what not in METRICS:
             raise ValueError(f"no metrics file {what!r}; one of {METRICS}")
         return self.root / f"metrics_{what}.json"
+
+    def weights(self, key: str) -> Path:
+        """The default place of a pretrained part (WEIGHTS), for a params key of avgas.params.WEIGHT_KEYS."""
+        return self.checkpoints / WEIGHTS[key]
 
     def figure(self, name: str) -> Path:
         return self.figures / name

@@ -368,7 +368,7 @@ def ensure(p: Params, progress: bool = True) -> dict:
         return {}
     log = logging.getLogger("avgas")
     given = {k: p.weight_path(k) for k in PARTS if getattr(p, k) is not None}
-    report_file = p.checkpoint_dir / "stand_ins.json"
+    report_file = p.folder.stand_ins_report
     settings = {PARTS[k]: v for k, v in part_settings(p).items()}
     if not p.retrain_stand_ins and report_file.is_file():
         try:

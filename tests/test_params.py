@@ -111,3 +111,29 @@ def test_default_params_cite_only_validation_numbers_in_their_comments():
     comments = [ln.split("#", 1)[1] for ln in text.splitlines() if "#" in ln]
     scored = [c for c in comments if re.search(r"\b(CRS|R@|FID|IS|oracle)\b|\d\.\d\d", c)]
     assert all("validation" in c and "test" not in c for c in scored), scored
+
+
+# ------------------------------------------------------------------------- three rooms (issue 24)
+
+
+def test_the_rooms_are_one_params_and_the_package_reexports_them():
+    """The schema, loading and the experiment design are modules of their own; `avgas.params` is
+    what notebooks and users import, and Params' design methods are the design module's functions."""
+    from avgas.params import design, loading, schema
+
+    assert params.Params is schema.Params and params.load is loading.load and params.FIELDS is schema.FIELDS
+    p = params.load("params/quick.yaml", {"unseen_pairs": 2})
+    assert p.combination_list() == design.combination_list(p) and p.unseen() == design.unseen(p)
+    assert len(p.unseen()) == 2 and not set(p.unseen()) & set(p.combination_list())
+    k3 = p.replace(sources=3, unseen_pairs=0)
+    assert k3.groups() == design.groups(k3) and all(len(g) == 3 for g in k3.groups())
+
+
+def test_input_keys_are_defined_once():
+    """Every input the user names is protected (INPUT_KEYS); ingestion reads a share of them
+    (INGEST_INPUT_KEYS), defined in the schema, not again in avgas.vggsound."""
+    from avgas import vggsound
+
+    assert not hasattr(vggsound, "INPUT_KEYS")
+    assert set(params.INGEST_INPUT_KEYS) | set(params.WEIGHT_KEYS) <= set(params.INPUT_KEYS)
+    assert set(params.INPUT_KEYS) <= set(params.FIELDS)

@@ -68,5 +68,8 @@ def test_params_and_the_run_folder_agree(tmp_path):
     assert p.folder.sibling("-seed1").root == tmp_path / "r-seed1"
     assert p.data == DataFolder(tmp_path / "r" / "data") and p.metadata_path == p.data.metadata
     assert p.data.audio("x") == p.data_dir / "audios" / "x.wav" and p.data.image("x", ".png").name == "x.png"
+    assert p.weight_path("detector_weights") == p.folder.judges / "detector.pt"  # where the judges are saved
+    assert p.weight_path("sound2scene_checkpoint") == p.checkpoint_dir / "sound2scene.pth"
+    assert {p.weight_path(k) for k in params.WEIGHT_KEYS} <= {p.folder.weights(k) for k in params.WEIGHT_KEYS}
     with pytest.raises(ValueError, match="no metrics file"):
         p.folder.metrics("fid")

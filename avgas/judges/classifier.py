@@ -194,7 +194,7 @@ def _trained_classifier(p, cat, size: int, progress: bool = True) -> tuple[Scene
 
     from avgas import protocol
 
-    folder = p.checkpoint_dir / "judges"
+    folder = p.folder.judges
     f = folder / "scene_classifier.pt"
     settings = classifier_settings(p, size)
     stored = instrument.entry(

@@ -106,7 +106,7 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
     from avgas import protocol
 
     oc = _open_clip()
-    folder = p.checkpoint_dir / "judges"
+    folder = p.folder.judges
     f = folder / "clip.pt"
     words = vocabulary(p)
     settings = clip_settings(p, size)

@@ -148,7 +148,7 @@ def _trained_detector(p, cat, size: int, progress: bool = True):
     from avgas import protocol
 
     ul = _ultralytics(p.cache_dir / "ultralytics")
-    folder = p.checkpoint_dir / "judges"
+    folder = p.folder.judges
     weights = folder / "detector.pt"
     names = vocabulary(p)
     view = p.detector_imgsz

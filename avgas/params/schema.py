@@ -277,16 +277,8 @@ class Params:
     def weight_path(self, key: str) -> Path:
         """Where a pretrained part is read from: the params key if set, else the run folder
         (where the synthetic stand-ins are saved)."""
-        default = {
-            "sound2scene_checkpoint": "sound2scene.pth",
-            "swav_checkpoint": "swav.pth.tar",
-            "icgan_folder": "icgan",
-            "inception_weights": "judges/inception.pth",
-            "detector_weights": "judges/detector.pt",
-            "clip_checkpoint": "judges/clip.pt",
-        }[key]
         value = getattr(self, key)
-        return paths.resolve(value) if value else self.checkpoint_dir / default
+        return paths.resolve(value) if value else self.folder.weights(key)
 
     # --- the experiment design (avgas.params.design) ---------------------------------------------
     def combination_list(self) -> list[tuple[str, str]]:
