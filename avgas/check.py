@@ -180,7 +180,7 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
             )
         )
     for a in p.alignments:
-        folder = train.separator_folder(p, a)
+        folder = separators.separator_folder(p, a)
         if not (folder / "last.pt").is_file():
             continue
         try:

@@ -26,18 +26,11 @@ from PIL import Image
 
 from avgas import slots, world
 from avgas import spectrogram as spec
+from avgas.layout import IMAGE_SUFFIXES, SPLITS, DataError  # noqa: F401 - data.DataError: the name callers use
 from avgas.params import Params
 from avgas.progress import tqdm
 
 log = logging.getLogger("avgas")
-
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
-
-
-class DataError(ValueError):
-    """The data folder cannot serve this run (missing folder, too few clips of a class, ...)."""
-
 
 @dataclass
 class Prepared:

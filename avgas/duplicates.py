@@ -189,8 +189,6 @@ def recorded(data_dir: Path) -> Groups:
 def of_folder(data_dir: Path, stems: list[str], image_of: dict | None = None) -> Groups:
     """Duplicate groups among prepared clips of a data folder (audios/<stem>.wav and their images),
     in the order of `stems`: the same check for the synthetic world as for VGGSound."""
-    from avgas.data import IMAGE_SUFFIXES
-
     data_dir = Path(data_dir)
     prints = []
     for s in stems:

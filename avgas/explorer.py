@@ -54,7 +54,7 @@ class Explorer:
         needed = [
             p.weight_path("sound2scene_checkpoint"),
             p.weight_path("icgan_folder"),  # read_icgan_state picks best0 or best1 as IC-GAN does
-            train.separator_folder(p, self.alignment) / "best.pt",
+            separators.separator_folder(p, self.alignment) / "best.pt",
         ]
         missing = [str(f) for f in needed if not f.exists()]
         if missing:
@@ -64,7 +64,7 @@ class Explorer:
                 f"(or the whole run: python -m avgas run params/{p.name}.yaml)"
             )
         self.fa, _, self.G = checkpoints.load_parts(p)
-        self.separator = train.load_separator(p, self.alignment)
+        self.separator = separators.load_separator(p, self.alignment)
         res = self.G.resolution
         self.clip = judges.recall_judge(p, cat, res, progress=False)
         # the detector at the threshold CRS uses (chosen on validation for the synthetic judge)
@@ -91,15 +91,15 @@ class Explorer:
         fg_w, bg_w = (spec.load_wave(self.by_stem.loc[s, "audio"], self.p.clip_seconds) for s in stems)
         mix_w = data.mix(fg_w, bg_w, level_db)
         s = spec.spectrogram(torch.from_numpy(mix_w).float()[None])
-        h_fg, h_bg = train.separate(self.separator, s)
+        h_fg, h_bg = separator.separate(self.separator, s)
         feats = {
             f"separated: {fg}": h_fg,
             f"separated: {bg}": h_bg,
-            f"mixed, λ={lam:.2f}": generate.blend(h_fg, h_bg, lam),
-            "Sound2Scene f_A(mix)": train.embed_mix(self.fa, s),
+            f"mixed, λ={lam:.2f}": generation.blend(h_fg, h_bg, lam),
+            "Sound2Scene f_A(mix)": separator.embed_mix(self.fa, s),
         }
-        z = generate.noise(1, self.G.dim_z, seed)
-        images = {k: models.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
+        z = generation.noise(1, self.G.dim_z, seed)
+        images = {k: generation.from_unit(generation.sample(self.G, h, z))[0] for k, h in feats.items()}
         batch = torch.stack(list(images.values()))
         found, top2 = self.detector.words(batch), self.clip.words(batch, k=2)
         verdicts = {k: {"detector": sorted(f), "CLIP top-2": t} for k, f, t in zip(images, found, top2)}

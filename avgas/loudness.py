@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avgas import data, generate, judges, losses, metrics, train
+from avgas import data, judges, metrics, separators
+from avgas.core import generation, losses, scores, separator
 from avgas import spectrogram as spec
 from avgas.params import Params
 
@@ -63,23 +64,23 @@ def sweep(
     want = judges.wanted(tuples)
     wanted, fg_word, bg_word = want["mixed"], want["separated_foreground"], want["separated_background"]
     models = {
-        train.method_name(kind, r): (kind, r) for kind, r in train.trained_models(p) if kind in SWEPT
+        separators.method_name(kind, r): (kind, r) for kind, r in separators.trained_models(p) if kind in SWEPT
     }  # every seed
     natural, natural_db = natural_mixes(p, cat, tuples)
     rows = []
     for level in [*levels, NATURAL]:
         mix = natural if level == NATURAL else mixes_at(p, cat, tuples, level)
-        feats = {"Sound2Scene": train.embed_mix(fa, mix)}
+        feats = {"Sound2Scene": separator.embed_mix(fa, mix)}
         for name, (kind, replica) in models.items():
-            h_fg, h_bg = train.separate(train.load_separator(p, kind, replica=replica), mix)
-            feats[name] = h_fg if kind in losses.CONTROLS else generate.blend(h_fg, h_bg, p.mix_lambda)
-        images = generate.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
+            h_fg, h_bg = separator.separate(separators.load_separator(p, kind, replica=replica), mix)
+            feats[name] = h_fg if kind in losses.CONTROLS else generation.blend(h_fg, h_bg, p.mix_lambda)
+        images = generation.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
         for (_, name), imgs in images.items():
             method, _, seed = name.partition("#")
             found = crs_judge.words(imgs)  # the words the detector finds, once per image
-            crs = metrics.represented(found, wanted)
-            fg = metrics.represented(found, fg_word)
-            bg = metrics.represented(found, bg_word)
+            crs = scores.represented(found, wanted)
+            fg = scores.represented(found, fg_word)
+            bg = scores.represented(found, bg_word)
             r2 = recall_judge.hits(imgs, wanted)
             rows.append(
                 {
@@ -133,7 +134,10 @@ def plot_presence(table: pd.DataFrame):
             ax.plot(g.index, g[col], style, marker="o", color=colour, label=col)
             if len(n):
                 ax.plot(n["natural_level_db"].mean(), n[col].mean(), "D", color=colour, mfc="none", ms=8)
-        short = {train.CONTROL_NAME: "A2A's control (f_A blend)", train.CONTROL_V_NAME: "A2V's control (f_V blend)"}
+        short = {
+            separators.CONTROL_NAME: "A2A's control (f_A blend)",
+            separators.CONTROL_V_NAME: "A2V's control (f_V blend)",
+        }
         ax.set(title=short.get(method, method), xlabel="foreground level − background (dB)")
         ax.set_ylim(-0.02, 1.02)
         ax.axvline(0, color="grey", lw=0.6, ls=":")

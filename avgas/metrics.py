@@ -1,7 +1,8 @@
-"""The paper's metrics on generated images: FID and IS (TorchMetrics), CRS, R@K.
+"""The paper's image metrics FID and IS (TorchMetrics), and how every metric is summarised.
 
 Every metric is computed per combination and summarised as mean and std over the combinations,
-as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean.
+as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean. CRS (Eq. 5) and
+R@K count per image in avgas.core.scores.
 """
 
 from __future__ import annotations
@@ -154,17 +155,6 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
     rng = np.random.default_rng(seed)
     means = rng.choice(v, size=(n, len(v)), replace=True).mean(axis=1)
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
-
-def represented(found: list[set], wanted: list[set]) -> np.ndarray:
-    """Eq. 5's term per image: does the detector find every class the image should show?"""
-    return np.array([w <= f for f, w in zip(found, wanted)], dtype=bool)
-
-
-def crs(found: list[set], wanted: list[set]) -> float:
-    """CRS, the paper's class representation score (Eq. 5): the share of images in which the detector finds
-    every class it should (both for a mixed image, the one source for a separated image)."""
-    return float(represented(found, wanted).mean()) if wanted else float("nan")
 
 
 def frechet(a: torch.Tensor, b: torch.Tensor) -> float:

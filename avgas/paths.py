@@ -17,6 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from avgas import custody
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -145,5 +147,12 @@ def os_error_message(e: OSError) -> str:
 
 # ------------------------------------------ locks and input protection live in avgas.custody
 
-from avgas.custody import BusyError, ProtectedPathError, guard, protect, unprotect_all  # noqa: E402, F401
-from avgas.custody import hold as exclusive  # noqa: E402, F401
+_CUSTODY = {n: n for n in ("BusyError", "ProtectedPathError", "guard", "protect", "unprotect_all")} | {"exclusive": "hold"}
+
+
+def __getattr__(name: str):
+    """custody's names, looked up when used (custody writes its record through this module, so
+    neither can take the other's names while it is being imported)."""
+    if name in _CUSTODY:
+        return getattr(custody, _CUSTODY[name])
+    raise AttributeError(f"module 'avgas.paths' has no attribute {name!r}")

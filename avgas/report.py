@@ -249,8 +249,8 @@ def generation_grid(
         )
         row_names.append("true image")
     for k in range(n_z):
-        z = generate.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
-        rows.append(models.from_unit(generate.sample(G, feats, z)).numpy())
+        z = generation.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
+        rows.append(generation.from_unit(generation.sample(G, feats, z)).numpy())
         row_names.append(f"G(z{k + 1}, h)")
     short = [n if len(n) < 16 else n[:14] + "…" for n in names]
     return image_grid([list(r) for r in rows], row_names, short, title)

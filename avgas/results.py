@@ -75,7 +75,7 @@ def judge_of(metric: str) -> str:
 
 
 def split_method(name: str) -> tuple[str, int]:
-    """'A2A#2' -> ('A2A', 2); 'A2A' -> ('A2A', 0): the model and its seed index (train.method_name)."""
+    """'A2A#2' -> ('A2A', 2); 'A2A' -> ('A2A', 0): the model and its seed index (separators.method_name)."""
     base, _, k = name.partition("#")
     return base, int(k or 0)
 
@@ -184,8 +184,8 @@ def ablation_beside(run_dir) -> dict:
 
 
 # The paper's claims, each a paired comparison on the same test tuples: (task, metric, method, baseline).
-CONTROL = "control: f_A fine-tuned on mixtures"  # A2A's matched control (train.CONTROL_NAME)
-CONTROL_V = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"  # A2V's (train.CONTROL_V_NAME)
+CONTROL = "control: f_A fine-tuned on mixtures"  # A2A's matched control (separators.CONTROL_NAME)
+CONTROL_V = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"  # A2V's (separators.CONTROL_V_NAME)
 SEEDED = ("A2A", "A2V", "A2A+A2V", *PIT_METHODS, CONTROL, CONTROL_V)
 
 
@@ -202,7 +202,7 @@ def comparisons(k: int = 2) -> list[tuple[str, str, str, str]]:
     out += [("mixed", metric, "A2V", CONTROL_V) for metric in (crs, rk)]  # A2V against its matched control
     out += [(task, "R@1", "A2A", m) for task in slots.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
     # PIT against its fixed-order twin on the mixed image only: a PIT separator's separated images
-    # are put in source order by the oracle assignment (its true sources' embeddings, train.matched),
+    # are put in source order by the oracle assignment (its true sources' embeddings, core.separator.matched),
     # a help its twin does not get, so a separated comparison would favour PIT by construction
     for pit in PIT_METHODS:
         out += [("mixed", metric, pit, pit.removesuffix("-PIT")) for metric in (crs, rk)]

@@ -72,8 +72,8 @@ def judge_checks(p: Params, judge) -> dict:
     pool, pairs = protocol.judge_pool(p, "test"), protocol.evaluated_pairs(p)
     _, fv, G = checkpoints.load_parts(p)
     feats = models.encode_images(fv, pool.images, p.fv_image_size)
-    z = generate.noise(len(feats), G.dim_z, CHECK_NOISE_SEED + p.seed)
-    made = models.from_unit(generate.sample(G, feats, z))
+    z = generation.noise(len(feats), G.dim_z, CHECK_NOISE_SEED + p.seed)
+    made = generation.from_unit(generation.sample(G, feats, z))
     prompts = paper.prompts()
     word_of = {c: prompts.get(c, c) for c in pool.classes}
     k = max(len(g) for g in pairs)

@@ -192,10 +192,10 @@ def g_two_class_rate(q: Params, detector_judge, pool, progress: bool = False) ->
             for n, i in enumerate(scenes)
         ]
     )
-    z = generate.noise(len(scenes), G.dim_z, q.seed)
+    z = generation.noise(len(scenes), G.dim_z, q.seed)
     rate = {}
     for what, h in (("own", own), ("blend", blend)):
-        images = models.from_unit(generate.sample(G, h, z))
+        images = generation.from_unit(generation.sample(G, h, z))
         rate[what] = float(detector_judge.hits(images, wanted).mean())
     return {
         "two-class rate": rate["own"],

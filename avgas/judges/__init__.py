@@ -17,6 +17,7 @@ Where each judge lives (one file each, both worlds):
 - ``base.py``       - the Judge interface of the detector and CLIP: words(images), hits(images, wanted)
 """
 
+from avgas.core.scores import topk_hits
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
     JUDGE_POOL_VERSION,
@@ -25,7 +26,6 @@ from avgas.judges.checks import (
     both_ways,
     flag,
     ranked_success,
-    topk_hits,
     trusted,
     vocabulary,
     wanted,

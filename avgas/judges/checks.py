@@ -7,13 +7,7 @@ import numpy as np
 import torch
 
 from avgas import data
-
-
-def topk_hits(logits: torch.Tensor, wanted: list[set[int]], k: int) -> np.ndarray:
-    """Per image: are all wanted class indices among the top k?"""
-    top = logits.topk(k, dim=1).indices.tolist()
-    return np.array([w <= set(t) for t, w in zip(top, wanted)])
-
+from avgas.core import scores
 
 # -------------------------------------------------------------- judges checked both ways
 
@@ -74,8 +68,7 @@ def ranked_success(sim: torch.Tensor, words: list[str], word_of: dict):
     top = sim.topk(min(sim.shape[1], 6), dim=1).indices.tolist()
 
     def success(i, classes):
-        want = {word_of[c] for c in classes}
-        return want <= {words[j] for j in top[i][: len(want)]}
+        return bool(scores.ranked_hits([[words[j] for j in top[i]]], [{word_of[c] for c in classes}])[0])
 
     return success
 

@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avgas import instrument, paths
-from avgas.judges.checks import both_ways, ranked_success, topk_hits
+from avgas.core.scores import topk_hits
+from avgas.judges.checks import both_ways, ranked_success
 from avgas.judges.images import degrade, to_float
 from avgas.progress import tqdm
 

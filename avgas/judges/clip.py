@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from avgas import instrument, paths
+from avgas.core import scores
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
     _validate_on_true_singles,
     both_ways,
     ranked_success,
-    topk_hits,
     vocabulary,
 )
 from avgas.judges.images import degrade, judge_view, to_float
@@ -77,7 +77,7 @@ def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) 
     """Per image: are all wanted words among the k most similar prompts? (R@2* for mixed images
     with k = 2 and both classes wanted; R@1 for separated images)."""
     idx = {w: i for i, w in enumerate(words)}
-    return topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
+    return scores.topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
 
 
 def clip_settings(p, size: int) -> dict:
@@ -314,7 +314,7 @@ class ClipJudge(Judge):
 
     def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
         ranked = self.words(images, max((len(w) for w in wanted), default=1))
-        return np.array([w <= set(r[: len(w)]) for w, r in zip(wanted, ranked)])
+        return scores.ranked_hits(ranked, wanted)  # R@K's term, defined once (core)
 
 
 def recall_judge(p, cat, size: int, progress: bool = True) -> ClipJudge:

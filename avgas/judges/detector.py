@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from avgas import instrument, paths
+from avgas.core import scores
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
     TRUST_FALSE,
@@ -306,7 +307,7 @@ def detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None = 
             p.detector_imgsz,
             device=ultralytics_device(p),
         )
-        return [w <= f for w, f in zip(wanted, found)]
+        return scores.represented(found, wanted)  # Eq. 5's term (core)
 
     return model, {
         "conf": conf,
@@ -337,9 +338,7 @@ class DetectorJudge(Judge):
         )
 
     def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
-        from avgas.metrics import represented  # Eq. 5's term, defined once
-
-        return represented(self.words(images), wanted)
+        return scores.represented(self.words(images), wanted)  # Eq. 5's term, defined once (core)
 
 
 def crs_judge(p, cat, size: int, progress: bool = True, clip: tuple | None = None) -> DetectorJudge:
