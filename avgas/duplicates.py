@@ -34,6 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
+
+from avgas.layout import IMAGE_SUFFIXES
 
 AUDIO_SECONDS = 5.0  # the fingerprinted start of each clip (prepare-vggsound's default min_clip_seconds)
 AUDIO_SLICES, AUDIO_BANDS = 17, 17  # -> 16 x 16 = 256 bits
@@ -83,8 +87,6 @@ def audio_bits(wave: np.ndarray, sr: int) -> int | None:
 
 def image_bits(path: str | Path) -> int | None:
     """The 64-bit difference hash of an image file, or None when the frame is flat."""
-    from PIL import Image
-
     with Image.open(path) as im:
         g = np.asarray(im.convert("L").resize((9, 8), Image.BILINEAR), dtype=np.float64)
     if g.std() < IMAGE_MIN_STD:
@@ -98,8 +100,6 @@ def _pack(bits: np.ndarray) -> int:
 
 def fingerprint(wav: str | Path, image: str | Path) -> Fingerprint:
     """Both fingerprints of a prepared clip (its wav and its frame)."""
-    import soundfile as sf
-
     wave, sr = sf.read(str(wav), dtype="float32", always_2d=True, frames=int(AUDIO_SECONDS * 48000))
     return Fingerprint(audio_bits(wave, sr), image_bits(image))
 

@@ -4,6 +4,7 @@ when a folder cannot serve a run (a ValueError: one line at the command line, no
 
 from __future__ import annotations
 
+SR = 16_000  # Hz, mono: Sound2Scene's rate, never resampled
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
 

@@ -12,13 +12,16 @@ which source vanishes as it gets quieter.
 
 from __future__ import annotations
 
+import json
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from avgas import data, judges, metrics, separators
-from avgas.core import generation, losses, scores, separator
+from avgas import data, judges, metrics, paths, separators
 from avgas import spectrogram as spec
+from avgas.core import generation, losses, scores, separator
 from avgas.params import Params
 
 LEVELS_DB = (-20.0, -10.0, 0.0, 10.0, 20.0)
@@ -121,8 +124,6 @@ def plot_presence(table: pd.DataFrame):
     """Which source vanishes as it gets quieter: per method, the rate at which the detector finds
     the foreground (solid) and the background (dashed) against the foreground's level; the natural
     mix of Table 1 as its own markers (diamonds) at its median level."""
-    import matplotlib.pyplot as plt
-
     methods = list(dict.fromkeys(table["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(3.0 * len(methods), 3.2), sharey=True, squeeze=False)
     swept = table[table["level"] != NATURAL]
@@ -151,8 +152,6 @@ def plot_presence(table: pd.DataFrame):
 
 def plot(table: pd.DataFrame):
     """CRS and R@2* against the foreground's level, one line per method."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     table = table[table["level"] != NATURAL] if "level" in table else table
     table = table.groupby(["method", "level_db"], sort=False)[["CRS", "R@2*"]].mean().reset_index()
@@ -178,9 +177,6 @@ def save(p: Params, table: pd.DataFrame, fig, presence_fig=None) -> None:
     """metrics_loudness.json (means per level and method: CRS, R@2*, foreground and background
     found; per-tuple successes kept apart) and figures/loudness.png (and loudness_presence.png)
     for the book's results page."""
-    import json
-
-    from avgas import paths
 
     rates = [c for c in RATES if c in table]
     keys = ["level", "level_db", "natural_level_db", "method"] if "level" in table else ["level_db", "method"]

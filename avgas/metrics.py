@@ -13,8 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
 
 
 @contextlib.contextmanager
@@ -58,8 +59,6 @@ def inception_score(fake: torch.Tensor, feature, splits: int = 1, weights_path: 
 def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> list[float]:
     """Kernel Inception Distance [mean, std over subsets] of two uint8 image sets (TorchMetrics),
     with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
-    from torchmetrics.image.kid import KernelInceptionDistance
-
     with _quiet():
         m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
         m.update(_nchw(real), real=True)
@@ -93,8 +92,6 @@ def pooled(judge, images: dict, truth: dict) -> dict:
 def inception_net(weights_path: str, feature: str):
     """TorchMetrics' Inception (torch-fidelity's network) from a local file, giving one `feature`
     ('2048' for FID, 'logits_unbiased' for IS). Nothing is downloaded."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
     net = NoTrainInceptionV3(
         name="inception-v3-compat", features_list=[feature], feature_extractor_weights_path=weights_path
     )
@@ -155,17 +152,6 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
     rng = np.random.default_rng(seed)
     means = rng.choice(v, size=(n, len(v)), replace=True).mean(axis=1)
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
-
-def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
-    """The Fréchet distance of two feature sets (rows), FID's formula in any feature space:
-    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
-    from scipy import linalg
-
-    a, b = a.double().numpy(), b.double().numpy()
-    mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(s_a @ s_b)
-    return float(max(0.0, mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(np.real(root))))
 
 
 # ------------------------------------------- uncertainty over what varies: seeds, then clip clusters

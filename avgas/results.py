@@ -13,11 +13,14 @@ validation tuples that settings are compared on (avgas.validation).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from avgas import paper, scoring, slots
+from avgas import judges as J
+from avgas import metrics, paper, paths, scoring, slots, validation
+from avgas.judges import checks as C
 from avgas.params import Params
 
 SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
@@ -111,7 +114,6 @@ def collect(p: Params) -> dict:
                 runs.setdefault((task, method, metric), {})[k] = v["per_combination"]
                 if "per_tuple" in v:
                     per_tuple.setdefault(task, {}).setdefault(method, {}).setdefault(metric, {})[k] = v["per_tuple"]
-    from avgas import metrics
 
     for (task, method, metric), seeds in runs.items():
         combos = list(next(iter(seeds.values())))
@@ -166,8 +168,6 @@ def ablation(p: Params) -> dict:
 def ablation_beside(run_dir) -> dict:
     """The ablation run's Table 1, paired claims and validation scores, read from the folder next to
     `run_dir` (so the book shows it even when the ablation finished after this run's notebook 08)."""
-    from pathlib import Path
-
     run_dir = Path(run_dir)
     found = [run_dir.parent / f"{run_dir.name}-g_blend_share{v}" / "results.json" for v in ("0", "0.0")]
     other = next((f for f in found if f.is_file()), None)
@@ -214,8 +214,6 @@ COMPARISONS = tuple(comparisons(2))
 
 def paired(collected: dict) -> dict:
     """'<method> - <baseline>' -> task -> metric -> paired bootstrap interval over test tuples."""
-    from avgas import metrics
-
     pt, out = collected["per_tuple"], {}
     for task, metric, m, base in comparisons(sources_of(collected)):
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
@@ -225,8 +223,6 @@ def paired(collected: dict) -> dict:
 
 
 def write(p: Params, collected: dict) -> None:
-    from avgas import paths
-
     paths.atomic_write_text(
         p.run_dir / "results.json",
         json.dumps(
@@ -281,16 +277,11 @@ def table(collected: dict, task: str) -> pd.DataFrame:
             if c and np.isfinite(c[0]):
                 here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            row[f"{metric}{floor_note(collected, metric)}: here · paper"] = f"{here} · {t[0]:.2f}" if t else here
+            row[f"{metric}{scoring.floor_note(collected, metric)}: here · paper"] = (
+                f"{here} · {t[0]:.2f}" if t else here
+            )
         rows[m] = row
     return pd.DataFrame(rows).T
-
-
-def floor_note(collected: dict, metric: str) -> str:
-    """' (chance floor 0.053)' after R@2* (R@K*): what a right judge scores by chance on an image
-    of one class (judges.checks.chance_floor); '' for other metrics."""
-    floor = collected.get("chance floor", {}).get(metric)
-    return f" (chance floor {floor:.3f})" if floor is not None else ""
 
 
 def pooled_table(collected: dict) -> pd.DataFrame:
@@ -351,9 +342,6 @@ def claim_records(collected: dict, n: int = BOOTSTRAP_REPLICATES, alpha: float =
        not hold" when it lies below -margin and Holm rejects, "cannot tell" otherwise.
 
     Without clip clusters recorded (a run scored before they were), no interval is computed."""
-    from avgas import metrics
-    from avgas.judges import checks as C
-
     pt, clusters = collected.get("per_tuple", {}), collected.get("clusters")
     rows, reps = [], []
     for task, metric, m, base in comparisons(sources_of(collected)):
@@ -458,8 +446,6 @@ def loudness_claims(collected: dict) -> list[dict]:
     """The quiet-source failure (Supp. C): A2A's mixed CRS lower with the foreground quieter than
     at 0 dB, from the loudness sweep's paired interval over tuples (avgas.loudness), told only when
     the detector's mixed-CRS check passes and the interval clears its margin."""
-    from avgas.judges import checks as C
-
     check = C.claim_check(collected.get("checks", {}).get("detector (CRS)"), "CRS", "mixed")
     rows = []
     loud = collected.get("loudness", {}).get("paired_ci", {})
@@ -493,9 +479,6 @@ def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
     """Each claim type's check: per judge, claim type and source of images (the judge pool's
     held-out true images; G's images of their f_V features), each rate as k/n with its exact 95%
     bound, the threshold, and whether it passes. `judge`: one judge's claim types only."""
-    from avgas import slots
-    from avgas.judges import checks as C
-
     k = sources_of(collected)
     types = [(slots.crs_name(k), "mixed"), ("CRS", "separated_foreground"), ("CRS", "separated_background")]
     types += [
@@ -528,8 +511,6 @@ def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
 def check_phrase(record: dict, metric: str, task: str) -> str:
     """A check's outcome in words, for a notebook's summary: 'passes its check (margin ±0.045)' or
     'fails its check (<what failed>)'."""
-    from avgas.judges import checks as C
-
     c = C.claim_check(record, metric, task)
     if c["passed"]:
         return f"passes its check for {metric} claims on {task.replace('_', '-')} images (margin ±{c['margin']:.3f})"
@@ -540,8 +521,6 @@ def draws_beside(run_dir) -> dict:
     """Verdicts of the same claims under other instrument draws: the sibling folders
     `<name>-instrument_seed<N>/` made by `--sweep instrument_seed=N` (and the base run, seen from
     a sibling): 'instrument_seed N' -> claim -> verdict. Empty when there are none."""
-    from pathlib import Path
-
     run_dir = Path(run_dir)
     base = run_dir.name.split("-instrument_seed")[0]
     found = {}
@@ -558,9 +537,6 @@ def old_verdicts(collected: dict) -> dict:
     """The claims of Tables 1-3 under the protocol of issue 11: a tuple bootstrap of the seed-averaged
     differences, uncorrected, told when the judge is 'trusted' (recall >= 0.9, false success <= 0.05
     on true images, point rates): claim -> verdict."""
-    from avgas import judges as J
-    from avgas import metrics
-
     out = {}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
@@ -595,15 +571,13 @@ def _cell(v) -> str:
 def ablation_table(collected: dict) -> pd.DataFrame:
     """Table 1's CRS and R@2* of this run beside the ablation run (G without blended conditions),
     with the mixed CRS on validation tuples of both (what g_blend_share is chosen on)."""
-    from avgas import validation
-
     ab = collected.get("ablation") or {}
     if not ab:
         return pd.DataFrame()
     this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
     val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
-    rows, floor = {}, floor_note(collected, "R@2*")
+    rows, floor = {}, scoring.floor_note(collected, "R@2*")
     for m in [m for m in METHODS if m in this or m in other]:
         rows[m] = {
             "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
@@ -618,7 +592,5 @@ def ablation_table(collected: dict) -> pd.DataFrame:
 
 def validation_table(collected: dict) -> pd.DataFrame:
     """CRS on validation tuples per method (mean over seeds) and task: what settings are chosen on."""
-    from avgas import validation
-
     crs = collected.get("validation", {}).get("CRS", {})
     return pd.DataFrame({task: validation.mean_over_seeds(v) for task, v in crs.items()}).round(2)

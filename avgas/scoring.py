@@ -8,11 +8,15 @@ only: ``{"judge": its held-out check, "scores": {"<task>/<method>": {metric: met
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import torch
 
-from avgas import metrics, paths, slots
+from avgas import checkpoints, data, generate, judges, metrics, models, paper, paths, protocol, slots
+from avgas.core import generation
+from avgas.judges import DetectorJudge, wanted
+from avgas.judges import checks as C
 from avgas.params import Params
 
 FILES = {
@@ -27,6 +31,13 @@ def _recall_name(test: pd.DataFrame):
     return lambda task: slots.recall_name(k, task)
 
 
+def floor_note(collected: dict, metric: str) -> str:
+    """' (chance floor 0.053)' after R@2* (R@K*): what a right judge scores by chance on an image
+    of one class (judges.checks.chance_floor); '' for other metrics."""
+    floor = collected.get("chance floor", {}).get(metric)
+    return f" (chance floor {floor:.3f})" if floor is not None else ""
+
+
 def _write(p: Params, fname: str, judge: dict, scores: dict, **extra) -> None:
     assert fname in FILES, fname
     paths.atomic_write_text(p.run_dir / fname, json.dumps({"judge": judge, "scores": scores, **extra}, indent=1))
@@ -35,8 +46,6 @@ def _write(p: Params, fname: str, judge: dict, scores: dict, **extra) -> None:
 def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_of) -> tuple[dict, dict]:
     """A per-image success (CRS, R@K) per (task, method): per combination, and per test tuple for
     the paired claims. Returns (scores for the file, 'mean ± std' table cells)."""
-    from avgas.judges import wanted
-
     want = wanted(test)
     scores, table = {}, {}
     for (task, method), imgs in images.items():
@@ -63,10 +72,6 @@ def judge_checks(p: Params, judge) -> dict:
     pair, unseen pairings included. Computed here, outside the judges' cached training: the checks
     on G-made images depend on G, the judges must not. The real run has no judge pool with known
     classes: its checks are not measured (its claims read "cannot tell")."""
-    from avgas import checkpoints, generate, models, paper, protocol
-    from avgas.judges import DetectorJudge
-    from avgas.judges import checks as C
-
     if p.world != "synthetic":
         return {"note": "not measured: the real run has no judge pool of true scenes with known classes"}
     pool, pairs = protocol.judge_pool(p, "test"), protocol.evaluated_pairs(p)
@@ -110,8 +115,6 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
     crs) and R@2*'s chance floor. Returns the table."""
     name_of = _recall_name(test)
     scores, table = _per_image_metric(p, judge, test, images, name_of)
-    from avgas import results
-    from avgas.judges import checks as C
 
     k = slots.count(test)
     floor = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
@@ -124,7 +127,7 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
         clusters=clusters(test),
         **{"chance floor": floor},
     )
-    note = {task: results.floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
+    note = {task: floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
     return pd.Series({k: f"{name_of(k[0])}{note[k[0]]} {v}" for k, v in table.items()}, name="R@K").unstack(0)
 
 
@@ -132,9 +135,6 @@ def feature_check(p: Params, judge) -> dict:
     """FID's features validated (judges.checks.feature_check) on the judge pool's held-out true
     images (synthetic), or on the run's validation clips' images (real): FID(true, true') and FID
     against blurred and noisy copies."""
-    from avgas import data, protocol
-    from avgas.judges import checks as C
-
     if p.world == "synthetic":
         images = protocol.judge_pool(p, "test").images
     else:
@@ -160,8 +160,6 @@ def fid_is(
     scores, table = {}, {}
     lone = sorted(c for c, n in test["combination"].value_counts().items() if n < 2)
     if lone:  # FID compares two distributions: one image is not one; the pooled FID covers them
-        import logging
-
         msg = (
             f"FID per combination is not computed for {len(lone)} combination(s) with a single test tuple "
             f"(e.g. {lone[0]}); they count in the pooled FID of every method"
@@ -194,9 +192,6 @@ def fid_is(
 def add_checks(p: Params, progress: bool = False) -> list[str]:
     """Add the claim checks, clip clusters and chance floor to the metric files of a run scored
     before they existed (the scores are kept as they are); returns the files changed."""
-    from avgas import data, generate, judges
-    from avgas.judges import checks as C
-
     cat = data.catalogue(p)
     test, _, size = generate.load_run(p, cat)
     changed = []

@@ -19,10 +19,10 @@ import soundfile as sf
 import torch
 
 from avgas import ranks
+from avgas.layout import SR  # 16 kHz mono (spectrogram.SR: the name its callers use)
 from avgas.paths import torch_save_atomic
 from avgas.progress import tqdm
 
-SR = 16000
 NPERSEG = 512
 HOP = 159  # noverlap = 353
 EPS_LOG = 1e-7

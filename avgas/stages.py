@@ -11,6 +11,7 @@ training time in this run.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from avgas.progress import STAGES
@@ -80,8 +81,6 @@ def table(run_dirs: list[Path], min_share: float = 0.005) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m avgas.stages RUN [RUN ...]: the stage table of finished runs (reads only)."""
-    import sys
-
     run_dirs = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
     missing = [d for d in run_dirs if not (d / "run.json").is_file()]
     for d in missing:

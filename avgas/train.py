@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgas import checkpoints, data, distributed, instrument, models, paths
+from avgas import checkpoints, data, distributed, instrument, models, paths, world
 from avgas.core import losses
-from avgas.core.separator import matched  # noqa: F401 - for beyond.py (engineer C's) until it imports core
+from avgas.core.separator import matched, separate  # noqa: F401 - for beyond.py (engineer C's) until it imports core
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
 from avgas.progress import tqdm
@@ -62,8 +62,6 @@ class TrainResult:
 def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
     if alignment not in losses.CONTROLS:
         return models.Separator(width=p.separator_width, dim=dim, sources=p.sources)
-    from avgas import checkpoints
-
     fa = checkpoints.load_audio_encoder(p.weight_path("sound2scene_checkpoint"))
     model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim, sources=p.sources)
     model.load_state_dict(fa.state_dict())  # the same keys: audnet.*
@@ -243,8 +241,6 @@ def train_separator(
 
 
 def _world_spec(p: Params) -> dict | None:
-    from avgas import world
-
     return world.spec(p) if p.world == "synthetic" else None
 
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from avgas import judges, metrics
+from avgas.core import scores
 
 
 class Colour(torch.nn.Module):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import linalg
 
 
 def represented(found: list[set], wanted: list[set]) -> np.ndarray:
@@ -34,3 +35,12 @@ def topk_hits(logits: torch.Tensor, wanted: list[set[int]], k: int) -> np.ndarra
     similarities, one column per class)?"""
     top = logits.topk(k, dim=1).indices.tolist()
     return np.array([w <= set(t) for t, w in zip(top, wanted)])
+
+
+def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The Fréchet distance of two feature sets (rows), FID's formula (Sec. 4.1) in any feature space:
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    a, b = a.double().numpy(), b.double().numpy()
+    mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(s_a @ s_b)
+    return float(max(0.0, mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(np.real(root))))

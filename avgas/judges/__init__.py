@@ -20,7 +20,6 @@ Where each judge lives (one file each, both worlds):
 from avgas.core.scores import topk_hits
 from avgas.judges.base import Judge
 from avgas.judges.checks import (
-    JUDGE_POOL_VERSION,
     TRUST_FALSE,
     TRUST_RECALL,
     both_ways,
@@ -58,6 +57,7 @@ from avgas.judges.detector import (
     ultralytics_device,
 )
 from avgas.judges.images import degrade, judge_view, to_float
+from avgas.protocol import JUDGE_POOL_VERSION
 
 __all__ = [
     "CLIP_CONFIG",
