@@ -101,7 +101,6 @@ def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
 def _content_row(p: Params, cat, sample: int | None) -> tuple:
     """What the clips hold, by the run's own rule (data.ClipScreen): every wav's header, and the
     full audio and image of `sample` clips drawn at random (None: of every clip)."""
-
     min_s = min(p.min_clip_seconds, p.clip_seconds)
     bad = [(s, why) for s, a in zip(cat["stem"], cat["audio"]) if (why := data.header_problem(a, min_s))]
     picks = (
@@ -150,7 +149,6 @@ def _left_short(p: Params, cat, skipped: set) -> str:
 def _own_checkpoint_rows(p: Params) -> list[tuple]:
     """This run's own stand-ins and separators, if it has any: whole (their bytes match the hashes
     written when they were trained), or damaged (the next run trains them again)."""
-
     rows = []
     report = p.checkpoint_dir / "stand_ins.json"
     if report.is_file():

@@ -416,7 +416,6 @@ def differences(old_file: Path, p) -> list[str]:
     """What differs between a run folder's params.yaml and `p`. A key the old file lacks counts
     only if `p` sets it to something other than its default (a newer avgas adding a key does not
     make an old run a different one)."""
-
     try:
         old = yaml.safe_load(Path(old_file).read_text()) or {}
     except (OSError, yaml.YAMLError):

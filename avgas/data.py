@@ -311,7 +311,6 @@ def _near_misses(meta: pd.DataFrame, wanted: list[str], name: str) -> list[tuple
 def _report_skips(p: Params, skipped: list[tuple[str, str]]) -> None:
     """The skips where a batch user looks: log.txt and the terminal (progress lines), once per
     change of the skip list (every notebook reads the catalogue)."""
-
     if not skipped or not os.environ.get(progress.ENV_LOG):
         return
     said = p.cache_dir / "skips_reported.txt"

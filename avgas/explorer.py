@@ -225,7 +225,6 @@ def _kind(name: str) -> str:
 
 def _png(img) -> bytes:
     """A generated image (R, R, 3) uint8 as PNG, enlarged without smoothing to 160 px."""
-
     buf = io.BytesIO()
     Image.fromarray(img).resize((160, 160), Image.NEAREST).save(buf, format="PNG")
     return buf.getvalue()

@@ -177,7 +177,6 @@ def save(p: Params, table: pd.DataFrame, fig, presence_fig=None) -> None:
     """metrics_loudness.json (means per level and method: CRS, R@2*, foreground and background
     found; per-tuple successes kept apart) and figures/loudness.png (and loudness_presence.png)
     for the book's results page."""
-
     rates = [c for c in RATES if c in table]
     keys = ["level", "level_db", "natural_level_db", "method"] if "level" in table else ["level_db", "method"]
     levels = table.groupby(keys, sort=False, dropna=False)[rates].mean().reset_index().to_dict(orient="records")

@@ -94,7 +94,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def torch_save_atomic(obj, path) -> None:
     """torch.save, written atomically (a killed run never leaves a half-written checkpoint)."""
-
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(Path(path), buf.getvalue())

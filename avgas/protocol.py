@@ -286,7 +286,6 @@ def record(p: Params) -> dict:
 
 def save(p: Params) -> dict:
     """Write the protocol record to <run>/protocol.json (results.json carries it); returns it."""
-
     rec = record(p)
     paths.atomic_write_text(p.run_dir / "protocol.json", json.dumps(rec, indent=1))
     return rec

@@ -72,7 +72,6 @@ def compare(runs: dict) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazil
 
 def for_run(run_dir) -> Params:
     """The params a finished run folder was made with, pointing at that folder."""
-
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "params.yaml").is_file():
         raise FileNotFoundError(f"{run_dir / 'params.yaml'}: not a run folder (python -m avgas run <params> makes one)")

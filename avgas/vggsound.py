@@ -386,7 +386,6 @@ def find_video(video_dir: Path, ytid: str, start_seconds: int) -> Path | None:
 
 def ingest_clip(job: dict) -> dict:
     """One clip: wav + jpg, or a reason. Runs in a worker process; writes atomically."""
-
     ffmpeg, video = job["ffmpeg"], Path(job["video"])
     wav, jpg = Path(job["wav"]), Path(job["jpg"])
     out = {"stem": job["stem"], "ok": False, "reason": "", "fallback": False}

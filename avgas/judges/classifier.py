@@ -165,7 +165,6 @@ def ensure_classifier(p, cat, size: int, progress: bool = True) -> tuple[SceneCl
     """Train the scene classifier on the judge pool's true images (unless saved with the same
     settings), validate it on the pool's validation images, measure it both ways on the pool's
     held-out test images; save both in checkpoints/judges/."""
-
     folder = p.checkpoint_dir / "judges"
     f = folder / "scene_classifier.pt"
     settings = classifier_settings(p, size)

@@ -101,7 +101,6 @@ def ensure_clip(p, cat, size: int, progress: bool = True):
     evaluated pair appear together. Checked both ways on the judge pool's validation images (what
     `clip_steps` is chosen on, avgas.selection) and held-out test images, evaluated pairs included.
     Returns (model, tokenizer, report)."""
-
     oc = _open_clip()
     folder = p.checkpoint_dir / "judges"
     f = folder / "clip.pt"
@@ -210,7 +209,6 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     """An OpenCLIP model of architecture `arch` with the weights of `path` (open_clip_pytorch_model.bin
     or .safetensors), its keys and shapes checked against the architecture first.
     Returns (model, tokenizer, architecture name)."""
-
     path = Path(path)
     key = "clip_checkpoint"
     if path.suffix == ".safetensors":

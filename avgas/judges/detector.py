@@ -35,7 +35,6 @@ from avgas.progress import tqdm
 def _ultralytics(config_dir):
     """Import Ultralytics offline: YOLO_OFFLINE stops its network probes, and a font file in its
     config folder stops it fetching Arial.ttf (any TTF will do: matplotlib's DejaVuSans)."""
-
     config_dir = Path(config_dir)
     font = config_dir / "Ultralytics" / "Arial.ttf"
     if not font.is_file():
@@ -136,7 +135,6 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
     the pool's validation images (seen through the generator's resolution), and measure it both
     ways on the pool's held-out test images. Returns (YOLO model, report); report['conf'] is the
     threshold CRS uses."""
-
     ul = _ultralytics(p.cache_dir / "ultralytics")
     folder = p.checkpoint_dir / "judges"
     weights = folder / "detector.pt"
@@ -215,7 +213,6 @@ def ensure_detector(p, cat, size: int, progress: bool = True):
 
 def load_ultralytics_file(path, config_dir=None):
     """An Ultralytics weights file (YOLO-World for the real run), or a CheckpointError naming it."""
-
     path = Path(path)
     where = checkpoints.where_to_get("detector_weights")
     if not path.is_file():
