@@ -23,10 +23,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import avgas, torch, papermill; print('avgas ready, torch', torch.__version__)"
 	touch $@
 
-# ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check, settings in pyproject.toml
+# ruff: lint (pyflakes, pycodestyle, import order) and the formatter's check; import-linter: the layers
+# contract (core < settings < world < data < models < method < evaluation < display < face). Settings
+# of both in pyproject.toml.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: setup lint
 	$(PY) -m pytest

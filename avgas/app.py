@@ -8,6 +8,7 @@ on the node and forward the port (`ssh -L 8866:localhost:8866 node`), then open 
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,6 @@ def prepare(run_dir: str | Path) -> Path:
 
 
 def _prepare(run_dir: Path) -> Path:
-    import logging
 
     import papermill as pm
 

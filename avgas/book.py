@@ -17,10 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import yaml
 
-from avgas import custody, paths
+from avgas import custody, paths, results
+from avgas.judges import clip
 from avgas.runfolder import RunFolder
 
 MATHJAX_VERSION = "3.2.2"
@@ -108,8 +110,6 @@ def _loudness_section(collected: dict, run_dir: Path) -> list[str]:
 
 def results_page(run_dir: Path) -> str:
     """The results page: Tables 1-3 beside the paper's, the judges' checks, the claims."""
-    from avgas import results, vggsound
-
     f = RunFolder(run_dir).results
     if not f.is_file():
         raise BookError(
@@ -131,7 +131,7 @@ def results_page(run_dir: Path) -> str:
         "4.1; the paper prints no per-kind numbers; FID and IS there are pooled over the kind's test images). Notebook "
         "[08](generated/08_results) has the per-combination charts.\n"
     ]
-    parts.append(vggsound.substitutions_note(p))  # LAION weights, middle frames: said beside the tables
+    parts.append(substitutions_note(p))  # LAION weights, middle frames: said beside the tables
     parts.append(
         "## The checks the claims rest on\n\nEach claim type's check, every rate counted (k/n) with its "
         "exact 95% bound, on the judge pool's held-out true images and on the images G makes from their "
@@ -204,8 +204,6 @@ def publishable(notebook_json: str, local: list) -> str:
     machine's absolute path), stderr streams (warnings, library log lines) dropped — they stay in
     the run folder's copy and kernel.log — and any remaining mention of the local folders made
     relative."""
-    import nbformat
-
     nb = nbformat.reads(notebook_json, as_version=4)
     for cell in nb.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
@@ -287,3 +285,38 @@ def build(run_dir: str | Path, out: str | Path | None = None, progress: bool = T
     html = out / "_build" / "html"
     print(f"[avgas] book built in {time.perf_counter() - t0:.0f} s: {html / 'index.html'}", file=sys.stderr)
     return html
+
+
+# -------------------------------------------------------- the paper's parts, and their substitutes
+
+
+def substitutions(p) -> list[str]:
+    """Where the run's parts depart from the paper's setup (Sec. 4.1), in words, for the results
+    page beside the tables. `p`: Params or the dict of a run's params.yaml; [] for the synthetic world
+    (its stand-ins are named on every page) and for a real run with the paper's parts."""
+    get = p.get if isinstance(p, dict) else lambda k, d=None: getattr(p, k, d)
+    if get("world") != "vggsound":
+        return []
+    out = []
+    if not get("frames_json"):
+        out.append(
+            "Frames: each clip's middle frame (`frames_json: null`), where the paper takes Sound2Scene's "
+            "highly correlated frames (`top1_boxes_top10_moments.json`)."
+        )
+    ckpt, arch = str(get("clip_checkpoint") or ""), str(get("clip_model") or "")
+    if arch != clip.OPENAI_ARCH or "openai" not in ckpt.lower():
+        what = "LAION-2B weights" if "laion" in ckpt.lower() else f"`{Path(ckpt).name}`"
+        out.append(
+            f"R@K judge: OpenCLIP `{arch}` with {what}, where the paper uses OpenAI's CLIP ViT-B/32 (ref. [28]; "
+            f"in OpenCLIP `{clip.OPENAI_ARCH}` with `{clip.OPENAI_FILE}` from {clip.OPENAI_SOURCE}). R@K is "
+            "not comparable with the paper's."
+        )
+    return out
+
+
+def substitutions_note(p) -> str:
+    """The substitutions as a Markdown section ('' when there are none)."""
+    subs = substitutions(p)
+    if not subs:
+        return ""
+    return "## Parts that differ from the paper's\n\n" + "\n".join(f"- {s}" for s in subs) + "\n"

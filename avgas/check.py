@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pandas as pd
+import torch
 
-from avgas import checkpoints, params
+from avgas import checkpoints, custody, data, duplicates, judges, params, paths, separators, standins, vggsound, world
 from avgas.params import Params, ParamsError
 
 WEIGHTS = params.WEIGHT_KEYS
@@ -57,12 +59,8 @@ def _weight_detail(p: Params, key: str, path) -> str:
         checkpoints.inception_weights(p)
         return "FID Inception (torch-fidelity format)"
     if key == "detector_weights":
-        from avgas import judges
-
         return judges.detector_file_info(path)
     if key == "clip_checkpoint":
-        from avgas import judges
-
         return judges.clip_file_info(path, p.clip_model)
     return ""
 
@@ -85,8 +83,6 @@ def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
             )
         )
     if all(r[3] == "ok" for r in rows):
-        from avgas import data
-
         try:
             cat = data.catalogue(p, screen=False)
             rows.append(
@@ -110,10 +106,6 @@ def _data_rows(p: Params, sample: int | None = 50) -> list[tuple]:
 def _content_row(p: Params, cat, sample: int | None) -> tuple:
     """What the clips hold, by the run's own rule (data.ClipScreen): every wav's header, and the
     full audio and image of `sample` clips drawn at random (None: of every clip)."""
-    import numpy as np
-
-    from avgas import data
-
     min_s = min(p.min_clip_seconds, p.clip_seconds)
     bad = [(s, why) for s, a in zip(cat["stem"], cat["audio"]) if (why := data.header_problem(a, min_s))]
     picks = (
@@ -141,8 +133,6 @@ def _content_row(p: Params, cat, sample: int | None) -> tuple:
 def _left_short(p: Params, cat, skipped: set) -> str:
     """'' when every class keeps a clip in train, val and test after the skips; else which classes
     (and the combinations they belong to) are left short, with their counts."""
-    from avgas import data
-
     kept = cat[~cat["stem"].isin(skipped)]
     counts = (
         kept.groupby(["label", "split"])
@@ -164,10 +154,6 @@ def _left_short(p: Params, cat, skipped: set) -> str:
 def _own_checkpoint_rows(p: Params) -> list[tuple]:
     """This run's own stand-ins and separators, if it has any: whole (their bytes match the hashes
     written when they were trained), or damaged (the next run trains them again)."""
-    import torch
-
-    from avgas import paths, standins, train
-
     rows = []
     report = p.folder.stand_ins_report
     if report.is_file():
@@ -185,7 +171,7 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
             )
         )
     for a in p.alignments:
-        folder = train.separator_folder(p, a)
+        folder = separators.separator_folder(p, a)
         if not (folder / "last.pt").is_file():
             continue
         try:
@@ -209,8 +195,6 @@ def _own_checkpoint_rows(p: Params) -> list[tuple]:
 def _record_rows(p: Params) -> list[tuple]:
     """Every file the run (and its synthetic world) recorded (custody's artifacts.json), whole or
     named with the notebook or command that writes it again: the same record a rerun verifies."""
-    from avgas import custody
-
     rows = []
     for what, root in (("files of this run", p.run_dir), ("files of the data folder", p.data_dir)):
         if what.endswith("data folder") and (p.world != "synthetic" or p.data_dir.is_relative_to(p.run_dir)):
@@ -248,8 +232,6 @@ def _record_rows(p: Params) -> list[tuple]:
 
 def _input(p: Params, item: str, key: str, where: str, prepared: bool):
     """The resolved path of an ingestion input, or its row when it is unset or not there."""
-    from avgas import paths
-
     if not getattr(p, key):
         return (item, key, "-", *_absent(prepared, f"params key '{key}' is not set; {where}"))
     path = paths.resolve(getattr(p, key))
@@ -259,8 +241,6 @@ def _input(p: Params, item: str, key: str, where: str, prepared: bool):
 
 
 def _csv_row(p: Params, prepared: bool) -> tuple:
-    from avgas import vggsound, world
-
     item, key = "VGGSound csv (prepare-vggsound)", "vggsound_csv"
     path = _input(p, item, key, vggsound.CSV_WHERE, prepared)
     if isinstance(path, tuple):
@@ -296,8 +276,6 @@ def _csv_row(p: Params, prepared: bool) -> tuple:
 def _video_row(p: Params, prepared: bool) -> tuple:
     """The video folder: its video files and tar / tar.gz archives (an archive's members are known
     once prepare-vggsound has read it to its end: it is not opened here, they can be hundreds of GB)."""
-    from avgas import paths, vggsound, world
-
     item, key = "VGGSound videos (prepare-vggsound)", "video_dir"
     path = _input(p, item, key, vggsound.VIDEO_WHERE, prepared)
     if isinstance(path, tuple):
@@ -357,8 +335,6 @@ def _archive_state(p: Params) -> dict:
 def duplicates_row(p: Params) -> tuple:
     """Duplicate clips (the same video under two ids): what prepare-vggsound found and left out, or,
     for the synthetic world, the same check run on its clips (it should find none)."""
-    from avgas import data, duplicates
-
     item, key = "duplicate clips", "data_root"
     if p.world == "vggsound":
         f = p.data.ingest
@@ -404,8 +380,6 @@ def duplicates_row(p: Params) -> tuple:
 
 
 def _frames_row(p: Params, prepared: bool) -> tuple:
-    from avgas import paths, vggsound
-
     item, key = "frame json (prepare-vggsound)", "frames_json"
     if not p.frames_json:
         return item, key, "-", "ok", "middle frames (frames_json: null)"
@@ -437,8 +411,6 @@ def _absent(prepared: bool, detail: str) -> tuple[str, str]:
 def _ingest_rows(p: Params, prepared: bool) -> list[tuple]:
     """The inputs of prepare-vggsound: VGGSound's csv, the videos, the frame json, and that none
     of them is one of its outputs."""
-    from avgas import vggsound
-
     rows = [_csv_row(p, prepared), _video_row(p, prepared), _frames_row(p, prepared)]
     try:
         vggsound.check_apart(p)

@@ -14,6 +14,7 @@ real file comes from. Nothing is ever unpickled beyond tensors and a short allow
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -236,8 +237,6 @@ def icgan_config(**arch) -> dict:
     a copy of its 139 keys and values ships in avgas/resources), with the given architecture's
     values where they differ. G_activation and D_activation pickle an nn.ReLU, as the real config
     does; G_eval_mode is True, so IC-GAN's own loader puts G in eval mode."""
-    import json
-
     real = json.loads(ICGAN_CONFIG.read_text())
     return {
         **real,

@@ -26,14 +26,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from avgas import runfolder
+import yaml
+
+from avgas import params as params_mod
+from avgas import paths, runfolder
 
 RECORD = "artifacts.json"
 LOCK = ".avgas.lock"
@@ -99,8 +105,6 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bo
     """Hold `folder/.avgas.lock` for the duration. A second holder is refused at once, by name;
     only code running inside a command that holds the folder (hold_all) may hold it again.
     `create=False`: a folder that does not exist is not made (the command will say it is missing)."""
-    import fcntl
-
     folder = Path(folder)
     key = _real(folder)
     if not create and not folder.is_dir():
@@ -235,8 +239,6 @@ def has_record(root: str | os.PathLike) -> bool:
 
 
 def _write_record(root: Path, files: dict) -> None:
-    from avgas import paths
-
     text = json.dumps({"what": "every file avgas wrote here: sha256, size, writer", "files": files}, indent=0)
     paths.atomic_write_text(root / RECORD, text)
 
@@ -422,10 +424,6 @@ def differences(old_file: Path, p) -> list[str]:
     """What differs between a run folder's params.yaml and `p`. A key the old file lacks counts
     only if `p` sets it to something other than its default (a newer avgas adding a key does not
     make an old run a different one)."""
-    import yaml
-
-    from avgas import params as params_mod
-
     try:
         old = yaml.safe_load(Path(old_file).read_text()) or {}
     except (OSError, yaml.YAMLError):
@@ -474,9 +472,6 @@ class Terminated(KeyboardInterrupt):
 def on_sigterm():
     """While the block runs, SIGTERM raises :class:`Terminated`, so a command stops the way Ctrl-C
     stops it: the manifest and log.txt say interrupted, and the terminal says how to continue."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return

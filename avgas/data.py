@@ -11,32 +11,29 @@ foreground class and 2 = the background class of a Table 4 combination.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 import logging
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 import torch
 from PIL import Image
 
-from avgas import slots, world
+from avgas import duplicates, paper, paths, progress, slots, world
 from avgas import spectrogram as spec
+from avgas.layout import IMAGE_SUFFIXES, SPLITS, DataError  # noqa: F401 - data.DataError: the name callers use
 from avgas.params import Params
 from avgas.progress import tqdm
 
 log = logging.getLogger("avgas")
-
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
-
-
-class DataError(ValueError):
-    """The data folder cannot serve this run (missing folder, too few clips of a class, ...)."""
 
 
 @dataclass
@@ -77,8 +74,6 @@ def split_over_groups(meta: pd.DataFrame, p: Params, group_of: dict | None = Non
     class among the remaining groups (by the hash of the group's kept clip). `group_of`: stem ->
     its group's kept clip (default: the groups prepare-vggsound recorded; a clip of no group is its
     own group, which gives the plain per-clip split)."""
-    from avgas import duplicates
-
     group_of = duplicates.recorded(p.data_dir).group_of() if group_of is None else group_of
     key = meta["stem"].map(lambda s: group_of.get(s, s))
     split = meta["split"].str.strip().str.lower()
@@ -300,8 +295,6 @@ def _near_misses(meta: pd.DataFrame, wanted: list[str], name: str) -> list[tuple
     """Rows whose label is not a class of the run as written, but nearly one ('Hail ' for 'hail'):
     labels are compared exactly as the class list writes them, and a near miss is reported with
     a did-you-mean instead of vanishing with the rows of other classes."""
-    import difflib
-
     folded = {w.strip().casefold(): w for w in wanted}
     out = []
     for label, line in zip(meta["label"], meta["line"]):
@@ -318,10 +311,6 @@ def _near_misses(meta: pd.DataFrame, wanted: list[str], name: str) -> list[tuple
 def _report_skips(p: Params, skipped: list[tuple[str, str]]) -> None:
     """The skips where a batch user looks: log.txt and the terminal (progress lines), once per
     change of the skip list (every notebook reads the catalogue)."""
-    from collections import Counter
-
-    from avgas import progress
-
     if not skipped or not os.environ.get(progress.ENV_LOG):
         return
     said = p.cache_dir / "skips_reported.txt"
@@ -340,8 +329,6 @@ def _report_skips(p: Params, skipped: list[tuple[str, str]]) -> None:
     for stem, reason in skipped[:3]:
         progress.emit(f"  skipped {stem}: {reason}")
     try:
-        from avgas import paths
-
         paths.atomic_write_text(said, digest)
     except OSError:
         pass
@@ -372,8 +359,6 @@ class ClipScreen:
 
     def save(self) -> None:
         if self.changed:
-            from avgas import paths
-
             try:
                 paths.atomic_write_text(self.file, json.dumps(self.known))
             except OSError as e:  # a cache: the clips are simply checked again next time
@@ -382,8 +367,6 @@ class ClipScreen:
 
 def header_problem(path: Path, min_seconds: float = 0.0) -> str | None:
     """The cheap part of the rule, from the wav's header alone: readable, 16 kHz, long enough."""
-    import soundfile as sf
-
     try:
         info = sf.info(str(path))
     except Exception as e:  # noqa: BLE001 - soundfile raises several types
@@ -416,8 +399,6 @@ def image_problem(path: Path) -> str | None:
 
 def counts_table(cat: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Clips per class and split, with each class's role and its Table 5 prompt."""
-    from avgas import paper
-
     t = (
         cat.groupby(["label", "split"])
         .size()

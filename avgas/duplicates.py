@@ -34,7 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
 
+from avgas.layout import IMAGE_SUFFIXES
 from avgas.runfolder import DataFolder
 
 AUDIO_SECONDS = 5.0  # the fingerprinted start of each clip (prepare-vggsound's default min_clip_seconds)
@@ -85,8 +88,6 @@ def audio_bits(wave: np.ndarray, sr: int) -> int | None:
 
 def image_bits(path: str | Path) -> int | None:
     """The 64-bit difference hash of an image file, or None when the frame is flat."""
-    from PIL import Image
-
     with Image.open(path) as im:
         g = np.asarray(im.convert("L").resize((9, 8), Image.BILINEAR), dtype=np.float64)
     if g.std() < IMAGE_MIN_STD:
@@ -100,8 +101,6 @@ def _pack(bits: np.ndarray) -> int:
 
 def fingerprint(wav: str | Path, image: str | Path) -> Fingerprint:
     """Both fingerprints of a prepared clip (its wav and its frame)."""
-    import soundfile as sf
-
     wave, sr = sf.read(str(wav), dtype="float32", always_2d=True, frames=int(AUDIO_SECONDS * 48000))
     return Fingerprint(audio_bits(wave, sr), image_bits(image))
 
@@ -191,8 +190,6 @@ def recorded(data_dir: Path) -> Groups:
 def of_folder(data_dir: Path, stems: list[str], image_of: dict | None = None) -> Groups:
     """Duplicate groups among prepared clips of a data folder (audios/<stem>.wav and their images),
     in the order of `stems`: the same check for the synthetic world as for VGGSound."""
-    from avgas.data import IMAGE_SUFFIXES
-
     d = DataFolder(data_dir)
     prints = []
     for s in stems:

@@ -7,15 +7,22 @@ level and the noise seed, and see the separator, the generator and the judges re
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import os
 from dataclasses import dataclass
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from IPython.display import HTML, display
+from PIL import Image
 
-from avgas import checkpoints, data, generate, judges, models, paper, report, train
+from avgas import checkpoints, data, judges, paper, report, separators
 from avgas import spectrogram as spec
+from avgas.core import generation, separator
 from avgas.params import Params
 
 
@@ -23,8 +30,6 @@ def live(requested: bool | None = None) -> bool:
     """Make live widgets? Not in a batch run (python -m avgas run sets AVGAS_BATCH): nbclient can
     block forever on a cell that opens widgets. `requested` (the notebook's `live` parameter)
     overrides, e.g. papermill -p live False."""
-    import os
-
     return requested if requested is not None else not os.environ.get("AVGAS_BATCH")
 
 
@@ -54,7 +59,7 @@ class Explorer:
         needed = [
             p.weight_path("sound2scene_checkpoint"),
             p.weight_path("icgan_folder"),  # read_icgan_state picks best0 or best1 as IC-GAN does
-            train.separator_folder(p, self.alignment) / "best.pt",
+            separators.separator_folder(p, self.alignment) / "best.pt",
         ]
         missing = [str(f) for f in needed if not f.exists()]
         if missing:
@@ -64,7 +69,7 @@ class Explorer:
                 f"(or the whole run: python -m avgas run params/{p.name}.yaml)"
             )
         self.fa, _, self.G = checkpoints.load_parts(p)
-        self.separator = train.load_separator(p, self.alignment)
+        self.separator = separators.load_separator(p, self.alignment)
         res = self.G.resolution
         self.clip = judges.clip.judge(p, cat, res, progress=False)
         # the detector at the threshold CRS uses (chosen on validation for the synthetic judge)
@@ -91,15 +96,15 @@ class Explorer:
         fg_w, bg_w = (spec.load_wave(self.by_stem.loc[s, "audio"], self.p.clip_seconds) for s in stems)
         mix_w = data.mix(fg_w, bg_w, level_db)
         s = spec.spectrogram(torch.from_numpy(mix_w).float()[None])
-        h_fg, h_bg = train.separate(self.separator, s)
+        h_fg, h_bg = separator.separate(self.separator, s)
         feats = {
             f"separated: {fg}": h_fg,
             f"separated: {bg}": h_bg,
-            f"mixed, λ={lam:.2f}": generate.blend(h_fg, h_bg, lam),
-            "Sound2Scene f_A(mix)": train.embed_mix(self.fa, s),
+            f"mixed, λ={lam:.2f}": generation.blend(h_fg, h_bg, lam),
+            "Sound2Scene f_A(mix)": separator.embed_mix(self.fa, s),
         }
-        z = generate.noise(1, self.G.dim_z, seed)
-        images = {k: models.from_unit(generate.sample(self.G, h, z))[0] for k, h in feats.items()}
+        z = generation.noise(1, self.G.dim_z, seed)
+        images = {k: generation.from_unit(generation.sample(self.G, h, z))[0] for k, h in feats.items()}
         batch = torch.stack(list(images.values()))
         found, top2 = self.detector.words(batch), self.clip.words(batch, k=2)
         verdicts = {k: {"detector": sorted(f), "CLIP top-2": t} for k, f, t in zip(images, found, top2)}
@@ -139,8 +144,6 @@ class Explorer:
     # says why instead of leaving a blank figure.
 
     def panels_html(self, st: State, lam: float, level_db: float) -> str:
-        import html
-
         want = {self.prompts[st.fg], self.prompts[st.bg]}
         fig, ax = plt.subplots(figsize=(2.2, 2.0))
         report._show_spec(ax, st.spectrogram, f"mixed: {st.fg}\n+ {st.bg}")
@@ -167,8 +170,6 @@ class Explorer:
         """Dropdowns for the background and foreground class (the foregrounds of the chosen
         background), clip indices, sliders for λ, the relative level and the noise seed. Every
         change redraws once: a new background sets its first foreground without a second draw."""
-        import ipywidgets as w
-
         wide = {"style": {"description_width": "initial"}, "layout": w.Layout(width="max-content")}
         bg = w.Dropdown(options=list(self.combinations), description="background", **wide)
         fg = w.Dropdown(options=self.combinations[bg.value], description="foreground", **wide)
@@ -224,26 +225,18 @@ def _kind(name: str) -> str:
 
 def _png(img) -> bytes:
     """A generated image (R, R, 3) uint8 as PNG, enlarged without smoothing to 160 px."""
-    import io
-
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(img).resize((160, 160), Image.NEAREST).save(buf, format="PNG")
     return buf.getvalue()
 
 
 def _fig_png(fig) -> bytes:
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     return buf.getvalue()
 
 
 def _card(kind: str, title: str, png: bytes, text: str) -> str:
-    import base64
-
     src = "data:image/png;base64," + base64.b64encode(png).decode()
     return (
         f'<figure class="avgas-panel" data-kind="{kind}" style="margin:0;width:170px;font-size:11px">'

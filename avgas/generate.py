@@ -1,63 +1,30 @@
-"""Images from embeddings: G(z, h), the way Sound2Scene and AV-GAS sample.
+"""A run's conditioning vectors and images: which embedding conditions G for each (task, method) of
+Tables 1-3, the images of a split under torchrun, and the file that holds them (generated.pt).
 
-Embeddings are L2-normalised before the generator (IC-GAN's instance features are unit vectors);
-z ~ N(0, 1) without truncation, as Sound2Scene samples; outputs are clamped to [-1, 1].
+The paper's generation itself, G(z, h_j) and Eq. 4's blend, is avgas.core.generation.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from avgas import distributed, models, slots
-
-
-def noise(n: int, dim_z: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, dim_z, generator=torch.Generator().manual_seed(seed))
+from avgas import data, ranks, separators, slots
+from avgas.core import generation
+from avgas.core.separator import embed_mix
+from avgas.paths import torch_save_atomic as _save
 
 
-def sample(
-    G: models.Generator,
-    feats: torch.Tensor,
-    z: torch.Tensor | None = None,
-    seed: int = 0,
-    batch: int = 128,
-    shard: bool = False,
-) -> torch.Tensor:
-    """Images (N, 3, R, R) in [-1, 1] from unit features, z ~ N(0, 1) as Sound2Scene samples.
-    `shard` (under torchrun): each rank draws its slice of the rows and every rank gets all the
-    images back in order — the same images, as z is drawn for all rows before slicing."""
-    G.eval()
-    device = next(G.parameters()).device
+def sample(G, feats: torch.Tensor, z: torch.Tensor | None = None, seed: int = 0, batch: int = 128, shard: bool = False):
+    """core.generation.sample; `shard` (under torchrun): each rank draws its slice of the rows and
+    every rank gets all the images back in order — the same images, as z is drawn for all rows
+    before slicing."""
+    w = ranks.world()
+    if not (shard and w.parallel):
+        return generation.sample(G, feats, z, seed, batch)
     if z is None:
-        z = noise(len(feats), G.dim_z, seed)  # drawn on the CPU: the same images on any device
-    w = distributed.world()
-    if shard and w.parallel:
-        mine = distributed.split(torch.arange(len(feats)), w)
-        return distributed.gather(sample(G, feats[mine], z[mine], batch=batch), grad=False)
-    out = [torch.empty(0, 3, G.resolution, G.resolution)]  # a rank's slice may be empty
-    with torch.no_grad():
-        for i in range(0, len(feats), batch):
-            h = F.normalize(feats[i : i + batch].to(device), dim=1)
-            out.append(G(z[i : i + batch].to(device), None, h).clamp(-1, 1).cpu())
-    return torch.cat(out)
-
-
-def unit(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=1)
-
-
-def blend(h_fg: torch.Tensor, h_bg: torch.Tensor, lam: float) -> torch.Tensor:
-    """lambda * h_fg + (1 - lambda) * h_bg of unit embeddings, renormalised (what G expects)."""
-    return unit(lam * unit(h_fg) + (1 - lam) * unit(h_bg))
-
-
-def mixed_condition(hs: tuple, lam: float) -> torch.Tensor:
-    """The condition of the mixed image: lambda h_fg + (1 - lambda) h_bg for the paper's two
-    slots; with K slots, their equal-weight blend (1/K each), renormalised."""
-    if len(hs) == 2:
-        return blend(*hs, lam)
-    return unit(sum(unit(h) for h in hs) / len(hs))
+        z = generation.noise(len(feats), G.dim_z, seed)
+    mine = ranks.split(torch.arange(len(feats)), w)
+    return ranks.gather(generation.sample(G, feats[mine], z[mine], batch=batch), grad=False)
 
 
 TASKS = tuple(slots.tasks(2))  # mixed, separated_foreground, separated_background: the paper's
@@ -86,38 +53,30 @@ def embeddings_for(
     for name, h in (mixed_only or {}).items():  # one embedding of the mix (the control): Table 1 only
         out[("mixed", name)] = h
     for name, hs in {**separated, **references}.items():
-        out[("mixed", name)] = mixed_condition(hs, lam)
+        out[("mixed", name)] = generation.mixed_condition(hs, lam)  # Eq. 4
         for task, h in zip(tasks[1:], hs, strict=True):
             out[(task, name)] = h
     assert all(len(v) == tuples_n for v in out.values())
     return out
 
 
-def conditions(p, d, fa) -> tuple[dict, dict]:
-    """For one split's tuples (a train.SeparatorData): the conditioning vectors of every (task,
+def conditions(p, d: separators.SeparatorData, fa) -> tuple[dict, dict]:
+    """For one split's tuples (a separators.SeparatorData): the conditioning vectors of every (task,
     method) of Tables 1-3 (see embeddings_for), and the separators' (h_fg, h_bg) by method name."""
-    from avgas import train
-
-    separated, controls = train.embeddings(p, d.mix, d.targets)  # every alignment x seed; the control's one
+    separated, controls = separators.embeddings(p, d.mix, d.targets)  # every alignment x seed; the control's one
     references = {REFERENCE_IMAGE: d.targets["V"], REFERENCE_AUDIO: d.targets["A"]}
-    baseline = train.embed_mix(fa, d.mix)
+    baseline = embed_mix(fa, d.mix)
     return embeddings_for(len(d.mix), baseline, separated, references, p.mix_lambda, controls), separated
 
 
 def images_for(G, embeddings: dict, seed: int, shard: bool = False) -> dict:
-    """uint8 (N, R, R, 3) images per (task, method). Tuple i gets the same noise z_i under every
-    method, so the methods are compared on the same draws. `shard`: split over torchrun's ranks."""
-    from avgas.models import from_unit
-
-    n = len(next(iter(embeddings.values())))
-    z = noise(n, G.dim_z, seed)
-    return {key: from_unit(sample(G, h, z, shard=shard)) for key, h in embeddings.items()}
+    """uint8 (N, R, R, 3) images per (task, method) (core.generation.images_for: the same z_i for
+    tuple i under every method). `shard`: split over torchrun's ranks."""
+    return generation.images_for(G, embeddings, seed, lambda G, h, z: sample(G, h, z, shard=shard))
 
 
 def save(path, images: dict, tuple_ids: list) -> None:
     """All generated images of a run in one file: {'tuple_id': [...], 'images': {'task/method': uint8}}."""
-    from avgas.paths import torch_save_atomic as _save
-
     _save({"tuple_id": list(tuple_ids), "images": {f"{t}/{m}": v for (t, m), v in images.items()}}, path)
 
 
@@ -126,19 +85,9 @@ def load(path) -> tuple[dict, list]:
     return {tuple(k.split("/", 1)): v for k, v in d["images"].items()}, d["tuple_id"]
 
 
-def lambda_sweep(G, h_fg: torch.Tensor, h_bg: torch.Tensor, lambdas, seed: int) -> torch.Tensor:
-    """(len(lambdas), N, R, R, 3) images of G(z, lambda h_fg + (1 - lambda) h_bg), same z throughout."""
-    from avgas.models import from_unit
-
-    z = noise(len(h_fg), G.dim_z, seed)
-    return torch.stack([from_unit(sample(G, blend(h_fg, h_bg, lam), z)) for lam in lambdas])
-
-
 def load_run(p, cat):
     """The run's held-out tuples and the images notebook 04 generated for them:
     (test tuples, {(task, method): uint8 images}, image size)."""
-    from avgas import data
-
     f = p.folder.generated
     if not f.is_file():
         raise FileNotFoundError(

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass
@@ -86,8 +88,6 @@ def tree(p, part: str, settings: dict, root: Path, names: list[str] | None = Non
 def _locked(store: Path):
     """A short, blocking lock on the store: one process at a time adds or reads an entry (a build
     itself runs outside it; two runs that build the same part at once keep the first entry)."""
-    import fcntl
-
     store.mkdir(parents=True, exist_ok=True)
     with open(store / ".lock", "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -156,8 +156,6 @@ def fetch_or_adopt(e: Entry, own) -> dict | None:
     """fetch(e); else the run's own files of the same settings (made before the store existed, or
     kept after the store was deleted): `own()` returns their report when their saved settings are
     e's (None otherwise); they are then added to the store as they are. None: build the part."""
-    import pickle
-
     rep = fetch(e)
     if rep is not None or not all(dst.is_file() for _, dst in e.files):
         return rep
@@ -214,18 +212,3 @@ def entries(store: Path) -> list[dict]:
             {"part": rec.get("part"), "key": folder.name, "MB": round(size / 1e6, 2), "built": rec.get("built")}
         )
     return rows
-
-
-def keys(p) -> dict[str, str]:
-    """The store key of every part of a synthetic run's instrument (the judges judge G's images,
-    so their image size is G's resolution). A part given as a file has no key."""
-    from avgas import standins
-    from avgas.judges import classifier, clip, detector
-
-    parts = standins.part_settings(p)
-    out = {standins.PARTS[k]: key_of(standins.PARTS[k], s) for k, s in parts.items() if "given" not in s}
-    size = p.g_resolution
-    out["scene_classifier"] = key_of("scene_classifier", classifier.classifier_settings(p, size))
-    out["clip"] = key_of("clip", clip.clip_settings(p, size))
-    out["detector"] = key_of("detector", detector.detector_settings(p, size))
-    return out

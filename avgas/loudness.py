@@ -12,12 +12,16 @@ which source vanishes as it gets quieter.
 
 from __future__ import annotations
 
+import json
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from avgas import data, generate, judges, losses, metrics, train
+from avgas import data, judges, metrics, paths, separators
 from avgas import spectrogram as spec
+from avgas.core import generation, losses, scores, separator
 from avgas.params import Params
 from avgas.runfolder import RunFolder
 
@@ -64,23 +68,23 @@ def sweep(
     want = judges.wanted(tuples)
     wanted, fg_word, bg_word = want["mixed"], want["separated_foreground"], want["separated_background"]
     models = {
-        train.method_name(kind, r): (kind, r) for kind, r in train.trained_models(p) if kind in SWEPT
+        separators.method_name(kind, r): (kind, r) for kind, r in separators.trained_models(p) if kind in SWEPT
     }  # every seed
     natural, natural_db = natural_mixes(p, cat, tuples)
     rows = []
     for level in [*levels, NATURAL]:
         mix = natural if level == NATURAL else mixes_at(p, cat, tuples, level)
-        feats = {"Sound2Scene": train.embed_mix(fa, mix)}
+        feats = {"Sound2Scene": separator.embed_mix(fa, mix)}
         for name, (kind, replica) in models.items():
-            h_fg, h_bg = train.separate(train.load_separator(p, kind, replica=replica), mix)
-            feats[name] = h_fg if kind in losses.CONTROLS else generate.blend(h_fg, h_bg, p.mix_lambda)
-        images = generate.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
+            h_fg, h_bg = separator.separate(separators.load_separator(p, kind, replica=replica), mix)
+            feats[name] = h_fg if kind in losses.CONTROLS else generation.blend(h_fg, h_bg, p.mix_lambda)
+        images = generation.images_for(G, {("mixed", m): h for m, h in feats.items()}, p.seed)
         for (_, name), imgs in images.items():
             method, _, seed = name.partition("#")
             found = crs_judge.words(imgs)  # the words the detector finds, once per image
-            crs = metrics.represented(found, wanted)
-            fg = metrics.represented(found, fg_word)
-            bg = metrics.represented(found, bg_word)
+            crs = scores.represented(found, wanted)
+            fg = scores.represented(found, fg_word)
+            bg = scores.represented(found, bg_word)
             r2 = recall_judge.hits(imgs, wanted)
             rows.append(
                 {
@@ -121,8 +125,6 @@ def plot_presence(table: pd.DataFrame):
     """Which source vanishes as it gets quieter: per method, the rate at which the detector finds
     the foreground (solid) and the background (dashed) against the foreground's level; the natural
     mix of Table 1 as its own markers (diamonds) at its median level."""
-    import matplotlib.pyplot as plt
-
     methods = list(dict.fromkeys(table["method"]))
     fig, axes = plt.subplots(1, len(methods), figsize=(3.0 * len(methods), 3.2), sharey=True, squeeze=False)
     swept = table[table["level"] != NATURAL]
@@ -134,7 +136,10 @@ def plot_presence(table: pd.DataFrame):
             ax.plot(g.index, g[col], style, marker="o", color=colour, label=col)
             if len(n):
                 ax.plot(n["natural_level_db"].mean(), n[col].mean(), "D", color=colour, mfc="none", ms=8)
-        short = {train.CONTROL_NAME: "A2A's control (f_A blend)", train.CONTROL_V_NAME: "A2V's control (f_V blend)"}
+        short = {
+            separators.CONTROL_NAME: "A2A's control (f_A blend)",
+            separators.CONTROL_V_NAME: "A2V's control (f_V blend)",
+        }
         ax.set(title=short.get(method, method), xlabel="foreground level − background (dB)")
         ax.set_ylim(-0.02, 1.02)
         ax.axvline(0, color="grey", lw=0.6, ls=":")
@@ -148,8 +153,6 @@ def plot_presence(table: pd.DataFrame):
 
 def plot(table: pd.DataFrame):
     """CRS and R@2* against the foreground's level, one line per method."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     table = table[table["level"] != NATURAL] if "level" in table else table
     table = table.groupby(["method", "level_db"], sort=False)[["CRS", "R@2*"]].mean().reset_index()
@@ -175,10 +178,6 @@ def save(p: Params, table: pd.DataFrame, fig, presence_fig=None) -> None:
     """metrics_loudness.json (means per level and method: CRS, R@2*, foreground and background
     found; per-tuple successes kept apart) and figures/loudness.png (and loudness_presence.png)
     for the book's results page."""
-    import json
-
-    from avgas import paths
-
     rates = [c for c in RATES if c in table]
     keys = ["level", "level_db", "natural_level_db", "method"] if "level" in table else ["level_db", "method"]
     levels = table.groupby(keys, sort=False, dropna=False)[rates].mean().reset_index().to_dict(orient="records")

@@ -1,7 +1,8 @@
-"""The paper's metrics on generated images: FID and IS (TorchMetrics), CRS, R@K.
+"""The paper's image metrics FID and IS (TorchMetrics), and how every metric is summarised.
 
 Every metric is computed per combination and summarised as mean and std over the combinations,
-as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean.
+as the paper prints them; :func:`bootstrap_ci` adds a 95% interval of that mean. CRS (Eq. 5) and
+R@K count per image in avgas.core.scores.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
 
 
 @contextlib.contextmanager
@@ -67,8 +69,6 @@ def _fixed_order(seed: int = 0):
 def kid(real: torch.Tensor, fake: torch.Tensor, feature, subsets: int = 100) -> list[float]:
     """Kernel Inception Distance [mean, std over subsets] of two uint8 image sets (TorchMetrics),
     with subsets as large as the smaller set allows (KID is unbiased at any set size, unlike FID)."""
-    from torchmetrics.image.kid import KernelInceptionDistance
-
     with _quiet(), _fixed_order():
         m = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=min(len(real), len(fake), 1000))
         m.update(_nchw(real), real=True)
@@ -102,8 +102,6 @@ def pooled(judge, images: dict, truth: dict) -> dict:
 def inception_net(weights_path: str, feature: str):
     """TorchMetrics' Inception (torch-fidelity's network) from a local file, giving one `feature`
     ('2048' for FID, 'logits_unbiased' for IS). Nothing is downloaded."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
     net = NoTrainInceptionV3(
         name="inception-v3-compat", features_list=[feature], feature_extractor_weights_path=weights_path
     )
@@ -164,28 +162,6 @@ def bootstrap_ci(values: dict[str, float], n: int = 2000, seed: int = 0) -> list
     rng = np.random.default_rng(seed)
     means = rng.choice(v, size=(n, len(v)), replace=True).mean(axis=1)
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
-
-def represented(found: list[set], wanted: list[set]) -> np.ndarray:
-    """Eq. 5's term per image: does the detector find every class the image should show?"""
-    return np.array([w <= f for f, w in zip(found, wanted)], dtype=bool)
-
-
-def crs(found: list[set], wanted: list[set]) -> float:
-    """CRS, the paper's class representation score (Eq. 5): the share of images in which the detector finds
-    every class it should (both for a mixed image, the one source for a separated image)."""
-    return float(represented(found, wanted).mean()) if wanted else float("nan")
-
-
-def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
-    """The Fréchet distance of two feature sets (rows), FID's formula in any feature space:
-    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
-    from scipy import linalg
-
-    a, b = a.double().numpy(), b.double().numpy()
-    mu, s_a, s_b = a.mean(0) - b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(s_a @ s_b)
-    return float(max(0.0, mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(np.real(root))))
 
 
 # ------------------------------------------- uncertainty over what varies: seeds, then clip clusters

@@ -8,7 +8,7 @@
   buffers, conditional BatchNorm driven by [projected instance feature, z chunk], optional
   self-attention, tanh output. Built from IC-GAN's ``config`` dict, so the same class serves the
   128-px ImageNet generator and a small synthetic one.
-- f_AV, the AV-GAS separator: a ResNet-18 on the mixed spectrogram with a 2 x D head.
+- f_AV, the AV-GAS separator: a ResNet-18 on the mixed spectrogram with a 2 x D head (avgas.core.separator).
 
 ``width`` scales every channel count of the ResNet-18s (1.0 = the real architecture); the
 synthetic tiers use narrower networks so they train on two CPU cores. The state_dict keys are the
@@ -22,56 +22,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-FEATURE_DIM = 2048  # Sound2Scene's embedding size (f_A, f_V, and G's conditioning input)
+from avgas.core import generation, separator
 
-# ------------------------------------------------------------------------------ ResNet-18 (audio)
+# The separator's networks are the paper's method: they live in avgas.core (named here too, as the
+# checkpoints and the stand-ins build them beside f_A, f_V and G).
+FEATURE_DIM = separator.FEATURE_DIM
+ResNet18, Separator, MixEncoder, resnet18_width = (
+    separator.ResNet18,
+    separator.Separator,
+    separator.MixEncoder,
+    separator.resnet18_width,
+)
 
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-
-class ResNet18(nn.Module):
-    """torchvision's ResNet-18 layout (same key names) with `in_channels` and a width multiplier."""
-
-    def __init__(self, in_channels: int = 1, out_dim: int = FEATURE_DIM, width: float = 1.0):
-        super().__init__()
-        c = [max(8, int(round(64 * width * m))) for m in (1, 2, 4, 8)]
-        self.width = width
-        self.conv1 = nn.Conv2d(in_channels, c[0], 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(c[0])
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = nn.Sequential(BasicBlock(c[0], c[0]), BasicBlock(c[0], c[0]))
-        self.layer2 = nn.Sequential(BasicBlock(c[0], c[1], 2), BasicBlock(c[1], c[1]))
-        self.layer3 = nn.Sequential(BasicBlock(c[1], c[2], 2), BasicBlock(c[2], c[2]))
-        self.layer4 = nn.Sequential(BasicBlock(c[2], c[3], 2), BasicBlock(c[3], c[3]))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c[3], out_dim)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def resnet18_width(state: dict, prefix: str = "") -> float:
-    """The width multiplier a ResNet18 state_dict was saved with."""
-    return state[f"{prefix}conv1.weight"].shape[0] / 64
+# ------------------------------------------------------------------------------ f_A (audio)
 
 
 class AudioEncoder(nn.Module):
@@ -85,37 +48,6 @@ class AudioEncoder(nn.Module):
         if spec.dim() == 3:
             spec = spec.unsqueeze(1)
         return F.relu(self.audnet(spec))
-
-
-class Separator(nn.Module):
-    """f_AV: mixed spectrogram -> (h_fg, h_bg), each D-dimensional (first half = foreground);
-    with `sources` K, K slots of D (foregrounds first, the background last)."""
-
-    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM, sources: int = 2):
-        super().__init__()
-        self.dim, self.sources = dim, sources
-        self.net = ResNet18(1, sources * dim, width)
-
-    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if spec.dim() == 3:
-            spec = spec.unsqueeze(1)
-        return tuple(self.net(spec).split(self.dim, dim=1))
-
-
-class MixEncoder(nn.Module):
-    """A control (A2A's or A2V's): Sound2Scene's f_A, started from its weights and fine-tuned on mixed audio, with
-    one embedding per mix (returned once per slot, so it trains and runs where a separator does)."""
-
-    def __init__(self, width: float = 1.0, dim: int = FEATURE_DIM, sources: int = 2):
-        super().__init__()
-        self.dim, self.sources = dim, sources
-        self.audnet = ResNet18(1, dim, width)
-
-    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if spec.dim() == 3:
-            spec = spec.unsqueeze(1)
-        h = F.relu(self.audnet(spec))
-        return (h,) * self.sources
 
 
 # ---------------------------------------------------------------------------- ResNet-50 (images)
@@ -340,14 +272,7 @@ class Generator(nn.Module):
 # ------------------------------------------- images and sounds in and out of the frozen parts
 
 
-def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) in [-1, 1], the generator's range."""
-    return images_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def from_unit(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
+to_unit, from_unit = generation.to_unit, generation.from_unit  # G's range <-> uint8 images
 
 
 def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 256) -> torch.Tensor:
@@ -364,7 +289,4 @@ def encode_images(fv: nn.Module, images: torch.Tensor, size: int, batch: int = 2
 
 def embed_audio(fa: nn.Module, specs: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """f_A embeddings (raw, post-ReLU) of spectrograms (N, 257, T)."""
-    fa.eval()
-    device = next(fa.parameters()).device
-    with torch.no_grad():
-        return torch.cat([fa(specs[i : i + batch].to(device)).cpu() for i in range(0, len(specs), batch)])
+    return separator.embed(fa, specs, batch)

@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 import yaml
 
-from avgas import data, generate, losses, params, results, slots, train
+from avgas import data, generate, losses, params, results, separators, slots
+from avgas.core import separator
 from avgas.params import Params
 from avgas.runfolder import RunFolder
 
@@ -105,17 +106,17 @@ def k_claims(collected: dict) -> list[dict]:
 
 
 def slot_order(p: Params, d, alignment: str = "A2A-PIT") -> dict:
-    """Per seed of a PIT separator, on one split's tuples `d` (a train.SeparatorData): the share of
+    """Per seed of a PIT separator, on one split's tuples `d` (a separators.SeparatorData): the share of
     tuples whose assignment is the paper's order (foreground(s) first, background last). Near 1 or
     near 0 (for two sources): the separator settled on a convention by itself; near 1/K!: none."""
     out = {}
-    for a, r in train.trained_models(p):
+    for a, r in separators.trained_models(p):
         if a != alignment:
             continue
-        hs = train.separate(train.load_separator(p, a, replica=r), d.mix)
+        hs = separator.separate(separators.load_separator(p, a, replica=r), d.mix)
         perm = losses.assign(hs, d.targets, a)
         identity = torch.arange(d.sources)
-        out[train.method_name(a, r)] = round(float((perm == identity).all(1).float().mean()), 4)
+        out[separators.method_name(a, r)] = round(float((perm == identity).all(1).float().mean()), 4)
     return out
 
 
@@ -125,7 +126,7 @@ def slot_orders(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, fv, coll
     pit = pit_methods(collected)
     if not pit:
         return {}
-    val = train.separator_data(p, cat, tuples, "val", fa, fv, progress=False)
+    val = separators.separator_data(p, cat, tuples, "val", fa, fv, progress=False)
     return {m: slot_order(p, val, m) for m in pit}
 
 

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
+
+import torch
+
+from avgas import custody
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,7 +72,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file and rename, so a killed process never leaves half a file; on
     any failure (a full disk, a read-only folder) the temporary file is removed."""
     path = Path(path)
-    guard(path)
+    custody.guard(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -88,10 +94,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def torch_save_atomic(obj, path) -> None:
     """torch.save, written atomically (a killed run never leaves a half-written checkpoint)."""
-    import io
-
-    import torch
-
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
@@ -99,8 +101,6 @@ def torch_save_atomic(obj, path) -> None:
 
 def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """sha256 of a file's bytes (how a run recognises its own checkpoints, whole and unchanged)."""
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -111,8 +111,6 @@ def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def content_stamp(path: str | os.PathLike) -> str:
     """A hash of a file's bytes, or of every file in a folder (names and bytes): the identity of a
     weight file or folder, unchanged by copying or re-saving the same bytes."""
-    import hashlib
-
     path = Path(path)
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     h = hashlib.sha1()
@@ -135,7 +133,7 @@ def os_error_message(e: OSError) -> str:
             f"{where}cannot write: {e.strerror} (the disk is full, or a quota or file-size limit was "
             "reached). Free space, or put the run elsewhere (-p run_root=...)."
         )
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not isinstance(e, ProtectedPathError):
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not isinstance(e, custody.ProtectedPathError):
         return (
             f"{where}{e.strerror}: avgas cannot write there. Give the run a folder you can write "
             "(-p run_root=... or -p name=...)."
@@ -145,5 +143,14 @@ def os_error_message(e: OSError) -> str:
 
 # ------------------------------------------ locks and input protection live in avgas.custody
 
-from avgas.custody import BusyError, ProtectedPathError, guard, protect, unprotect_all  # noqa: E402, F401
-from avgas.custody import hold as exclusive  # noqa: E402, F401
+_CUSTODY = {n: n for n in ("BusyError", "ProtectedPathError", "guard", "protect", "unprotect_all")} | {
+    "exclusive": "hold"
+}
+
+
+def __getattr__(name: str):
+    """custody's names, looked up when used (custody writes its record through this module, so
+    neither can take the other's names while it is being imported)."""
+    if name in _CUSTODY:
+        return getattr(custody, _CUSTODY[name])
+    raise AttributeError(f"module 'avgas.paths' has no attribute {name!r}")

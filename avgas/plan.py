@@ -24,9 +24,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
 
-from avgas import models, paths, spectrogram, world
+from avgas import checkpoints, data, models, paper, paths, spectrogram, vggsound, world
 from avgas.data import DataError
+from avgas.judges import clip
 from avgas.params import Params
 
 # dense peak TFLOP/s (bf16 tensor cores, TF32 tensor cores) and memory (GiB), from the vendors' sheets
@@ -67,8 +70,6 @@ class Cost:
 def measure(net_fn, input_fn, batch: int = 2, train: bool = False) -> Cost:
     """FLOPs (forward, + backward when `train`) and activation bytes of one item, from a pass of a
     batch on the meta device under FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     with torch.device("meta"):
         net = net_fn()
         x = input_fn(batch)
@@ -121,8 +122,6 @@ def _fa_width(p: Params) -> float:
 def _generator_config(p: Params) -> dict:
     """G's config: the IC-GAN folder's (its small state_dict_best file), else the released 128 px one;
     the synthetic world's from its params."""
-    from avgas import checkpoints
-
     if p.world != "vggsound":
         return checkpoints.icgan_config(
             G_ch=p.g_channels, dim_z=p.g_dim_z, resolution=p.g_resolution, G_attn="0", shared_dim_feat=p.g_feature_proj
@@ -135,8 +134,6 @@ def _generator_config(p: Params) -> dict:
 
 def _clip_model(p: Params):
     """A builder of the run's OpenCLIP architecture (clip_model) on the meta device."""
-    from avgas.judges import clip
-
     return lambda: clip.on_meta(p.clip_model)
 
 
@@ -166,8 +163,6 @@ def stage_costs(p: Params) -> dict[str, Cost]:
         ),
     }
     if p.world == "vggsound":
-        import torchvision
-
         costs["Inception (FID/IS)"] = measure(
             lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False),
             lambda b: torch.empty(b, 3, 299, 299),
@@ -183,8 +178,6 @@ def stage_costs(p: Params) -> dict[str, Cost]:
 def clip_counts(p: Params) -> tuple[pd.DataFrame, str]:
     """Clips per class and csv split: the prepared ones, or else the csv's rows with a video found
     in the folder or in the archives read so far (an archive not read yet counts as holding all)."""
-    from avgas import data, paper, vggsound
-
     wanted = world.classes(p)
     if p.metadata_path.is_file():
         meta = data.read_metadata(p.metadata_path)

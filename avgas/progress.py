@@ -10,7 +10,10 @@ it is just tqdm's bar.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import threading
 import time
 
 from tqdm.auto import tqdm as _tqdm
@@ -63,8 +66,6 @@ def emit(text: str) -> None:
 def record_stage(desc: str, n: int, total: int | None, seconds: float) -> None:
     """Append a finished step's wall time to the run's stage record (batch runs only), for the
     stage table that `make book` prints (avgas.stages)."""
-    import json
-
     log = os.environ.get(ENV_LOG)
     if not log:
         return
@@ -84,9 +85,6 @@ class Echo:
     onto the job's standard error (the terminal, a SLURM log)."""
 
     def __init__(self, log: str | os.PathLike, stream=None, poll: float = 0.5):
-        import sys
-        import threading
-
         self.log, self.stream, self.poll = log, stream or sys.stderr, poll
         self.stop = threading.Event()
         self.offset = os.path.getsize(log) if os.path.exists(log) else 0

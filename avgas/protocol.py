@@ -19,18 +19,47 @@ and its stream, so it is the same on every machine, and none shares an image wit
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from avgas import paper, pictures, sounds, world
+from avgas import paper, paths, pictures, sounds, world
 from avgas.params import Params
 
 # Random streams of the pools; the world's own clips use 4-number seeds, these 5-number ones.
 STREAMS = {"stand-in": 301, "generator-val": 302, "judge-train": 401, "judge-val": 402, "judge-test": 403}
 JUDGE_PARTS = ("train", "val", "test")
+
+
+JUDGE_POOL_VERSION = 2  # bump when the judge pool's recipe changes (judge_pool)
+
+# What each stand-in is a function of (the instrument store's key, avgas.instrument): its pool
+# (standin_pool: the world's classes and the pool's sizes, drawn with instrument_seed), and
+# its own training settings. G and f_A also depend on the f_V they were trained with.
+POOL_KEYS = ("clips_per_class", "clip_seconds", "image_size", "combinations", "test_fraction", "scenes_per_combination")
+PART_KEYS = {
+    "swav_checkpoint": ("fv_image_size", "stand_in_batch", "fv_width_per_group", "fv_steps"),
+    "icgan_folder": (
+        "fv_image_size",
+        "stand_in_batch",
+        "g_resolution",
+        "g_channels",
+        "g_dim_z",
+        "g_feature_proj",
+        "g_steps",
+        "g_lr",
+        "g_anchor_weight",
+        "g_diversity_weight",
+        "g_blend_share",
+    ),
+    "sound2scene_checkpoint": ("fv_image_size", "stand_in_batch", "fa_width", "fa_epochs"),
+}
+# Every setting of the stand-ins (validation.json records them beside its scores).
+STAND_IN_KEYS = ("seed", "instrument_seed", *POOL_KEYS, *dict.fromkeys(k for ks in PART_KEYS.values() for k in ks))
 
 
 def evaluated_pairs(p: Params) -> list[tuple[str, ...]]:
@@ -45,8 +74,6 @@ def generator_pairs(p: Params) -> list[tuple[str, ...]]:
     With `sources` K > 2, also the K-class groups made of such pairings only (a background with
     K-1 foregrounds that are not its combinations, prompts distinct): G learns what a K-class
     scene looks like from those, and no scene it sees holds an evaluated pair."""
-    import itertools
-
     combos = p.combination_list()
     fgs = sorted({fg for fg, _ in combos})
     bgs = list(dict.fromkeys(bg for _, bg in combos))
@@ -176,8 +203,6 @@ def judge_pool(p: Params, part: str) -> Pool:
 def judge_pool_settings(p: Params) -> dict:
     """What the judge pool is a function of: the instrument draw, the world's classes and image
     size, the pool's sizes and the evaluated groups (part of every judge's instrument-store key)."""
-    from avgas.judges.checks import JUDGE_POOL_VERSION
-
     return {
         "draw": p.instrument_draw,
         "classes": world.classes(p),
@@ -261,10 +286,6 @@ def record(p: Params) -> dict:
 
 def save(p: Params) -> dict:
     """Write the protocol record to <run>/protocol.json (results.json carries it); returns it."""
-    import json
-
-    from avgas import paths
-
     rec = record(p)
     paths.atomic_write_text(p.folder.protocol, json.dumps(rec, indent=1))
     return rec

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import html
+import inspect
+import textwrap
 
+import IPython.display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import HTML, Audio
+from IPython.display import HTML, Audio, Markdown
 
-from avgas import data, models, paper, slots
+from avgas import data, paper, slots, world
 from avgas import spectrogram as spec
+from avgas.core import generation
 from avgas.params import Params
 
 
 def _first_per_class(cat: pd.DataFrame, p: Params, split: str = "train") -> pd.DataFrame:
-    from avgas import world
-
     sub = cat[cat["split"] == split].groupby("label").head(1).set_index("label")
     return sub.reindex(world.classes(p))
 
@@ -238,8 +240,6 @@ def generation_grid(
 ):
     """Columns = items; first row the true image (if given), then G(z_k, feature) for n_z noises
     (the same z_k along a row, so rows show what the noise does and columns what the feature does)."""
-    from avgas import generate
-
     res = G.resolution
     rows, row_names = [], []
     if reals is not None:
@@ -249,8 +249,8 @@ def generation_grid(
         )
         row_names.append("true image")
     for k in range(n_z):
-        z = generate.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
-        rows.append(models.from_unit(generate.sample(G, feats, z)).numpy())
+        z = generation.noise(1, G.dim_z, seed + k).repeat(len(feats), 1)
+        rows.append(generation.from_unit(generation.sample(G, feats, z)).numpy())
         row_names.append(f"G(z{k + 1}, h)")
     short = [n if len(n) < 16 else n[:14] + "…" for n in names]
     return image_grid([list(r) for r in rows], row_names, short, title)
@@ -333,13 +333,8 @@ def two_tasks_figure(
 def show_source(*objects) -> None:
     """Print the code of functions or classes of avgas in the notebook, as a Markdown code block:
     the page shows the lines that run, read from the module (never a copy that could drift)."""
-    import inspect
-    import textwrap
-
-    from IPython.display import Markdown, display
-
     code = "\n\n".join(textwrap.dedent(inspect.getsource(o)).rstrip() for o in objects)
-    display(Markdown(f"```python\n{code}\n```"))
+    IPython.display.display(Markdown(f"```python\n{code}\n```"))  # looked up when called: a test replaces it
 
 
 def separated_figure(cat: pd.DataFrame, tuples: pd.DataFrame, images: dict, i: int, methods: list[str], title: str):

@@ -13,11 +13,14 @@ validation tuples that settings are compared on (avgas.validation).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from avgas import paper, scoring, slots
+from avgas import judges as J
+from avgas import metrics, paper, paths, scoring, slots, validation
+from avgas.judges import checks as C
 from avgas.params import Params
 from avgas.runfolder import RunFolder
 
@@ -76,7 +79,7 @@ def judge_of(metric: str) -> str:
 
 
 def split_method(name: str) -> tuple[str, int]:
-    """'A2A#2' -> ('A2A', 2); 'A2A' -> ('A2A', 0): the model and its seed index (train.method_name)."""
+    """'A2A#2' -> ('A2A', 2); 'A2A' -> ('A2A', 0): the model and its seed index (separators.method_name)."""
     base, _, k = name.partition("#")
     return base, int(k or 0)
 
@@ -111,7 +114,6 @@ def collect(p: Params) -> dict:
                 runs.setdefault((task, method, metric), {})[k] = v["per_combination"]
                 if "per_tuple" in v:
                     per_tuple.setdefault(task, {}).setdefault(method, {}).setdefault(metric, {})[k] = v["per_tuple"]
-    from avgas import metrics
 
     for (task, method, metric), seeds in runs.items():
         combos = list(next(iter(seeds.values())))
@@ -174,8 +176,6 @@ def by_kind(runs: dict, seed: int, pooled: dict) -> dict:
     only (mean over them per seed, ± std over seeds; bootstrap over them). `runs`: (task, method,
     metric) -> {seed: per-combination values}; `pooled`: kind -> FID/IS/KID on the kind's test
     images (scoring.fid_is)."""
-    from avgas import metrics
-
     out: dict = {}
     for (task, method, metric), seeds in runs.items():
         combos = list(next(iter(seeds.values())))
@@ -199,8 +199,6 @@ def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
     """Notebook 10's record (PIT's slot order: more_sources.slot_orders; the unseen pairings' scores,
     clusters and claims: unseen_pairings), written to <run>/beyond.json; then results.json again,
     so that it carries them. Returns the run collected anew."""
-    from avgas import paths
-
     record: dict = {"slot order (share of validation tuples in the paper's order)": slot_order}
     if unseen is not None:
         record["unseen"] = unseen
@@ -220,8 +218,6 @@ def ablation(p: Params) -> dict:
 def ablation_beside(run_dir) -> dict:
     """The ablation run's Table 1, paired claims and validation scores, read from the folder next to
     `run_dir` (so the book shows it even when the ablation finished after this run's notebook 08)."""
-    from pathlib import Path
-
     run_dir = Path(run_dir)
     found = [RunFolder(run_dir).sibling(f"-g_blend_share{v}").results for v in ("0", "0.0")]
     other = next((f for f in found if f.is_file()), None)
@@ -238,8 +234,8 @@ def ablation_beside(run_dir) -> dict:
 
 
 # The paper's claims, each a paired comparison on the same test tuples: (task, metric, method, baseline).
-CONTROL = "control: f_A fine-tuned on mixtures"  # A2A's matched control (train.CONTROL_NAME)
-CONTROL_V = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"  # A2V's (train.CONTROL_V_NAME)
+CONTROL = "control: f_A fine-tuned on mixtures"  # A2A's matched control (separators.CONTROL_NAME)
+CONTROL_V = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"  # A2V's (separators.CONTROL_V_NAME)
 SEEDED = ("A2A", "A2V", "A2A+A2V", *PIT_METHODS, CONTROL, CONTROL_V)
 
 
@@ -256,7 +252,7 @@ def comparisons(k: int = 2) -> list[tuple[str, str, str, str]]:
     out += [("mixed", metric, "A2V", CONTROL_V) for metric in (crs, rk)]  # A2V against its matched control
     out += [(task, "R@1", "A2A", m) for task in slots.separated_tasks(k) for m in ("Sound2Scene", "A2V", "A2A+A2V")]
     # PIT against its fixed-order twin on the mixed image only: a PIT separator's separated images
-    # are put in source order by the oracle assignment (its true sources' embeddings, train.matched),
+    # are put in source order by the oracle assignment (its true sources' embeddings, core.separator.matched),
     # a help its twin does not get, so a separated comparison would favour PIT by construction
     for pit in PIT_METHODS:
         out += [("mixed", metric, pit, pit.removesuffix("-PIT")) for metric in (crs, rk)]
@@ -268,8 +264,6 @@ COMPARISONS = tuple(comparisons(2))
 
 def paired(collected: dict) -> dict:
     """'<method> - <baseline>' -> task -> metric -> paired bootstrap interval over test tuples."""
-    from avgas import metrics
-
     pt, out = collected["per_tuple"], {}
     for task, metric, m, base in comparisons(sources_of(collected)):
         a, b = pt.get(task, {}).get(m, {}).get(metric), pt.get(task, {}).get(base, {}).get(metric)
@@ -279,8 +273,6 @@ def paired(collected: dict) -> dict:
 
 
 def write(p: Params, collected: dict) -> None:
-    from avgas import paths
-
     paths.atomic_write_text(
         p.folder.results,
         json.dumps(
@@ -337,7 +329,7 @@ def table(collected: dict, task: str, kind: str = "all") -> pd.DataFrame:
             if c and np.isfinite(c[0]):
                 here += f" [{c[0]:.2f}, {c[1]:.2f}]"
             t = theirs.get(m, {}).get(metric)
-            head = f"{metric}{floor_note(collected, metric)}"
+            head = f"{metric}{scoring.floor_note(collected, metric)}"
             row[f"{head}: here · paper" if theirs else head] = f"{here} · {t[0]:.2f}" if t else here
         rows[m] = row
     return pd.DataFrame(rows).T
@@ -358,13 +350,6 @@ def kind_title(collected: dict, task: str, kind: str) -> str:
     """'Table 1 (mixed images), unrealistic combinations (5)': a per-kind table's title."""
     name = table_names(sources_of(collected)).get(task, task)
     return name if kind == "all" else f"{name}, {kind} combinations ({kinds(collected).get(kind, 0)})"
-
-
-def floor_note(collected: dict, metric: str) -> str:
-    """' (chance floor 0.053)' after R@2* (R@K*): what a right judge scores by chance on an image
-    of one class (judges.checks.chance_floor); '' for other metrics."""
-    floor = collected.get("chance floor", {}).get(metric)
-    return f" (chance floor {floor:.3f})" if floor is not None else ""
 
 
 def pooled_table(collected: dict) -> pd.DataFrame:
@@ -450,9 +435,6 @@ def claim_row(checks: dict, task: str, metric: str, a, b, clusters, n: int, alph
     judge's check for (metric, task) from `checks` (judge -> record), and, with the tuples' clip
     `clusters`, the hierarchical bootstrap of the difference (metrics.hierarchical_bootstrap) and
     the p-value against the judge's margin. Returns (record, replicates or None)."""
-    from avgas import metrics
-    from avgas.judges import checks as C
-
     check = C.claim_check(checks.get(judge_of(metric)), metric, task)
     row = {
         "task": task,
@@ -486,8 +468,6 @@ def tell(rows: list[dict], reps: list, family: str, alpha: float = 0.05) -> None
     value) of the claims whose check passed, each claim's corrected interval at its Holm step's
     level, and its verdict against ± its judge's margin; a claim whose check failed reads
     "cannot tell" and names what failed."""
-    from avgas import metrics
-
     for value in dict.fromkeys(r[family] for r in rows):
         members = [i for i, r in enumerate(rows) if r[family] == value and "p" in r and r["check passed"]]
         for i, h in zip(members, metrics.holm([rows[i]["p"] for i in members], alpha)):
@@ -591,9 +571,6 @@ def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
     """Each claim type's check: per judge, claim type and source of images (the judge pool's
     held-out true images; G's images of their f_V features), each rate as k/n with its exact 95%
     bound, the threshold, and whether it passes. `judge`: one judge's claim types only."""
-    from avgas import slots
-    from avgas.judges import checks as C
-
     k = sources_of(collected)
     types = [(slots.crs_name(k), "mixed"), ("CRS", "separated_foreground"), ("CRS", "separated_background")]
     types += [
@@ -626,8 +603,6 @@ def check_table(collected: dict, judge: str | None = None) -> pd.DataFrame:
 def check_phrase(record: dict, metric: str, task: str) -> str:
     """A check's outcome in words, for a notebook's summary: 'passes its check (margin ±0.045)' or
     'fails its check (<what failed>)'."""
-    from avgas.judges import checks as C
-
     c = C.claim_check(record, metric, task)
     if c["passed"]:
         return f"passes its check for {metric} claims on {task.replace('_', '-')} images (margin ±{c['margin']:.3f})"
@@ -638,8 +613,6 @@ def draws_beside(run_dir) -> dict:
     """Verdicts of the same claims under other instrument draws: the sibling folders
     `<name>-instrument_seed<N>/` made by `--sweep instrument_seed=N` (and the base run, seen from
     a sibling): 'instrument_seed N' -> claim -> verdict. Empty when there are none."""
-    from pathlib import Path
-
     run_dir = Path(run_dir)
     base = run_dir.name.split("-instrument_seed")[0]
     found = {}
@@ -656,9 +629,6 @@ def old_verdicts(collected: dict) -> dict:
     """The claims of Tables 1-3 under the protocol of issue 11: a tuple bootstrap of the seed-averaged
     differences, uncorrected, told when the judge is 'trusted' (recall >= 0.9, false success <= 0.05
     on true images, point rates): claim -> verdict."""
-    from avgas import judges as J
-    from avgas import metrics
-
     out = {}
     for name, tasks in collected.get("paired_ci", {}).items():
         m, base = name.split(" - ")
@@ -693,15 +663,13 @@ def _cell(v) -> str:
 def ablation_table(collected: dict) -> pd.DataFrame:
     """Table 1's CRS and R@2* of this run beside the ablation run (G without blended conditions),
     with the mixed CRS on validation tuples of both (what g_blend_share is chosen on)."""
-    from avgas import validation
-
     ab = collected.get("ablation") or {}
     if not ab:
         return pd.DataFrame()
     this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
     val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
-    rows, floor = {}, floor_note(collected, "R@2*")
+    rows, floor = {}, scoring.floor_note(collected, "R@2*")
     for m in [m for m in METHODS if m in this or m in other]:
         rows[m] = {
             "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
@@ -716,7 +684,5 @@ def ablation_table(collected: dict) -> pd.DataFrame:
 
 def validation_table(collected: dict) -> pd.DataFrame:
     """CRS on validation tuples per method (mean over seeds) and task: what settings are chosen on."""
-    from avgas import validation
-
     crs = collected.get("validation", {}).get("CRS", {})
     return pd.DataFrame({task: validation.mean_over_seeds(v) for task, v in crs.items()}).round(2)

@@ -8,12 +8,16 @@ only: ``{"judge": its held-out check, "scores": {"<task>/<method>": {metric: met
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
 import torch
 
-from avgas import metrics, paper, paths, slots
+from avgas import checkpoints, data, generate, judges, metrics, models, paper, paths, protocol, slots
+from avgas.core import generation
+from avgas.judges import DetectorJudge, wanted
+from avgas.judges import checks as C
 from avgas.params import Params
 
 FILES = {  # RunFolder.metrics(what): metrics_<what>.json, and the judge that scores it
@@ -28,6 +32,13 @@ def _recall_name(test: pd.DataFrame):
     return lambda task: slots.recall_name(k, task)
 
 
+def floor_note(collected: dict, metric: str) -> str:
+    """' (chance floor 0.053)' after R@2* (R@K*): what a right judge scores by chance on an image
+    of one class (judges.checks.chance_floor); '' for other metrics."""
+    floor = collected.get("chance floor", {}).get(metric)
+    return f" (chance floor {floor:.3f})" if floor is not None else ""
+
+
 def _write(p: Params, what: str, judge: dict, scores: dict, **extra) -> None:
     assert what in FILES, what
     paths.atomic_write_text(p.folder.metrics(what), json.dumps({"judge": judge, "scores": scores, **extra}, indent=1))
@@ -36,8 +47,6 @@ def _write(p: Params, what: str, judge: dict, scores: dict, **extra) -> None:
 def _per_image_metric(p: Params, judge, test: pd.DataFrame, images: dict, name_of) -> tuple[dict, dict]:
     """A per-image success (CRS, R@K) per (task, method): per combination, and per test tuple for
     the paired claims. Returns (scores for the file, 'mean ± std' table cells)."""
-    from avgas.judges import wanted
-
     want = wanted(test)
     scores, table = {}, {}
     for (task, method), imgs in images.items():
@@ -64,17 +73,13 @@ def judge_checks(p: Params, judge) -> dict:
     pair, unseen pairings included. Computed here, outside the judges' cached training: the checks
     on G-made images depend on G, the judges must not. The real run has no judge pool with known
     classes: its checks are not measured (its claims read "cannot tell")."""
-    from avgas import checkpoints, generate, models, protocol
-    from avgas.judges import DetectorJudge
-    from avgas.judges import checks as C
-
     if p.world != "synthetic":
         return {"note": "not measured: the real run has no judge pool of true scenes with known classes"}
     pool, pairs = protocol.judge_pool(p, "test"), protocol.evaluated_pairs(p)
     _, fv, G = checkpoints.load_parts(p)
     feats = models.encode_images(fv, pool.images, p.fv_image_size)
-    z = generate.noise(len(feats), G.dim_z, CHECK_NOISE_SEED + p.seed)
-    made = models.from_unit(generate.sample(G, feats, z))
+    z = generation.noise(len(feats), G.dim_z, CHECK_NOISE_SEED + p.seed)
+    made = generation.from_unit(generation.sample(G, feats, z))
     prompts = paper.prompts()
     word_of = {c: prompts.get(c, c) for c in pool.classes}
     k = max(len(g) for g in pairs)
@@ -111,8 +116,6 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
     crs) and R@2*'s chance floor. Returns the table."""
     name_of = _recall_name(test)
     scores, table = _per_image_metric(p, judge, test, images, name_of)
-    from avgas import results
-    from avgas.judges import checks as C
 
     k = slots.count(test)
     floor = {slots.recall_name(k, "mixed"): C.chance_floor(len(judge.vocabulary), k)}
@@ -125,7 +128,7 @@ def recall(p: Params, judge, test: pd.DataFrame, images: dict, checks: dict | No
         clusters=clusters(test),
         **{"chance floor": floor},
     )
-    note = {task: results.floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
+    note = {task: floor_note({"chance floor": floor}, name_of(task)) for task, _ in table}
     return pd.Series({k: f"{name_of(k[0])}{note[k[0]]} {v}" for k, v in table.items()}, name="R@K").unstack(0)
 
 
@@ -133,9 +136,6 @@ def feature_check(p: Params, judge) -> dict:
     """FID's features validated (judges.checks.feature_check) on the judge pool's held-out true
     images (synthetic), or on the run's validation clips' images (real): FID(true, true') and FID
     against blurred and noisy copies."""
-    from avgas import data, protocol
-    from avgas.judges import checks as C
-
     if p.world == "synthetic":
         images = protocol.judge_pool(p, "test").images
     else:
@@ -161,8 +161,6 @@ def fid_is(
     scores, table = {}, {}
     lone = sorted(c for c, n in test["combination"].value_counts().items() if n < 2)
     if lone:  # FID compares two distributions: one image is not one; the pooled FID covers them
-        import logging
-
         msg = (
             f"FID per combination is not computed for {len(lone)} combination(s) with a single test tuple "
             f"(e.g. {lone[0]}); they count in the pooled FID of every method"
@@ -215,9 +213,6 @@ def pooled_by_kind(judge, test: pd.DataFrame, images: dict, true: dict, pooled: 
 def add_checks(p: Params, progress: bool = False) -> list[str]:
     """Add the claim checks, clip clusters and chance floor to the metric files of a run scored
     before they existed (the scores are kept as they are); returns the files changed."""
-    from avgas import data, generate, judges
-    from avgas.judges import checks as C
-
     cat = data.catalogue(p)
     test, _, size = generate.load_run(p, cat)
     changed = []

@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avgas import paths
+from avgas import checkpoints, instrument, judges, models, paper, paths, protocol, standins, world
+from avgas import params as params_mod
+from avgas.core import generation
+from avgas.judges import classifier, clip, detector
 from avgas.params import Params
 
 JUDGE_KEYS = ("detector_epochs", "clip_steps", "classifier_steps")
@@ -127,8 +130,6 @@ def candidate_params(base: Params, label: str, **changes) -> Params:
 
 
 def _judge_report(key: str, q: Params, size: int, progress: bool) -> dict:
-    from avgas.judges import classifier, clip, detector
-
     judge = {"detector_epochs": detector.judge, "clip_steps": clip.judge}.get(key, classifier.judge)
     return judge(q, None, size, progress).report
 
@@ -165,8 +166,6 @@ def g_two_class_rate(q: Params, detector_judge, pool, progress: bool = False) ->
     share of G(z, f_V(true two-class scene)) in which the detector finds both classes (the
     criterion), and, for information, of G(z, unit(f_V(fg image) + f_V(bg image))) (a single
     image of each class of the scene, the blend the method asks G for)."""
-    from avgas import checkpoints, generate, models, paper, standins
-
     standins.ensure(q, progress)
     fv = checkpoints.load_image_encoder(q.weight_path("swav_checkpoint"))
     G = checkpoints.load_generator(q.weight_path("icgan_folder"))
@@ -189,10 +188,10 @@ def g_two_class_rate(q: Params, detector_judge, pool, progress: bool = False) ->
             for n, i in enumerate(scenes)
         ]
     )
-    z = generate.noise(len(scenes), G.dim_z, q.seed)
+    z = generation.noise(len(scenes), G.dim_z, q.seed)
     rate = {}
     for what, h in (("own", own), ("blend", blend)):
-        images = models.from_unit(generate.sample(G, h, z))
+        images = generation.from_unit(generation.sample(G, h, z))
         rate[what] = float(detector_judge.hits(images, wanted).mean())
     return {
         "two-class rate": rate["own"],
@@ -204,8 +203,6 @@ def g_two_class_rate(q: Params, detector_judge, pool, progress: bool = False) ->
 def select_g(base: Params, steps: list, shares: list, detector_epochs: int, progress: bool = True) -> dict:
     """Train G for every (g_blend_share, g_steps) candidate (f_V and f_A trained once, then given to
     the other candidates as files, so only G differs) and choose both by G's two-class rate."""
-    from avgas import judges, protocol, standins
-
     det_q = candidate_params(base, f"detector_epochs{detector_epochs}", detector_epochs=detector_epochs)
     detector_judge = judges.detector.judge(det_q, None, base.g_resolution, progress)
     pool = protocol.generator_val_pool(base)
@@ -264,8 +261,6 @@ def select(
 ) -> dict:
     """Choose the instrument settings of `p` (all, or `only` some) and write the record beside
     `params_file` (settings already in the record and not asked for are kept). Returns the record."""
-    from avgas import world
-
     if p.world != "synthetic":
         raise SelectionError(
             f"{params_file}: world '{p.world}': the real run's instrument is the released weights, "
@@ -310,8 +305,6 @@ def select(
 
 def mismatches(params_file: str | Path, record: dict | None = None) -> list[str]:
     """Instrument values of a params file that differ from the record's choices (one line each)."""
-    from avgas import params as params_mod
-
     p = params_mod.load(params_file)
     record = record if record is not None else json.loads(record_path(params_file).read_text())
     return [
@@ -319,3 +312,15 @@ def mismatches(params_file: str | Path, record: dict | None = None) -> list[str]
         for k, v in record.get("settings", {}).items()
         if getattr(p, k) != v["choice"]
     ]
+
+
+def instrument_keys(p) -> dict[str, str]:
+    """The store key of every part of a synthetic run's instrument (the judges judge G's images,
+    so their image size is G's resolution). A part given as a file has no key."""
+    parts = standins.part_settings(p)
+    out = {standins.PARTS[k]: instrument.key_of(standins.PARTS[k], s) for k, s in parts.items() if "given" not in s}
+    size = p.g_resolution
+    out["scene_classifier"] = instrument.key_of("scene_classifier", classifier.classifier_settings(p, size))
+    out["clip"] = instrument.key_of("clip", clip.clip_settings(p, size))
+    out["detector"] = instrument.key_of("detector", detector.detector_settings(p, size))
+    return out

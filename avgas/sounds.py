@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from avgas.spectrogram import SR  # 16 kHz mono: Sound2Scene never resamples
+from avgas.layout import SR  # 16 kHz mono: Sound2Scene never resamples
 
 # ------------------------------------------------------------------------------------ helpers
 

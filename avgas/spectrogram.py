@@ -18,10 +18,11 @@ import scipy.signal
 import soundfile as sf
 import torch
 
+from avgas import ranks
+from avgas.layout import SR  # 16 kHz mono (spectrogram.SR: the name its callers use)
 from avgas.paths import torch_save_atomic
 from avgas.progress import tqdm
 
-SR = 16000
 NPERSEG = 512
 HOP = 159  # noverlap = 353
 EPS_LOG = 1e-7
@@ -154,26 +155,24 @@ def cached(
     """Load a tensor saved under `path` if it was made for the same keys and settings, else make
     it and save it (atomically). The keys (clip stems or tuple ids) are stored with the tensor.
 
-    Under torchrun (avgas.distributed) the ranks agree on rank 0's view of the file; `make_rows(i,
+    Under torchrun (avgas.ranks) the ranks agree on rank 0's view of the file; `make_rows(i,
     j)` (the rows of keys[i:j], along `row_dim`) then splits the making over the ranks, every rank
     gets the whole tensor, and rank 0 alone writes it."""
-    from avgas import distributed
-
     tag = hashlib.sha1(
         json.dumps({"keys": list(keys), **fingerprint}, sort_keys=True, default=str).encode()
     ).hexdigest()
-    w = distributed.world()
+    w = ranks.world()
     saved = torch.load(path, weights_only=True) if path.is_file() else None
-    fresh = distributed.from_main(saved is not None and saved.get("tag") == tag)
+    fresh = ranks.from_main(saved is not None and saved.get("tag") == tag)
     if fresh:
         if saved is None or saved.get("tag") != tag:  # rank 0 saw it made: read what it wrote
             saved = torch.load(path, weights_only=True)
         return saved["data"]
     if w.parallel and make_rows is not None and len(keys) >= w.size:  # every rank a non-empty slice
-        mine = distributed.split(torch.arange(len(keys)), w)
+        mine = ranks.split(torch.arange(len(keys)), w)
         lo, hi = (int(mine[0]), int(mine[-1]) + 1) if len(mine) else (0, 0)
         part = make_rows(lo, hi).movedim(row_dim, 0).contiguous()
-        data = distributed.gather(part, grad=False).movedim(0, row_dim).contiguous()
+        data = ranks.gather(part, grad=False).movedim(0, row_dim).contiguous()
     else:
         data = make()
     if w.main:

@@ -13,6 +13,7 @@ again in the totals.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from avgas.runfolder import RunFolder
@@ -89,8 +90,6 @@ def table(run_dirs: list[Path], min_share: float = 0.005) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m avgas.stages RUN [RUN ...]: the stage table of finished runs (reads only)."""
-    import sys
-
     run_dirs = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
     missing = [d for d in run_dirs if not RunFolder(d).manifest.is_file()]
     for d in missing:

@@ -36,10 +36,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgas import instrument, losses, models, paths
+from avgas import checkpoints, instrument, models, paths, protocol
+from avgas import spectrogram as spec
+from avgas.checkpoints import icgan_config
+from avgas.core import generation, losses, scores
 from avgas.models import encode_images, from_unit, to_unit
 from avgas.params import Params
 from avgas.progress import tqdm
+from avgas.protocol import PART_KEYS, POOL_KEYS, STAND_IN_KEYS  # noqa: F401 - the stand-ins' settings
 
 
 @dataclass
@@ -113,8 +117,6 @@ class Discriminator(nn.Module):
 
 
 def generator_config(p: Params) -> dict:
-    from avgas.checkpoints import icgan_config
-
     return icgan_config(
         G_ch=p.g_channels,
         dim_z=p.g_dim_z,
@@ -229,11 +231,9 @@ def train_generator(
 def generator_fid(G, fv: nn.Module, images: torch.Tensor, feats: torch.Tensor, p: Params, n: int = 512) -> float:
     """The stand-in G's own FID, for IC-GAN's best_FID field: the Fréchet distance, in f_V's
     feature space (not Inception's), between pool images and G(z, f_V(image)) of the same images."""
-    from avgas import generate, metrics
-
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(p.instrument_draw))[:n]
-    fake = from_unit(generate.sample(G, feats[idx], seed=p.instrument_draw))
-    return metrics.frechet(encode_images(fv, images[idx], p.fv_image_size), encode_images(fv, fake, p.fv_image_size))
+    fake = from_unit(generation.sample(G, feats[idx], seed=p.instrument_draw))
+    return scores.frechet(encode_images(fv, images[idx], p.fv_image_size), encode_images(fv, fake, p.fv_image_size))
 
 
 # ----------------------------------------------------------------------------------------- f_A
@@ -267,30 +267,6 @@ def train_audio_encoder(p: Params, specs: torch.Tensor, targets: torch.Tensor, p
 
 
 # ------------------------------------------------------------------ train if missing, then save
-
-# What each stand-in is a function of (the instrument store's key, avgas.instrument): its pool
-# (protocol.standin_pool: the world's classes and the pool's sizes, drawn with instrument_seed), and
-# its own training settings. G and f_A also depend on the f_V they were trained with.
-POOL_KEYS = ("clips_per_class", "clip_seconds", "image_size", "combinations", "test_fraction", "scenes_per_combination")
-PART_KEYS = {
-    "swav_checkpoint": ("fv_image_size", "stand_in_batch", "fv_width_per_group", "fv_steps"),
-    "icgan_folder": (
-        "fv_image_size",
-        "stand_in_batch",
-        "g_resolution",
-        "g_channels",
-        "g_dim_z",
-        "g_feature_proj",
-        "g_steps",
-        "g_lr",
-        "g_anchor_weight",
-        "g_diversity_weight",
-        "g_blend_share",
-    ),
-    "sound2scene_checkpoint": ("fv_image_size", "stand_in_batch", "fa_width", "fa_epochs"),
-}
-# Every setting of the stand-ins (validation.json records them beside its scores).
-STAND_IN_KEYS = ("seed", "instrument_seed", *POOL_KEYS, *dict.fromkeys(k for ks in PART_KEYS.values() for k in ks))
 
 
 POOL_VERSION = 2  # bump when the stand-in pool's recipe changes (protocol.standin_pool)
@@ -361,9 +337,6 @@ def ensure(p: Params, progress: bool = True) -> dict:
     `retrain_stand_ins: true` trains afresh. The stand-ins learn from their own pool
     (protocol.standin_pool): never the run's clips, never a scene of an evaluated pair. Returns
     the report (per part: size, seconds, history, and the store entry it came from)."""
-    from avgas import checkpoints, protocol
-    from avgas import spectrogram as spec
-
     if p.world != "synthetic":  # the real run loads the user's files; nothing to train
         return {}
     log = logging.getLogger("avgas")

@@ -1,7 +1,7 @@
 """Training the audio-visual separator f_AV (paper Section 3.2 and 4.1).
 
-The frozen targets (f_A of each single clip, f_V of each image) are computed once and cached, so
-an epoch costs only the separator. Every epoch ends with a validation loss on held-out tuples and
+The frozen targets (f_A of each single clip, f_V of each image) are computed once and cached
+(avgas.separators), so an epoch costs only the separator; the loss is avgas.core's (Eq. 2-3). Every epoch ends with a validation loss on held-out tuples and
 an atomic checkpoint (`last.pt`); the epoch with the lowest validation loss is kept (`best.pt`).
 A killed run continues from `last.pt` with `resume: true` and ends with the same weights as an
 uninterrupted one: the shuffling of epoch e depends only on (seed, e), and the model, optimiser
@@ -10,102 +10,41 @@ and history are all in the checkpoint.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from avgas import checkpoints, data, distributed, instrument, losses, models, paths, slots
-from avgas import spectrogram as spec
+from avgas import checkpoints, data, distributed, instrument, models, paths, world
+from avgas import params as params_mod
+from avgas import progress as progress_mod
+from avgas.core import losses
 from avgas.params import Params
 from avgas.paths import torch_save_atomic as _save
 from avgas.progress import tqdm
+from avgas.separators import (  # noqa: F401 - what training shares with evaluation
+    SeparatorData,
+    _file_stamp,
+    _read_own,
+    _warn,
+    load_separator,
+    method_name,
+    separator_data,
+    separator_folder,
+    trained_models,
+)
 
 log = logging.getLogger("avgas")
-# ------------------------------------------------------------------------------ frozen targets
-
-
-def _file_stamp(path: Path) -> str:
-    """A content hash of a weight file (or folder): re-saving identical weights changes nothing."""
-    return paths.content_stamp(path)
-
-
-@dataclass
-class Targets:
-    """Frozen embeddings of single clips, by stem: f_A(audio) and f_V(image), (n, D) each."""
-
-    stems: list
-    audio: torch.Tensor
-    image: torch.Tensor
-
-    def rows(self, stems) -> tuple[torch.Tensor, torch.Tensor]:
-        pos = {s: i for i, s in enumerate(self.stems)}
-        idx = torch.tensor([pos[s] for s in stems])
-        return self.audio[idx], self.image[idx]
-
-
-def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progress: bool = True) -> Targets:
-    """f_A and f_V embeddings of the given clips, computed once and cached (the cache is
-    invalidated when the clips, the settings or the weight files change)."""
-    stems = list(dict.fromkeys(stems))
-    stamp = {
-        "fa": _file_stamp(p.weight_path("sound2scene_checkpoint")),
-        "fv": _file_stamp(p.weight_path("swav_checkpoint")),
-        "fv_size": p.fv_image_size,
-    }
-
-    def rows(i: int, j: int) -> torch.Tensor:
-        specs = data.clip_spectrograms(p, cat, stems, name, progress)  # every rank: a collective under torchrun
-        a = models.embed_audio(fa, specs[i:j])
-        v = models.encode_images(fv, data.load_images(cat, stems[i:j]), p.fv_image_size)
-        return torch.stack([a, v])
-
-    both = spec.cached(
-        p.cache_dir / f"targets_{name}.pt",
-        stems,
-        lambda: rows(0, len(stems)),
-        rows,
-        row_dim=1,
-        clip_seconds=p.clip_seconds,
-        **stamp,
-    )
-    return Targets(stems, both[0], both[1])
-
-
-@dataclass
-class SeparatorData:
-    """Everything one split contributes to separator training: mixtures and their targets."""
-
-    tuples: pd.DataFrame
-    mix: torch.Tensor  # (N, 257, T)
-    targets: dict  # {'A': (fg, bg), 'V': (fg, bg)}, each (N, D); K sources: (fg, fg2, ..., bg)
-
-    @property
-    def sources(self) -> int:
-        return len(self.targets["A"])
-
-    def batch(self, idx, device=None) -> tuple[torch.Tensor, dict]:
-        return self.mix[idx].to(device), self.targets_of(idx, device)
-
-    def targets_of(self, idx, device=None) -> dict:
-        return {k: tuple(t[idx].to(device) for t in ts) for k, ts in self.targets.items()}
-
-
-def separator_data(p: Params, cat, tuples: pd.DataFrame, split: str, fa, fv, progress: bool = True) -> SeparatorData:
-    t = tuples[tuples["split"] == split].reset_index(drop=True)
-    mix = data.mix_spectrograms(p, cat, t, split, progress)
-    columns = slots.stem_columns(t)
-    tg = frozen_targets(p, cat, [s for c in columns for s in t[c]], split, fa, fv, progress)
-    rows = [tg.rows(t[c]) for c in columns]  # per source: (f_A, f_V)
-    return SeparatorData(t, mix, {"A": tuple(a for a, _ in rows), "V": tuple(v for _, v in rows)})
 
 
 # ----------------------------------------------------------------------------------- training
@@ -130,33 +69,9 @@ class TrainResult:
         }
 
 
-def separator_folder(p: Params, alignment: str, replica: int = 0) -> Path:
-    """checkpoints/separator_<alignment>/ for the first seed, ..._<alignment>-seed<s>/ for the others."""
-    return p.checkpoint_dir / (f"separator_{alignment}" + (f"-seed{p.seed + replica}" if replica else ""))
-
-
-def replicas(p: Params) -> range:
-    """The separator seeds of a run: p.seed, p.seed + 1, ... (`separator_seeds` of them)."""
-    return range(p.separator_seeds)
-
-
-def method_name(alignment: str, replica: int) -> str:
-    """How a trained model is named in generated.pt and the metric files: 'A2A' for the first
-    seed, 'A2A#1', 'A2A#2' for the others (results.collect pools them over seeds)."""
-    name = CONTROL_NAMES.get(alignment, alignment)
-    return name + (f"#{replica}" if replica else "")
-
-
-CONTROL_NAME = "control: f_A fine-tuned on mixtures"  # A2A's control: towards the blend of the f_A targets
-CONTROL_V_NAME = "control (A2V): f_A fine-tuned on mixtures towards the f_V blend"
-CONTROL_NAMES = {losses.CONTROL: CONTROL_NAME, losses.CONTROL_V: CONTROL_V_NAME}
-
-
 def _new_model(p: Params, alignment: str, dim: int) -> torch.nn.Module:
     if alignment not in losses.CONTROLS:
         return models.Separator(width=p.separator_width, dim=dim, sources=p.sources)
-    from avgas import checkpoints
-
     fa = checkpoints.load_audio_encoder(p.weight_path("sound2scene_checkpoint"))
     model = models.MixEncoder(width=models.resnet18_width(fa.state_dict(), "audnet."), dim=dim, sources=p.sources)
     model.load_state_dict(fa.state_dict())  # the same keys: audnet.*
@@ -336,8 +251,6 @@ def train_separator(
 
 
 def _world_spec(p: Params) -> dict | None:
-    from avgas import world
-
     return world.spec(p) if p.world == "synthetic" else None
 
 
@@ -353,13 +266,6 @@ def _stored(p: Params, world_spec: dict | None, settings: str, train: SeparatorD
 
     key = {"settings": settings, "epochs": p.epochs, "world": world_spec, "train": rows(train), "val": rows(val)}
     return instrument.entry(p, "separator", key, {"best.pt": folder / "best.pt", "last.pt": folder / "last.pt"})
-
-
-def trained_models(p: Params) -> list[tuple[str, int]]:
-    """(alignment, replica) of every model a run trains: each alignment, then the two controls
-    (A2A's and A2V's: f_A fine-tuned on the mixtures towards the f_A / f_V blend), per seed."""
-    kinds = list(p.alignments) + (list(losses.CONTROLS) if p.control else [])
-    return [(a, r) for r in replicas(p) for a in kinds]
 
 
 def train_all(p: Params, train: SeparatorData, val: SeparatorData, progress: bool = True) -> dict:
@@ -395,8 +301,6 @@ def _done(p: Params, alignment: str, replica: int, train: SeparatorData, val: Se
 
 
 def _job_start(p: Params, data_file: str) -> None:
-    from avgas import progress as progress_mod
-
     global _JOB
     os.environ[_JOB_ENV] = "1"
     os.environ[progress_mod.ENV_WITHIN] = "separator trainings side by side"  # the stage table's note
@@ -416,11 +320,6 @@ def side_by_side(p: Params, train: SeparatorData, val: SeparatorData, todo: list
     every process taking the next training as it finishes one. Each training is the one
     train_separator makes alone (its seed, its epochs, its checkpoints, its store entry); the
     caller then reads them back. The wall time is one stage of the run's stage table."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    from avgas import progress as progress_mod
-
     jobs = min(p.train_jobs, len(todo))
     if jobs < 2:
         return
@@ -460,12 +359,6 @@ def launch(p: Params, processes: int | None = None) -> None:
     """Run `train_run` in `processes` data-parallel processes on this node (torchrun) and wait.
     The job reads the resolved params from the run folder (`.train-params.yaml`); when the caller
     holds the run folder's lock (notebook 03 in `python -m avgas run`), the job works under it."""
-    import os
-    import subprocess
-    import sys
-
-    from avgas import params as params_mod
-
     n = processes or p.train_processes
     resolved = p.folder.train_params
     params_mod.save(p.replace(train_processes=n), resolved)
@@ -481,99 +374,6 @@ def launch(p: Params, processes: int | None = None) -> None:
         raise distributed.LaunchError(
             f"torchrun ({n} processes) failed with exit code {r.returncode}; its output is above"
         )
-
-
-def embeddings(p: Params, mix: torch.Tensor, targets: dict | None = None) -> tuple[dict, dict]:
-    """The trained models' embeddings of mixed spectrograms: ({separator name: (h_fg, h_bg)},
-    {control name: h}), names as method_name gives them. A PIT separator's slots are matched to
-    the sources with `targets` (the tuples' f_A / f_V targets), which it then needs."""
-    separated, mixed_only = {}, {}
-    for a, r in trained_models(p):
-        h = separate(load_separator(p, a, replica=r), mix)
-        if a in losses.CONTROLS:
-            mixed_only[method_name(a, r)] = h[0]
-        else:
-            if losses.is_pit(a) and targets is None:
-                raise ValueError(f"{a}: a PIT separator's slots are matched to the sources; pass the tuples' targets")
-            separated[method_name(a, r)] = matched(a, h, targets)
-    return separated, mixed_only
-
-
-def _warn(msg: str) -> None:
-    logging.getLogger("avgas").warning(msg)
-    print(msg)
-
-
-def _read_own(path: Path, device="cpu") -> dict | None:
-    """One of this run's own checkpoints (written by train_separator), or None when it cannot be
-    read (truncated by a full disk, damaged): the caller trains again instead of failing."""
-    try:
-        ck = torch.load(path, weights_only=False, map_location=device)  # our own file
-        if not isinstance(ck, dict) or "model" not in ck:
-            raise ValueError("not a separator checkpoint")
-        return ck
-    except Exception as e:  # noqa: BLE001 - any unreadable file means: train again
-        from avgas.checkpoints import first_line
-
-        _warn(f"{path} cannot be read ({first_line(e)}); it is ignored and the separator is trained again")
-        return None
-
-
-def load_separator(p: Params, alignment: str, which: str = "best", replica: int = 0) -> torch.nn.Module:
-    """The trained separator (best epoch by validation loss, or the last one), or the control."""
-    f = separator_folder(p, alignment, replica) / f"{which}.pt"
-    if not f.is_file():
-        raise FileNotFoundError(
-            f"{f}: no trained separator for {alignment}; run notebook 03 (python -m avgas run <params> --only 03)"
-        )
-    ck = _read_own(f)
-    if ck is None:
-        from avgas.checkpoints import CheckpointError
-
-        raise CheckpointError(
-            f"{f}: this run's separator checkpoint is damaged; run notebook 03 again "
-            f"(python -m avgas run <params> --only 03), which trains it again"
-        )
-    k = ck.get("sources", 2)
-    if ck.get("kind") == "MixEncoder":
-        state = ck["model"]
-        width = models.resnet18_width(state, "audnet.")
-        model = models.MixEncoder(width=width, dim=state["audnet.fc.weight"].shape[0], sources=k)
-        model.load_state_dict(state)
-        return model.eval().to(p.torch_device)
-    width = ck.get("width") or models.resnet18_width(ck["model"], "net.")
-    dim = ck["model"]["net.fc.weight"].shape[0] // k
-    model = models.Separator(width=width, dim=dim, sources=k)
-    model.load_state_dict(ck["model"])
-    return model.eval().to(p.torch_device)
-
-
-def separate(model: models.Separator, mix: torch.Tensor, batch: int = 128) -> tuple[torch.Tensor, ...]:
-    """(h_fg, h_bg) for mixed spectrograms, or the K slots (computed on the model's device,
-    returned on the CPU)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(mix), batch):
-            out.append([h.cpu() for h in model(mix[i : i + batch].to(device))])
-    return tuple(torch.cat(slot) for slot in zip(*out))
-
-
-def matched(alignment: str, hs: tuple, targets: dict) -> tuple:
-    """A PIT separator's slots put in source order by the same assignment as in training,
-    computed on embeddings (the true sources' targets), never on a judge's output; a fixed-order
-    separator's slots as they are (its order is the paper's label)."""
-    if not losses.is_pit(alignment):
-        return hs
-    perm = losses.assign(hs, targets, alignment)  # perm[i, s] = source of slot s
-    inverse = torch.argsort(perm, dim=1)  # inverse[i, j] = slot holding source j
-    return losses.reorder(hs, inverse)
-
-
-def closer_to_own_source(h: torch.Tensor, own: torch.Tensor, other: torch.Tensor) -> float:
-    """Share of rows where cos(h, own source's target) > cos(h, other source's target)."""
-    return (F.cosine_similarity(h, own) > F.cosine_similarity(h, other)).float().mean().item()
 
 
 def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: int = 10) -> float:
@@ -593,22 +393,3 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
         opt.step()
         times.append(time.perf_counter() - t0)
     return float(np.median(times[1:] if len(times) > 1 else times))
-
-
-def embed_mix(fa: torch.nn.Module, mix: torch.Tensor) -> torch.Tensor:
-    """The Sound2Scene baseline: f_A of the mixed spectrogram (one embedding for both sources)."""
-    return models.embed_audio(fa, mix)
-
-
-def separation_scores(hs: tuple, targets: dict) -> dict:
-    """For each slot and each target kind: the share of tuples whose slot is closer to its own
-    source's target than to every other source's (the baseline passes f_A(mix) as every slot)."""
-    out = {}
-    k = len(hs)
-    for kind, name in (("A", "f_A"), ("V", "f_V")):
-        ts = targets[kind]
-        for s, (prefix, h) in enumerate(zip(slots.prefixes(k), hs)):
-            own = F.cosine_similarity(h, ts[s])
-            others = torch.stack([F.cosine_similarity(h, t) for j, t in enumerate(ts) if j != s]).max(0).values
-            out[f"{prefix} closer to own ({name})"] = (own > others).float().mean().item()
-    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from avgas import generate, judges, results, scoring, slots, train
+from avgas import generate, judges, results, scoring, separators, slots
 from avgas.params import Params
 
 NOISE_OFFSET = 2000  # the unseen tuples' noise seeds, apart from the test (0) and validation (1000) ones
@@ -38,7 +38,7 @@ def scores(p: Params, cat: pd.DataFrame, tuples: pd.DataFrame, fa, fv, G, crs_ju
     """The run's methods on the unseen pairings' test mixtures: per (task, method), CRS and R@K per
     tuple (every seed), as the test tuples are scored in notebooks 06-07; with the tuples' clips
     (scoring.clusters), which the claims resample."""
-    d = train.separator_data(p, cat, tuples, "unseen", fa, fv, progress=False)
+    d = separators.separator_data(p, cat, tuples, "unseen", fa, fv, progress=False)
     emb, _ = generate.conditions(p, d, fa)
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
     want = judges.wanted(d.tuples)
@@ -83,7 +83,7 @@ def claim_records(unseen: dict, checks: dict, n: int = results.BOOTSTRAP_REPLICA
     (`checks`: the run's judges, checked on the unseen pairings too), the difference with a
     bootstrap over seeds and the unseen tuples' clips, Holm over the claims of a task, the
     corrected interval and the verdict. The control has no separated images, and PIT's are
-    oracle-matched (train.matched): their separated comparisons are not claimed."""
+    oracle-matched (core.separator.matched): their separated comparisons are not claimed."""
     pt, rows, reps = unseen["per_tuple"], [], []
     for m, base in CLAIMS:
         for task, metric in _tasks():

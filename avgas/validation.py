@@ -11,11 +11,15 @@ prints them side by side for several runs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from avgas import custody, paths
+from avgas import checkpoints, custody, data, generate, judges, paths, runner, separators
+from avgas import params as params_mod
 from avgas.params import Params
+from avgas.protocol import STAND_IN_KEYS
 from avgas.runfolder import RunFolder
 
 NOISE_OFFSET = 1000  # validation images use noise seeds apart from the test images' (generate.images_for)
@@ -24,12 +28,10 @@ NOISE_OFFSET = 1000  # validation images use noise seeds apart from the test ima
 def scores(p: Params, progress: bool = False) -> dict:
     """{'mixed'|'separated_foreground'|'separated_background': {method: CRS on validation tuples}},
     with the number of tuples and the detector threshold used."""
-    from avgas import checkpoints, data, generate, judges, train
-
     cat = data.catalogue(p)
     tuples = data.make_tuples(cat, p)
     fa, fv, G = checkpoints.load_parts(p)
-    val = train.separator_data(p, cat, tuples, "val", fa, fv, progress)
+    val = separators.separator_data(p, cat, tuples, "val", fa, fv, progress)
     emb, _ = generate.conditions(p, val, fa)
     images = generate.images_for(G, emb, p.seed + NOISE_OFFSET)
     detector = judges.detector.judge(p, cat, next(iter(images.values())).shape[1], progress)
@@ -42,8 +44,6 @@ def scores(p: Params, progress: bool = False) -> dict:
 
 def save(p: Params, progress: bool = False) -> dict:
     """scores(p), written atomically to <run>/validation.json (the run's settings beside them)."""
-    from avgas.standins import STAND_IN_KEYS
-
     keys = STAND_IN_KEYS + (
         "epochs",
         "separator_width",
@@ -68,17 +68,11 @@ def mean_over_seeds(crs: dict) -> dict:
 
 def compare(runs: dict) -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
     """runs: label -> validation.json dict. Mixed CRS (mean over seeds) per method, a column per run."""
-    import pandas as pd
-
     return pd.DataFrame({label: mean_over_seeds(d["CRS"]["mixed"]) for label, d in runs.items()}).round(3)
 
 
 def for_run(run_dir) -> Params:
     """The params a finished run folder was made with, pointing at that folder."""
-    from pathlib import Path
-
-    from avgas import params as params_mod
-
     run_dir = Path(run_dir).resolve()
     if not RunFolder(run_dir).params.is_file():
         raise FileNotFoundError(
@@ -92,8 +86,6 @@ def for_run(run_dir) -> Params:
 def _finished_enough(p: Params) -> None:
     """Validation scores need the run's data, frozen parts and separators: a run that has not
     finished them is named, with the command that does."""
-    from avgas import runner
-
     done = runner.read_manifest(p.run_dir).get("notebooks", {})
     missing = [
         nb for nb in ("01_data", "02_pretrained", "03_separator") if done.get(nb, {}).get("status") != "finished"
@@ -107,8 +99,6 @@ def _finished_enough(p: Params) -> None:
 
 def compare_runs(run_dirs: list) -> "pd.DataFrame":  # noqa: F821
     """validation.json of each run (computed and saved when missing, under the run's lock)."""
-    from pathlib import Path
-
     runs = {}
     for d in run_dirs:
         p = for_run(d)

@@ -58,6 +58,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import soundfile as sf
+from PIL import Image
+from tqdm.auto import tqdm
 
 from avgas import custody, duplicates, paths, world
 from avgas import data as data_mod
@@ -381,11 +385,6 @@ def find_video(video_dir: Path, ytid: str, start_seconds: int) -> Path | None:
 
 def ingest_clip(job: dict) -> dict:
     """One clip: wav + jpg, or a reason. Runs in a worker process; writes atomically."""
-    import soundfile as sf
-    from PIL import Image
-
-    from avgas import duplicates
-
     ffmpeg, video = job["ffmpeg"], Path(job["video"])
     wav, jpg = Path(job["wav"]), Path(job["jpg"])
     out = {"stem": job["stem"], "ok": False, "reason": "", "fallback": False}
@@ -699,7 +698,6 @@ class _Ingestion:
 
     def decode(self, workers: int, progress: bool) -> _Work:
         """Decode every job in worker processes: the folder's videos, then the archives' members."""
-        from tqdm.auto import tqdm
 
         shutil.rmtree(self.staging, ignore_errors=True)  # members a SIGKILLed ingestion left: never reused
         total = len(self.loose) + len(self.pending)
@@ -950,48 +948,9 @@ def _fingerprints(root: Path, results: list[dict]) -> list:
     return prints
 
 
-# -------------------------------------------------------- the paper's parts, and their substitutes
-
-
-def substitutions(p) -> list[str]:
-    """Where the run's parts depart from the paper's setup (Sec. 4.1), in words, for the results
-    page beside the tables. `p`: Params or the dict of a run's params.yaml; [] for the synthetic world
-    (its stand-ins are named on every page) and for a real run with the paper's parts."""
-    from avgas.judges import clip
-
-    get = p.get if isinstance(p, dict) else lambda k, d=None: getattr(p, k, d)
-    if get("world") != "vggsound":
-        return []
-    out = []
-    if not get("frames_json"):
-        out.append(
-            "Frames: each clip's middle frame (`frames_json: null`), where the paper takes Sound2Scene's "
-            "highly correlated frames (`top1_boxes_top10_moments.json`)."
-        )
-    ckpt, arch = str(get("clip_checkpoint") or ""), str(get("clip_model") or "")
-    if arch != clip.OPENAI_ARCH or "openai" not in ckpt.lower():
-        what = "LAION-2B weights" if "laion" in ckpt.lower() else f"`{Path(ckpt).name}`"
-        out.append(
-            f"R@K judge: OpenCLIP `{arch}` with {what}, where the paper uses OpenAI's CLIP ViT-B/32 (ref. [28]; "
-            f"in OpenCLIP `{clip.OPENAI_ARCH}` with `{clip.OPENAI_FILE}` from {clip.OPENAI_SOURCE}). R@K is "
-            "not comparable with the paper's."
-        )
-    return out
-
-
-def substitutions_note(p) -> str:
-    """The substitutions as a Markdown section ('' when there are none)."""
-    subs = substitutions(p)
-    if not subs:
-        return ""
-    return "## Parts that differ from the paper's\n\n" + "\n".join(f"- {s}" for s in subs) + "\n"
-
-
 def report(p: Params):
     """What the last ingestion into p.data_dir did (for notebook 01): a one-row summary and the
     skip-list's reasons with an example clip each; None when nothing was ingested there."""
-    import pandas as pd
-
     f = p.data.ingest
     if not f.is_file():
         return None

@@ -25,6 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from avgas import custody, instrument, paper, paths, pictures, sounds
+from avgas.layout import DataError  # a ValueError: one line at the command line, not a traceback
 from avgas.params import Params
 from avgas.progress import tqdm
 
@@ -90,8 +91,6 @@ def generate(p: Params, progress: bool = True) -> WorldInfo:
 
 def require_synthetic(p: Params) -> None:
     if p.world != "synthetic":
-        from avgas.data import DataError  # a ValueError: one line at the command line, not a traceback
-
         raise DataError(
             f"world is {p.world!r}: the synthetic world is only generated for "
             "world: synthetic (VGGSound data is prepared with prepare-vggsound)"
@@ -108,8 +107,6 @@ def _refuse_theirs(p: Params) -> None:
         if (f.is_file() or (f.is_dir() and any(f.iterdir()))) and not (mine or custody.owned(out, f))
     ]
     if theirs:
-        from avgas.data import DataError
-
         raise DataError(
             f"{out} holds files that avgas did not generate ({theirs[0]} is there, and there is no "
             "world.json); the synthetic world replaces its folder's clips and csv, so give it its own "

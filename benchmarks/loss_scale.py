@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from avgas import checkpoints, data, losses, params, train
+from avgas import checkpoints, data, losses, params, separators, train
+from avgas.core import separator
 
 VARIANTS = {"avgas": (1.0, 1), "paper scale (1/4)": (0.25, 1), "avgas, weight decay x4": (1.0, 4)}
 
@@ -76,7 +77,7 @@ def main() -> None:
                     )
                     res = train.train_separator(p, alignment, tr, va, progress=False, replica=replica)
                     losses.separator_loss = real
-                    hs = train.separate(train.load_separator(p, alignment, "best", replica), va.mix)
+                    hs = separator.separate(separators.load_separator(p, alignment, "best", replica), va.mix)
                     r1 = {k: sum(r_at_1(h, t) for h, t in zip(hs, va.targets[k])) / len(hs) for k in ("A", "V")}
                     row = {
                         "alignment": alignment,

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from avgas import checkpoints, data, metrics, models, params, report, standins, train
+from avgas import checkpoints, data, metrics, models, params, report, separators, standins
 
 P = params.from_notebook(globals())
 torch.manual_seed(P.seed)
@@ -110,7 +110,7 @@ fig = report.generation_grid(G, blends, None, [" + ".join(g) for g in pairs], n_
 
 # %%
 held_all = cat[cat["split"] == "val"]
-targets = train.frozen_targets(P, cat, held_all["stem"], "val", fa, fv)
+targets = separators.frozen_targets(P, cat, held_all["stem"], "val", fa, fv)
 sim = torch.nn.functional.normalize(targets.audio, dim=1) @ torch.nn.functional.normalize(targets.image, dim=1).T
 labels = list(held_all["label"])
 hit = [labels[j] == labels[i] for i, j in enumerate(sim.argmax(1).tolist())]

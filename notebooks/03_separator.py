@@ -40,14 +40,15 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from avgas import checkpoints, data, losses, params, report, train
+from avgas import checkpoints, data, params, report, separators, train
+from avgas.core import losses, separator
 
 P = params.from_notebook(globals())
 torch.manual_seed(P.seed)
 cat = data.catalogue(P)
 tuples = data.make_tuples(cat, P)
 fa, fv, _ = checkpoints.load_parts(P)
-splits = {s: train.separator_data(P, cat, tuples, s, fa, fv) for s in ("train", "val")}  # test: 04-08 only
+splits = {s: separators.separator_data(P, cat, tuples, s, fa, fv) for s in ("train", "val")}  # test: 04-08 only
 print({s: tuple(d.mix.shape) for s, d in splits.items()}, "| separator width", P.separator_width,
       "| alignments", P.alignments)
 
@@ -83,14 +84,14 @@ fig = report.separator_curves(results)
 # %%
 held = splits["val"]  # diagnostics on validation tuples: test tuples are read once, by 04-08
 a_fg, a_bg = held.targets["A"][0], held.targets["A"][-1]  # the first foreground and the background
-baseline = train.embed_mix(fa, held.mix)
+baseline = separator.embed_mix(fa, held.mix)
 # a PIT separator's slots are put in source order by the assignment it trained with (on embeddings)
-separated = {a: train.matched(a, train.separate(train.load_separator(P, a), held.mix), held.targets)
+separated = {a: separator.matched(a, separator.separate(separators.load_separator(P, a), held.mix), held.targets)
              for a in P.alignments}
-rows = {"Sound2Scene f_A(mix)": train.separation_scores((baseline,) * held.sources, held.targets)}
+rows = {"Sound2Scene f_A(mix)": separators.separation_scores((baseline,) * held.sources, held.targets)}
 # (a PIT separator's rows are near 1 partly by construction: its slots were matched with these targets)
 rows.update({f"AV-GAS {a}" + (" (oracle-matched slots)" if losses.is_pit(a) else ""):
-             train.separation_scores(separated[a], held.targets) for a in P.alignments})
+             separators.separation_scores(separated[a], held.targets) for a in P.alignments})
 scores = pd.DataFrame(rows).T.round(3)
 P.folder.separation.write_text(json.dumps({
     "val_tuples": len(held.mix), "scores": scores.to_dict(orient="index"),

@@ -28,13 +28,14 @@ params_file = "params/quick.yaml"  # a params file (relative to the project root
 # %%
 import torch
 
-from avgas import checkpoints, data, generate, params, report, train
+from avgas import checkpoints, data, generate, params, report, separators
+from avgas.core import generation
 
 P = params.from_notebook(globals())
 cat = data.catalogue(P)
 tuples = data.make_tuples(cat, P)
 fa, fv, G = checkpoints.load_parts(P)
-test = train.separator_data(P, cat, tuples, "test", fa, fv)
+test = separators.separator_data(P, cat, tuples, "test", fa, fv)
 embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the controls,
                                                           # and the two references
 images = generate.images_for(G, embeddings, P.seed)
@@ -54,7 +55,7 @@ print(f"{len(test.mix)} test tuples x {len(images)} (task, method) sets of {G.re
 # every method, so the methods are compared on the same draws.
 
 # %%
-report.show_source(generate.blend, generate.mixed_condition, generate.images_for)
+report.show_source(generation.blend, generation.mixed_condition, generation.images_for)
 
 # %% [markdown]
 # ## The two tasks on held-out mixtures
@@ -80,8 +81,8 @@ picks = test.tuples.groupby("combination").head(1).index[:4].tolist()
 for i in picks:
     h_fg, h_bg = separated[first][0], separated[first][-1]  # K sources: the first foreground and the background
     v_fg, v_bg = test.targets["V"][0], test.targets["V"][-1]
-    rows = [generate.lambda_sweep(G, h_fg[i:i + 1], h_bg[i:i + 1], lambdas, P.seed + i)[:, 0],
-            generate.lambda_sweep(G, v_fg[i:i + 1], v_bg[i:i + 1], lambdas, P.seed + i)[:, 0]]
+    rows = [generation.lambda_sweep(G, h_fg[i:i + 1], h_bg[i:i + 1], lambdas, P.seed + i)[:, 0],
+            generation.lambda_sweep(G, v_fg[i:i + 1], v_bg[i:i + 1], lambdas, P.seed + i)[:, 0]]
     fig = report.image_grid([list(r) for r in rows], [f"AV-GAS {first}", "reference: f_V"],
                             [f"λ={v}" for v in lambdas], title=test.tuples.loc[i, "combination"], cell=1.3)
 

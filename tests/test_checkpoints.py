@@ -125,11 +125,11 @@ def test_the_saved_icgan_config_has_every_key_of_the_released_one_and_a_usable_b
 
 
 def test_frechet_distance_is_zero_for_one_set_and_the_squared_shift_for_a_moved_one():
-    from avgas import metrics
+    from avgas.core import scores
 
     a = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
-    assert metrics.frechet(a, a) == pytest.approx(0.0, abs=1e-6)
-    assert metrics.frechet(a, a + 3.0) == pytest.approx(9 * 8, rel=1e-6)
+    assert scores.frechet(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert scores.frechet(a, a + 3.0) == pytest.approx(9 * 8, rel=1e-6)
 
 
 def test_spectral_norm_recomputes_sigma_from_u0_not_sv0():

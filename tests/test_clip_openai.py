@@ -74,17 +74,17 @@ def test_a_full_size_openai_layout_checkpoint_loads(tmp_path):
 
 
 def test_substituted_parts_are_said_beside_the_tables():
-    from avgas import vggsound
+    from avgas import book
 
     p = params.load("params/vggsound.yaml")
-    assert vggsound.substitutions(p) == [] and vggsound.substitutions_note(p) == ""
+    assert book.substitutions(p) == [] and book.substitutions_note(p) == ""
     laion = p.replace(
         frames_json=None, clip_checkpoint="weights/open_clip_vit_b_32_laion2b_s34b_b79k.bin", clip_model="ViT-B-32"
     )
-    subs = vggsound.substitutions(laion.to_dict())  # as the book reads a run's params.yaml
+    subs = book.substitutions(laion.to_dict())  # as the book reads a run's params.yaml
     assert len(subs) == 2 and "middle frame" in subs[0] and "LAION-2B weights" in subs[1]
-    assert vggsound.substitutions_note(laion).startswith("## Parts that differ from the paper's")
-    assert vggsound.substitutions(params.load("params/quick.yaml")) == []  # the synthetic world
+    assert book.substitutions_note(laion).startswith("## Parts that differ from the paper's")
+    assert book.substitutions(params.load("params/quick.yaml")) == []  # the synthetic world
 
 
 def test_check_says_which_file_each_key_expects(tmp_path):

@@ -5,7 +5,8 @@ import fakes
 import pytest
 import torch
 
-from avgas import checkpoints, losses, models, params, results, train
+from avgas import checkpoints, losses, models, params, results, separators, train
+from avgas.core import separator
 
 fake_data = fakes.separator_data
 
@@ -24,10 +25,10 @@ def test_a2v_control_aligns_with_the_blend_of_the_image_features():
 def test_both_controls_are_trained_per_seed_and_named_apart():
     p = params.load("params/quick.yaml")
     kinds = train.trained_models(p)
-    for r in train.replicas(p):
+    for r in separators.replicas(p):
         assert (losses.CONTROL, r) in kinds and (losses.CONTROL_V, r) in kinds
-    assert train.method_name(losses.CONTROL_V, 1) == train.CONTROL_V_NAME + "#1"
-    assert train.CONTROL_V_NAME == results.CONTROL_V and train.CONTROL_NAME == results.CONTROL
+    assert train.method_name(losses.CONTROL_V, 1) == separators.CONTROL_V_NAME + "#1"
+    assert separators.CONTROL_V_NAME == results.CONTROL_V and separators.CONTROL_NAME == results.CONTROL
     assert not any(k in (losses.CONTROL, losses.CONTROL_V) for k, _ in train.trained_models(p.replace(control=False)))
 
 
@@ -49,7 +50,7 @@ def test_a_control_starts_from_f_a_and_trains_with_the_same_selection(tmp_path, 
     checkpoints.save_audio_encoder(fa, p.weight_path("sound2scene_checkpoint"))
     r = train.train_separator(p, kind, fake_data(24, 1), fake_data(16, 2), progress=False)
     assert len(r.history["val_loss"]) == 2 and r.best_val == min(r.history["val_loss"])
-    model = train.load_separator(p, kind)
+    model = separators.load_separator(p, kind)
     assert isinstance(model, models.MixEncoder)
-    h = train.separate(model, torch.randn(3, 257, 24))
+    h = separator.separate(model, torch.randn(3, 257, 24))
     assert torch.equal(h[0], h[1])  # one embedding per mix: Table 1 only

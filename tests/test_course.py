@@ -71,7 +71,7 @@ def test_solutions_score_full_marks_and_students_zero(built, name, tmp_path):
     assert row["total"] == 0, row.to_dict()
     # readable: the test's own message, not just a traceback
     assert "message:" in feedback and "Test case failed" in feedback
-    assert ("must match avgas.losses" if name == "a1_loss" else "expected 2/3") in feedback
+    assert ("must match avgas.core.losses" if name == "a1_loss" else "expected 2/3") in feedback
     assert _digest(student.parent) == before  # the submission's folder is only read
 
 

@@ -13,7 +13,7 @@ import typing
 
 import pytest
 
-from avgas import instrument, params, standins
+from avgas import instrument, params, selection, standins
 
 # Params keys that the synthetic world's instrument (stand-ins and judges) is a function of.
 # A new key must be added here or to NOT_INSTRUMENT: the test below refuses an unclassified key.
@@ -146,7 +146,7 @@ def _nudged(value, meta: dict):
 
 def test_every_setting_changes_the_keys_it_should(tmp_path):
     base = params.load("params/quick.yaml").replace(unseen_pairs=2, run_root=str(tmp_path / "runs"))
-    before = instrument.keys(base)
+    before = selection.instrument_keys(base)
     unclassified = set(params.FIELDS) - INSTRUMENT - NOT_INSTRUMENT
     assert not unclassified, f"classify these params keys for the instrument store: {sorted(unclassified)}"
     for name, f in params.FIELDS.items():
@@ -155,7 +155,7 @@ def test_every_setting_changes_the_keys_it_should(tmp_path):
         changes = {name: _other(name, getattr(base, name), dict(f.metadata), tmp_path)}
         if name == "sources":
             changes["unseen_pairs"] = 0  # pairings kept apart are a two-source design
-        after = instrument.keys(base.replace(**changes))
+        after = selection.instrument_keys(base.replace(**changes))
         if name in INSTRUMENT:
             assert after != before, f"{name} changes the instrument but no store key"
         else:
@@ -164,7 +164,7 @@ def test_every_setting_changes_the_keys_it_should(tmp_path):
 
 def test_keys_of_the_ablation_share_all_but_g():
     p = params.load("params/default.yaml")
-    main, ablation = instrument.keys(p), instrument.keys(p.replace(g_blend_share=0.0))
+    main, ablation = selection.instrument_keys(p), selection.instrument_keys(p.replace(g_blend_share=0.0))
     assert {k for k in main if main[k] != ablation[k]} == {"G"}
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from avgas import generate, losses, loudness, train
+from avgas import losses, loudness, separators
 
 FG, BG = "a dog", "the sea"  # the words of the fake tuples' classes
 
@@ -42,13 +42,13 @@ def swept(monkeypatch):
     monkeypatch.setattr(loudness, "mixes_at", lambda p, cat, t, level: torch.full((n, 1), float(level)))
     monkeypatch.setattr(loudness, "natural_mixes", lambda p, cat, t: (torch.full((n, 1), -5.0), -5.0))
     kinds = [("A2A", 0), (losses.CONTROL, 0), (losses.CONTROL_V, 0), ("A2V", 0), ("A2A", 1)]
-    monkeypatch.setattr(train, "trained_models", lambda p: kinds)
-    monkeypatch.setattr(train, "load_separator", lambda p, kind, replica=0: kind)
-    monkeypatch.setattr(train, "separate", lambda model, mix: (mix, mix))
-    monkeypatch.setattr(train, "embed_mix", lambda fa, mix: mix)
-    monkeypatch.setattr(generate, "blend", lambda a, b, lam: a)
+    monkeypatch.setattr(separators, "trained_models", lambda p: kinds)
+    monkeypatch.setattr(separators, "load_separator", lambda p, kind, replica=0: kind)
+    monkeypatch.setattr(loudness.separator, "separate", lambda model, mix: (mix, mix))
+    monkeypatch.setattr(loudness.separator, "embed_mix", lambda fa, mix: mix)
+    monkeypatch.setattr(loudness.generation, "blend", lambda a, b, lam: a)
     monkeypatch.setattr(
-        generate,
+        loudness.generation,
         "images_for",
         lambda G, feats, seed: {k: (h[:, :1, None, None] + 100).expand(-1, 4, 4, 3).clone() for k, h in feats.items()},
     )
@@ -60,7 +60,7 @@ def swept(monkeypatch):
 
 
 def test_each_source_is_found_per_level_and_the_natural_mix_is_its_own_point(swept):
-    assert set(swept["method"]) == {"Sound2Scene", "A2A", train.CONTROL_NAME, train.CONTROL_V_NAME}
+    assert set(swept["method"]) == {"Sound2Scene", "A2A", separators.CONTROL_NAME, separators.CONTROL_V_NAME}
     assert list(dict.fromkeys(swept["level"])) == ["-20 dB", "-10 dB", "+0 dB", "+10 dB", "+20 dB", loudness.NATURAL]
     a2a = swept[swept["method"] == "A2A"].groupby("level")[["foreground found", "background found", "CRS"]].mean()
     assert a2a.loc["-20 dB"].tolist() == [0.0, 1.0, 0.0]  # the quiet foreground vanished, the background stays

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from avgas import judges, metrics
+from avgas.core import scores
 
 
 class Colour(torch.nn.Module):
@@ -96,7 +97,7 @@ def test_crs_counts_images_where_every_class_is_found(tmp_path):
     assert rec["per_tuple"] == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
     assert rec["per_combination"] == pytest.approx({"dog barking + hail": 2 / 3, "fire truck siren + hail": 1 / 3})
     # the course's reference implementation (assignment a2_metrics) agrees with the production path
-    assert metrics.crs(found, [{"dog", "rain"}] * 3 + [{"truck", "rain"}] * 3) == 0.5
+    assert scores.crs(found, [{"dog", "rain"}] * 3 + [{"truck", "rain"}] * 3) == 0.5
 
 
 def test_recall_at_k_on_a_constructed_similarity_matrix():

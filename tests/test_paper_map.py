@@ -82,6 +82,6 @@ def test_notebook_04_shows_eq_4_and_its_code_and_05_defines_fid_and_is():
     nb04 = nbformat.read(ROOT / "notebooks" / "04_generation.ipynb", as_version=4).cells
     eq4 = [c.source for c in nb04 if c.cell_type == "markdown" and "Eq. 4" in c.source]
     assert eq4 and "$$" in eq4[0] and r"\lambda" in eq4[0]
-    assert any("report.show_source(generate.blend" in c.source for c in nb04 if c.cell_type == "code")
+    assert any("report.show_source(generation.blend" in c.source for c in nb04 if c.cell_type == "code")
     nb05 = "".join(c.source for c in nbformat.read(ROOT / "notebooks" / "05_fid_is.ipynb", as_version=4).cells)
     assert r"\mathrm{FID} =" in nb05 and r"\mathrm{IS} =" in nb05

@@ -108,13 +108,15 @@ def test_clip_trains_on_no_scene_of_an_evaluated_pair():
 
 
 def test_the_job_chooses_on_validation_and_never_touches_a_separator(tmp_path, monkeypatch):
-    from avgas import train, world
+    from avgas import separators, train, world
 
     def no_separator(*a, **k):
         raise AssertionError("a selection read a separator")
 
-    for name in ("load_separator", "train_separator", "train_all", "embeddings"):
+    for name in ("train_separator", "train_all"):
         monkeypatch.setattr(train, name, no_separator)
+    for name in ("load_separator", "embeddings"):  # a trained separator is read back only through these
+        monkeypatch.setattr(separators, name, no_separator)
     monkeypatch.setattr(world, "generate", lambda p, progress=True: None)
     fake = {1: 0.2, 2: 0.9, 3: 0.9}  # a judge's validation score per candidate
     monkeypatch.setattr(

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from avgas import data, losses, models, params, protocol, slots, train
+from avgas import data, losses, models, params, protocol, slots
+from avgas.core import separator
 
 
 def _batch(k: int, b: int = 6, d: int = 16, seed: int = 0):
@@ -75,9 +76,9 @@ def test_a_pit_separator_is_matched_to_its_sources_at_evaluation_by_embeddings()
     targets, g = _batch(3)
     hs = _near(targets, g)
     shuffled = (hs[2], hs[0], hs[1])
-    back = train.matched("A2A-PIT", shuffled, targets)
+    back = separator.matched("A2A-PIT", shuffled, targets)
     assert all(torch.equal(a, b) for a, b in zip(back, hs))
-    assert train.matched("A2A", shuffled, targets) is shuffled  # the fixed order is kept as it is
+    assert separator.matched("A2A", shuffled, targets) is shuffled  # the fixed order is kept as it is
 
 
 def test_the_separator_has_k_slots():

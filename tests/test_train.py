@@ -4,7 +4,8 @@ import fakes
 import pytest
 import torch
 
-from avgas import params, train
+from avgas import params, separators, train
+from avgas.core import separator
 
 fake_data = fakes.separator_data
 
@@ -26,7 +27,7 @@ def test_killed_run_resumes_to_the_same_weights(setup, monkeypatch):
     the test proves the resume happened: the resumed call trains only the epochs left, and its
     history starts with the killed run's own first epoch (its wall-clock seconds, which a fresh
     epoch would not reproduce)."""
-    from avgas import losses
+    from avgas.core import losses  # what training calls
 
     p, tr, va = setup
     a = p.replace(name="uninterrupted")
@@ -58,8 +59,8 @@ def test_finished_training_is_reused_and_best_epoch_is_kept(setup):
     best = torch.load(train.separator_folder(p, "A2V") / "best.pt", weights_only=False)
     assert best["epoch"] == first.best_epoch
     assert best["val_loss"] == pytest.approx(min(first.history["val_loss"]))
-    model = train.load_separator(p, "A2V")
-    h_fg, h_bg = train.separate(model, va.mix)
+    model = separators.load_separator(p, "A2V")
+    h_fg, h_bg = separator.separate(model, va.mix)
     assert h_fg.shape == h_bg.shape == (16, 16)
 
 
@@ -73,8 +74,8 @@ def test_changed_settings_retrain_from_scratch(setup):
 def test_closer_to_own_source():
     own = torch.eye(4)
     other = torch.eye(4).roll(1, 0)
-    assert train.closer_to_own_source(own + 0.1, own, other) == 1.0
-    assert train.closer_to_own_source(other, own, other) == 0.0
+    assert separator.closer_to_own_source(own + 0.1, own, other) == 1.0
+    assert separator.closer_to_own_source(other, own, other) == 0.0
 
 
 @pytest.mark.parametrize("damaged", ["last.pt", "best.pt"])
@@ -88,7 +89,7 @@ def test_a_truncated_own_checkpoint_is_detected_and_trained_again(setup, damaged
     again = train.train_separator(p, "A2A", tr, va, progress=False)
     assert not again.reused and again.history["val_loss"] == first.history["val_loss"]
     assert damaged in capsys.readouterr().out
-    assert train.load_separator(p, "A2A") is not None  # whole again
+    assert separators.load_separator(p, "A2A") is not None  # whole again
 
 
 def test_loading_a_damaged_separator_names_the_file_and_the_fix(setup):
@@ -99,7 +100,7 @@ def test_loading_a_damaged_separator_names_the_file_and_the_fix(setup):
     f = train.separator_folder(p, "A2V") / "best.pt"
     f.write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"best.pt: this run's separator checkpoint is damaged.*--only 03"):
-        train.load_separator(p, "A2V")
+        separators.load_separator(p, "A2V")
 
 
 def test_trainings_side_by_side_equal_the_ones_made_one_after_another(setup):

@@ -21,16 +21,15 @@ One entry per judge, both worlds, one shape: ``judges.detector.judge(p, cat, siz
 ``judges.clip.judge(p, cat, size)``, ``judges.classifier.judge(p, cat, size)``.
 """
 
+from avgas.core.scores import topk_hits
 from avgas.judges import classifier, clip, detector
 from avgas.judges.base import ClassJudge, Judge
 from avgas.judges.checks import (
-    JUDGE_POOL_VERSION,
     TRUST_FALSE,
     TRUST_RECALL,
     both_ways,
     flag,
     ranked_success,
-    topk_hits,
     trusted,
     vocabulary,
     wanted,
@@ -59,6 +58,7 @@ from avgas.judges.detector import (
     ultralytics_device,
 )
 from avgas.judges.images import degrade, judge_view, to_float
+from avgas.protocol import JUDGE_POOL_VERSION
 
 __all__ = [
     "CLIP_CONFIG",

@@ -3,17 +3,15 @@ trust rule, the words each image must show, and the real run's check on true sin
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy.stats import beta
 
-from avgas import data
-
-
-def topk_hits(logits: torch.Tensor, wanted: list[set[int]], k: int) -> np.ndarray:
-    """Per image: are all wanted class indices among the top k?"""
-    top = logits.topk(k, dim=1).indices.tolist()
-    return np.array([w <= set(t) for t, w in zip(top, wanted)])
-
+from avgas import data, paper, slots, world
+from avgas.core import scores
 
 # -------------------------------------------------------------- judges checked both ways
 
@@ -74,19 +72,13 @@ def ranked_success(sim: torch.Tensor, words: list[str], word_of: dict):
     top = sim.topk(min(sim.shape[1], 6), dim=1).indices.tolist()
 
     def success(i, classes):
-        want = {word_of[c] for c in classes}
-        return want <= {words[j] for j in top[i][: len(want)]}
+        return bool(scores.ranked_hits([[words[j] for j in top[i]]], [{word_of[c] for c in classes}])[0])
 
     return success
 
 
-JUDGE_POOL_VERSION = 2  # bump when the judge pool's recipe changes (protocol.judge_pool)
-
-
 def vocabulary(p) -> list[str]:
     """The detector's and CLIP's candidate labels: the Table 5 prompts of the run's classes."""
-    from avgas import paper, world
-
     prompts = paper.prompts()
     return sorted({prompts[c] for c in world.classes(p)})
 
@@ -96,7 +88,6 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
     has no two-class images with known classes, so only this recall can be measured; the false
     success rate is reported as not measured)."""
     val = cat[cat["split"] == "val"].groupby("label").head(10)
-    from avgas import paper
 
     prompts = paper.prompts()
     images = data.load_images(cat, val["stem"], size)
@@ -112,8 +103,6 @@ def _validate_on_true_singles(p, cat, size: int, judge) -> dict:
 def wanted(tuples) -> dict[str, list[set]]:
     """Per task, the prompt words each image of the tuples must show: every class (both, for the
     paper's two) for a mixed image, its own class for a separated one (Table 5's prompts)."""
-    from avgas import paper, slots
-
     prompts = paper.prompts()
     words = [[prompts[c] for c in group] for group in slots.labels(tuples)]
     out = {"mixed": [set(w) for w in words]}
@@ -145,8 +134,6 @@ SOURCES = ("true images", "G-made images")  # the judge pool's held-out true ima
 
 def clopper_pearson(k: int, n: int, alpha: float = CHECK_ALPHA) -> list[float]:
     """The exact (Clopper-Pearson) two-sided 1 - alpha interval of a rate of k successes in n."""
-    from scipy.stats import beta
-
     if n == 0:
         return [float("nan"), float("nan")]
     low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
@@ -165,8 +152,6 @@ def chance_floor(n_words: int, k: int = 2) -> float:
     """R@K*'s success by chance on an image that shows one class of a K-class group and ranks it
     first, the other K-1 guesses drawn uniformly from the other n_words - 1 words: 1/(n_words - 1)
     for the paper's R@2* (a property of the metric, not of the judge)."""
-    from math import comb
-
     return 1 / comb(n_words - 1, k - 1)
 
 
@@ -362,8 +347,6 @@ def feature_check(fid, images: torch.Tensor, seed: int = 0, blurs: tuple = (5, 9
     one's strength (box blur of the widths `blurs`, Gaussian noise of the stds `noises`: stronger
     than the blur (at most 5 wide) and noise (std at most 0.06) the synthetic judges are trained
     to look through, judges.images.degrade). `fid(real, fake)` is the judge's FID."""
-    import torch.nn.functional as F
-
     if len(images) < 4:  # FID compares two distributions: at least two images a half
         return {
             "passed": False,

@@ -4,6 +4,7 @@ Inception from a local file. Both behind FidIsJudge."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -12,10 +13,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from avgas import instrument, paths
+from avgas import checkpoints, instrument, metrics, paths, protocol
+from avgas.core.scores import topk_hits
 from avgas.judges.base import Judge
-from avgas.judges.checks import both_ways, ranked_success, topk_hits
+from avgas.judges.checks import both_ways, ranked_success
 from avgas.judges.images import degrade, to_float
+from avgas.paths import torch_save_atomic as _save
 from avgas.progress import tqdm
 
 
@@ -111,18 +114,12 @@ class FidIsJudge(Judge):
     is_feature: nn.Module = field(repr=False, default=None)
 
     def fid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        from avgas import metrics
-
         return metrics.fid(real, fake, self.fid_feature)
 
     def inception_score(self, fake: torch.Tensor, splits: int = 1) -> float:
-        from avgas import metrics
-
         return metrics.inception_score(fake, self.is_feature, splits=splits)
 
     def kid(self, real: torch.Tensor, fake: torch.Tensor) -> list[float]:
-        from avgas import metrics
-
         return metrics.kid(real, fake, self.fid_feature)
 
     def score(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> dict:
@@ -146,7 +143,6 @@ def judge(p, cat, size: int, progress: bool = True) -> FidIsJudge:
             fid_feature=FeatureExtractor(model),
             is_feature=LogitsExtractor(model),
         )
-    from avgas import checkpoints, metrics
 
     path = checkpoints.inception_weights(p)  # checked here: a bad file is named before any work
     # built once per run (TorchMetrics would rebuild them for every metric object)
@@ -177,8 +173,6 @@ def validate_classifier(model: SceneClassifier, images, sets) -> dict:
 def classifier_settings(p, size: int) -> dict:
     """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
     its own settings, never a separator setting. `size`: the generator's image size it judges."""
-    from avgas import protocol
-
     return {
         **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
         "steps": p.classifier_steps,
@@ -190,10 +184,6 @@ def _trained_classifier(p, cat, size: int, progress: bool = True) -> tuple[Scene
     """Train the scene classifier on the judge pool's true images (unless saved with the same
     settings), validate it on the pool's validation images, measure it both ways on the pool's
     held-out test images; save both in checkpoints/judges/."""
-    import json
-
-    from avgas import protocol
-
     folder = p.folder.judges
     f = folder / "scene_classifier.pt"
     settings = classifier_settings(p, size)
@@ -230,7 +220,6 @@ def _trained_classifier(p, cat, size: int, progress: bool = True) -> tuple[Scene
         "history": hist["loss"],
     }
     folder.mkdir(parents=True, exist_ok=True)
-    from avgas.paths import torch_save_atomic as _save
 
     _save({"model": model.state_dict(), "classes": classes, "size": size, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "scene_classifier.json", json.dumps(report["held-out"], indent=1))

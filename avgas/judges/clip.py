@@ -4,23 +4,28 @@ OpenCLIP ViT-B-32 from a local file, its keys and shapes checked first."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avgas import instrument, paths
+from avgas import checkpoints, instrument, paper, paths, protocol
+from avgas.core import scores
 from avgas.judges.base import ClassJudge
 from avgas.judges.checks import (
     _validate_on_true_singles,
     both_ways,
     ranked_success,
-    topk_hits,
     vocabulary,
 )
 from avgas.judges.images import degrade, judge_view, to_float
+from avgas.paths import PACKAGE_DIR, resolve
+from avgas.paths import torch_save_atomic as _save
 from avgas.progress import tqdm
 
 CLIP_CONFIG = "avgas-clip-tiny"  # avgas/resources/avgas-clip-tiny.json: a 64-px ViT, 2-layer text tower
@@ -30,7 +35,6 @@ CLIP_TRAIN_POOL = "singles + generator-pair scenes"  # protocol.clip_train_pool:
 def _create_model(oc, name: str, pretrained=None):
     """open_clip.create_model without its "No pretrained weights loaded" log line: avgas loads the
     weights itself (a checked local file, or training), so the line is noise, not news."""
-    import logging
 
     class Drop(logging.Filter):
         def filter(self, record):
@@ -50,8 +54,6 @@ def prompt_text(word: str) -> str:
 
 def _open_clip():
     import open_clip
-
-    from avgas.paths import PACKAGE_DIR
 
     if CLIP_CONFIG not in open_clip.list_models():
         open_clip.add_model_config(PACKAGE_DIR / "resources" / f"{CLIP_CONFIG}.json")
@@ -77,14 +79,12 @@ def recall_at_k(sim: torch.Tensor, words: list[str], wanted: list[set], k: int) 
     """Per image: are all wanted words among the k most similar prompts? (R@2* for mixed images
     with k = 2 and both classes wanted; R@1 for separated images)."""
     idx = {w: i for i, w in enumerate(words)}
-    return topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
+    return scores.topk_hits(sim, [{idx[w] for w in ws} for ws in wanted], k)
 
 
 def clip_settings(p, size: int) -> dict:
     """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
     its own settings, never a separator setting. `size`: the generator's image size it judges."""
-    from avgas import protocol
-
     return {
         **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
         "steps": p.clip_steps,
@@ -101,10 +101,6 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
     evaluated pair appear together. Checked both ways on the judge pool's validation images (what
     `clip_steps` is chosen on, avgas.selection) and held-out test images, evaluated pairs included.
     Returns (model, tokenizer, report)."""
-    import json
-
-    from avgas import protocol
-
     oc = _open_clip()
     folder = p.folder.judges
     f = folder / "clip.pt"
@@ -123,7 +119,6 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
         ck = torch.load(f, weights_only=False)
         model.load_state_dict(ck["state_dict"])
         return model.eval(), tokenizer, ck["report"]
-    from avgas import paper
 
     prompts = paper.prompts()
     pool = protocol.clip_train_pool(p)
@@ -167,7 +162,6 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
         "history": hist,
     }
     folder.mkdir(parents=True, exist_ok=True)
-    from avgas.paths import torch_save_atomic as _save
 
     _save({"state_dict": model.state_dict(), "config": CLIP_CONFIG, "settings": settings, "report": report}, f)
     paths.atomic_write_text(folder / "clip.json", json.dumps(report["held-out"], indent=1))
@@ -178,8 +172,6 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
 def on_meta(arch: str):
     """The OpenCLIP architecture `arch` on the meta device: shapes without weights (avgas.plan
     counts its FLOPs and memory)."""
-    import logging
-
     oc = _open_clip()
     logging.disable(logging.WARNING)  # open_clip's "No pretrained weights loaded": none are wanted here
     try:
@@ -192,8 +184,6 @@ def clip_architecture(arch: str) -> str:
     """An OpenCLIP model name; a model-config .json is registered under its file stem first."""
     oc = _open_clip()
     if arch.endswith(".json"):
-        from avgas.paths import resolve
-
         path = resolve(arch)
         if path.stem not in oc.list_models():
             oc.add_model_config(path)
@@ -219,10 +209,6 @@ def load_clip_file(path, arch: str = "ViT-B-32"):
     """An OpenCLIP model of architecture `arch` with the weights of `path` (open_clip_pytorch_model.bin
     or .safetensors), its keys and shapes checked against the architecture first.
     Returns (model, tokenizer, architecture name)."""
-    from pathlib import Path
-
-    from avgas import checkpoints
-
     path = Path(path)
     key = "clip_checkpoint"
     if path.suffix == ".safetensors":
@@ -314,7 +300,7 @@ class ClipJudge(ClassJudge):
 
     def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
         ranked = self.words(images, max((len(w) for w in wanted), default=1))
-        return np.array([w <= set(r[: len(w)]) for w, r in zip(wanted, ranked)])
+        return scores.ranked_hits(ranked, wanted)  # R@K's term, defined once (core)
 
 
 def judge(p, cat, size: int, progress: bool = True) -> ClipJudge:

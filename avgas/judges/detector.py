@@ -4,14 +4,21 @@ YOLO-World and sets its vocabulary to Table 5's prompts with the run's CLIP text
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from avgas import instrument, paths
+from avgas import checkpoints, instrument, paper, paths, protocol
+from avgas.core import scores
 from avgas.judges.base import ClassJudge
 from avgas.judges.checks import (
     TRUST_FALSE,
@@ -20,6 +27,7 @@ from avgas.judges.checks import (
     false_key,
     vocabulary,
 )
+from avgas.judges.clip import load_real_clip  # the real detector's prompts are embedded by CLIP
 from avgas.judges.images import degrade, judge_view, to_float
 from avgas.progress import tqdm
 
@@ -27,12 +35,6 @@ from avgas.progress import tqdm
 def _ultralytics(config_dir):
     """Import Ultralytics offline: YOLO_OFFLINE stops its network probes, and a font file in its
     config folder stops it fetching Arial.ttf (any TTF will do: matplotlib's DejaVuSans)."""
-    import os
-    import shutil
-    from pathlib import Path
-
-    import matplotlib
-
     config_dir = Path(config_dir)
     font = config_dir / "Ultralytics" / "Arial.ttf"
     if not font.is_file():
@@ -47,8 +49,6 @@ def _ultralytics(config_dir):
 
 def _write_yolo_set(folder, images, boxes_per_image, names, gen):
     """Ultralytics layout: images/*.png and labels/*.txt (class cx cy w h, normalised)."""
-    from PIL import Image
-
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     for i, (img, boxes) in enumerate(zip(images, boxes_per_image)):
@@ -65,8 +65,6 @@ def _write_yolo_set(folder, images, boxes_per_image, names, gen):
 
 def detector_scenes(pool):
     """A judge pool as the detector's data: images, and boxes labelled with Table 5's prompts."""
-    from avgas import paper
-
     prompts = paper.prompts()
     return pool.images, [[(prompts[c], box) for c, box in b] for b in pool.boxes]
 
@@ -106,8 +104,6 @@ def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]
     """The detector's confidence threshold, chosen on validation images: the lowest (most
     recall) whose false-success rate is at most 0.05; if none is, the one with the fewest false
     successes. Returns (threshold, its both-ways check)."""
-    from avgas import paper
-
     prompts = paper.prompts()
     grid = grid or [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
     checks = {}
@@ -123,8 +119,6 @@ def choose_conf(found: list[dict], pool, pairs, grid=None) -> tuple[float, dict]
 def detector_settings(p, size: int) -> dict:
     """What this judge is a function of (its instrument-store key, avgas.instrument): its pool and
     its own settings, never a separator setting. `size`: the generator's image size it judges."""
-    from avgas import protocol
-
     return {
         **protocol.judge_pool_settings(p),  # the pool it learns from and is checked on
         "epochs": p.detector_epochs,
@@ -141,12 +135,6 @@ def _trained_detector(p, cat, size: int, progress: bool = True):
     the pool's validation images (seen through the generator's resolution), and measure it both
     ways on the pool's held-out test images. Returns (YOLO model, report); report['conf'] is the
     threshold CRS uses."""
-    import json
-    import shutil
-    import time as _time
-
-    from avgas import protocol
-
     ul = _ultralytics(p.cache_dir / "ultralytics")
     folder = p.folder.judges
     weights = folder / "detector.pt"
@@ -225,10 +213,6 @@ def _trained_detector(p, cat, size: int, progress: bool = True):
 
 def load_ultralytics_file(path, config_dir=None):
     """An Ultralytics weights file (YOLO-World for the real run), or a CheckpointError naming it."""
-    from pathlib import Path
-
-    from avgas import checkpoints
-
     path = Path(path)
     where = checkpoints.where_to_get("detector_weights")
     if not path.is_file():
@@ -264,8 +248,6 @@ def load_real_detector(p, clip, tokenizer, words: list[str]):
 
     `set_classes` would fetch OpenAI's CLIP package and weights; instead the prompt embeddings are
     computed with the local CLIP text tower and written where YOLO-World reads them."""
-    from avgas import checkpoints
-
     path = p.weight_path("detector_weights")
     model = load_ultralytics_file(path, p.cache_dir / "ultralytics")
     if not hasattr(model.model, "txt_feats"):
@@ -290,7 +272,6 @@ def _detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None =
     Returns (model, report); report['conf'] is the confidence threshold CRS uses."""
     if p.world == "synthetic":
         return _trained_detector(p, cat, size, progress)
-    from avgas.judges.clip import load_real_clip  # the real detector's prompts are embedded by CLIP
 
     clip, tok = clip or load_real_clip(p)
     names = vocabulary(p)
@@ -306,7 +287,7 @@ def _detector_for(p, cat, size: int, progress: bool = True, clip: tuple | None =
             p.detector_imgsz,
             device=ultralytics_device(p),
         )
-        return [w <= f for w, f in zip(wanted, found)]
+        return scores.represented(found, wanted)  # Eq. 5's term (core)
 
     return model, {
         "conf": conf,
@@ -337,9 +318,7 @@ class DetectorJudge(ClassJudge):
         )
 
     def hits(self, images: torch.Tensor, wanted: list[set]) -> np.ndarray:
-        from avgas.metrics import represented  # Eq. 5's term, defined once
-
-        return represented(self.words(images), wanted)
+        return scores.represented(self.words(images), wanted)  # Eq. 5's term, defined once (core)
 
 
 def judge(p, cat, size: int, progress: bool = True, clip=None) -> DetectorJudge:
