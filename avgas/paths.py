@@ -19,8 +19,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
-
 from avgas import custody
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -94,6 +92,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def torch_save_atomic(obj, path) -> None:
     """torch.save, written atomically (a killed run never leaves a half-written checkpoint)."""
+    import torch  # heavy: the CLI and the light commands import paths without it
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
