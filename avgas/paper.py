@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import yaml
 
-from avgas.paths import PACKAGE_DIR
-
-PAPER_YAML = PACKAGE_DIR / "resources" / "paper-avgas.yaml"
+# beside this file, not through avgas.paths: params imports paper while paths is still loading
+PAPER_YAML = Path(__file__).resolve().parent / "resources" / "paper-avgas.yaml"
 
 
 @functools.cache
