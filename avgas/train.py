@@ -148,12 +148,8 @@ def train_separator(
 ) -> TrainResult:
     """Train (or reuse, or resume) the separator for one alignment (or the control), with seed
     p.seed + replica. `stop_after` ends after that many epochs of this call, as a kill would."""
-    folder = separator_folder(p, alignment, replica)
+    p, folder, settings, stored = _identity(p, alignment, replica, train, val)
     folder.mkdir(parents=True, exist_ok=True)
-    world_spec = _world_spec(p)  # before the replica's seed: the world is the run's
-    if replica:  # its own seed: initialisation and epoch order; everything else shared
-        p = p.replace(seed=p.seed + replica)
-    settings = _settings(p, alignment, len(train.mix))
     w = distributed.world()  # several ranks under torchrun; one process otherwise
     if w.size > p.batch_size:
         raise distributed.LaunchError(
@@ -167,7 +163,6 @@ def train_separator(
     result = TrainResult(alignment, folder, {"train_loss": [], "val_loss": [], "seconds": []})
     start = 0
     last = folder / "last.pt"
-    stored = _stored(p, world_spec, settings, train, val, folder)
     if w.main and stored is not None and not p.resume:  # trained before with all the same inputs
         instrument.fetch(stored)
     ck = None  # the checkpoint to continue from: rank 0 decides, every rank follows (from_main)
@@ -286,18 +281,31 @@ _JOB_ENV = "AVGAS_TRAIN_JOB"  # set in a side-by-side worker: it trains, it laun
 _JOB: tuple | None = None  # a worker's (params, train, val), loaded once per process
 
 
-def _done(p: Params, alignment: str, replica: int, train: SeparatorData, val: SeparatorData) -> bool:
-    """Whether train_separator would only read this training back: its store entry is whole, or
-    the run's last.pt holds every epoch of the same settings."""
+def _identity(p: Params, alignment: str, replica: int, train: SeparatorData, val: SeparatorData):
+    """What one training is: (its params, with the replica's seed; its folder; its settings hash;
+    its store entry or None). The world is the run's, taken before the replica's seed."""
     folder = separator_folder(p, alignment, replica)
     world_spec = _world_spec(p)
-    q = p.replace(seed=p.seed + replica) if replica else p
+    q = p.replace(seed=p.seed + replica) if replica else p  # its own seed: initialisation and epoch order
     settings = _settings(q, alignment, len(train.mix))
-    stored = _stored(q, world_spec, settings, train, val, folder)
+    return q, folder, settings, _stored(q, world_spec, settings, train, val, folder)
+
+
+def _done(p: Params, alignment: str, replica: int, train: SeparatorData, val: SeparatorData) -> bool:
+    """Whether train_separator would only read this training back: its store entry is whole, or
+    the run's last.pt holds every epoch of the same settings beside the best.pt it wrote."""
+    q, folder, settings, stored = _identity(p, alignment, replica, train, val)
     if stored is not None and not q.resume and instrument.whole(stored):
         return True
     ck = _read_own(folder / "last.pt") if (folder / "last.pt").is_file() else None
-    return ck is not None and ck.get("settings") == settings and ck["epoch"] + 1 >= q.epochs
+    best = folder / "best.pt"
+    return (
+        ck is not None
+        and ck.get("settings") == settings
+        and ck["epoch"] + 1 >= q.epochs
+        and best.is_file()
+        and ck.get("best_hash") == paths.file_hash(best)
+    )
 
 
 def _job_start(p: Params, data_file: str) -> None:
