@@ -105,8 +105,11 @@ def grade_one(autograder: Path, submission: Path) -> Grade:
         copy.parent.mkdir()
         shutil.copyfile(submission, copy)
         r = _otter("run", "--no-logo", "-a", str(autograder), "-o", tmp, str(copy), cwd=copy.parent)
-        result = Path(tmp) / "results.json"  # otter run's own record, not a run folder's file
-        if not result.is_file():
+        # otter's own record: the one JSON file it writes into -o (a run folder's files are
+        # named by avgas.runfolder alone)
+        records = sorted(Path(tmp).glob("*.json"))
+        result = records[0] if len(records) == 1 else None
+        if result is None:
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no results"]
             return Grade(str(submission), {}, {}, f"otter run failed: {tail[0]}")
         tests = json.loads(result.read_text())["tests"]

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avgas import params, protocol, selection
@@ -26,11 +27,30 @@ def test_every_instrument_value_equals_the_recorded_choice(tier):
         if key in selection.JUDGE_KEYS:  # the choice is the best validation score, ties to the cheaper
             scores = {c: v["scores"][str(c)] for c in v["candidates"]}
             assert v["choice"] == selection.choose(scores), key
-        else:
+        else:  # G: the cheapest candidate whose paired interval against the best holds 0
             joint = v["joint scores"]
-            best = max(r["two-class rate"] for r in joint.values())
-            chosen = [k for k, r in joint.items() if r["two-class rate"] >= best - 1e-9]
-            assert any(f"{key}{v['choice']}" in k for k in chosen), key
+            within = [k for k, r in joint.items() if _paired(r)["ci95"][1] >= 0]
+            cheapest = min(within, key=lambda k: (float(k.split("g_steps")[1]), float(k.split("-")[0][13:])))
+            assert f"{key}{v['choice']}" in cheapest, key
+
+
+def _paired(row: dict) -> dict:
+    return next(v for k, v in row.items() if k.startswith("minus the best"))
+
+
+def test_g_takes_the_cheapest_not_worse_beyond_its_interval():
+    rng = np.random.default_rng(0)
+    best = (rng.random(270) < 0.6).astype(int)
+    close = best.copy()
+    close[np.flatnonzero(best)[:8]] = 0  # 8 scenes of 270 lost and 6 won: inside the interval
+    close[np.flatnonzero(best == 0)[:6]] = 1
+    far = best.copy()
+    far[np.flatnonzero(best)[:60]] = 0  # 60 lost: far outside it
+    cost = lambda c: c  # noqa: E731
+    choice, cis = selection.choose_within({1300: close, 2600: best, 3900: best}, cost)
+    assert choice == 1300 and cis[1300]["ci95"][1] >= 0 > cis[1300]["difference"]
+    choice, cis = selection.choose_within({1300: far, 2600: best, 3900: best}, cost)
+    assert choice == 2600 and cis[1300]["ci95"][1] < 0  # a cheaper G that is worse is not taken
 
 
 def test_the_quick_tier_is_fully_selected():
