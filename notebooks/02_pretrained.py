@@ -35,8 +35,10 @@ from avgas import checkpoints, data, metrics, models, params, report, separators
 P = params.from_notebook(globals())
 torch.manual_seed(P.seed)
 cat = data.catalogue(P)
-print(f"run '{P.name}', world={P.world}; weights: {P.weight_path('sound2scene_checkpoint')}, "
-      f"{P.weight_path('swav_checkpoint')}, {P.weight_path('icgan_folder')}")
+print(
+    f"run '{P.name}', world={P.world}; weights: {P.weight_path('sound2scene_checkpoint')}, "
+    f"{P.weight_path('swav_checkpoint')}, {P.weight_path('icgan_folder')}"
+)
 
 # %% [markdown]
 # ## Train the stand-ins if they are missing (synthetic world only)
@@ -55,10 +57,13 @@ if stand_ins:
 # %%
 if P.world == "synthetic":  # which pairs are evaluated, which the stand-ins saw: disjoint by construction
     from avgas import protocol
+
     rec = protocol.save(P)
     shared = set(rec["evaluated_pairs"]) & set(rec["generator_pairs"])
-    print(f"{len(rec['evaluated_pairs'])} evaluated pairs; G and f_V saw two-class scenes of "
-          f"{len(rec['generator_pairs'])} other pairs; pairs in both: {len(shared)}")
+    print(
+        f"{len(rec['evaluated_pairs'])} evaluated pairs; G and f_V saw two-class scenes of "
+        f"{len(rec['generator_pairs'])} other pairs; pairs in both: {len(shared)}"
+    )
     display(pd.DataFrame(rec["pools"]).T)
 
 # %% [markdown]
@@ -81,8 +86,9 @@ held_images = data.load_images(cat, held["stem"])
 held_feats = models.encode_images(fv, held_images, P.fv_image_size)
 half = len(held) // 2
 for part in (slice(0, half), slice(half, None)):
-    fig = report.generation_grid(G, held_feats[part], held_images[part], list(held["label"])[part],
-                                 n_z=3, title="G(z, f_V(validation image))")
+    fig = report.generation_grid(
+        G, held_feats[part], held_images[part], list(held["label"])[part], n_z=3, title="G(z, f_V(validation image))"
+    )
 
 # %% [markdown]
 # Two-class scenes of the evaluated pairs from the validation stream (no scene of these pairs was
@@ -95,13 +101,21 @@ by_label = dict(zip(held["label"], held_feats))
 pairs = P.groups()  # (foreground, background); K sources: (foreground, ..., background)
 if P.world == "synthetic":  # the world draws two-class scenes of known classes; VGGSound has none
     from avgas import world
+
     scenes, pairs = world.composites(P, "val", 1)
     scenes = torch.from_numpy(scenes)
-    fig = report.generation_grid(G, models.encode_images(fv, scenes, P.fv_image_size), scenes,
-                                 [" + ".join(g) for g in pairs], n_z=2, title=f"G(z, f_V({P.sources}-class scene))")
+    fig = report.generation_grid(
+        G,
+        models.encode_images(fv, scenes, P.fv_image_size),
+        scenes,
+        [" + ".join(g) for g in pairs],
+        n_z=2,
+        title=f"G(z, f_V({P.sources}-class scene))",
+    )
 blends = torch.stack([sum(by_label[c] for c in g) for g in pairs])
-fig = report.generation_grid(G, blends, None, [" + ".join(g) for g in pairs], n_z=2,
-                             title="G(z, blend of the single images' features)")
+fig = report.generation_grid(
+    G, blends, None, [" + ".join(g) for g in pairs], n_z=2, title="G(z, blend of the single images' features)"
+)
 
 # %% [markdown]
 # ## Sound2Scene's own task: an image from a single-class sound, $G(z, f_A(\text{audio}))$
@@ -114,12 +128,20 @@ targets = separators.frozen_targets(P, cat, held_all["stem"], "val", fa, fv)
 sim = torch.nn.functional.normalize(targets.audio, dim=1) @ torch.nn.functional.normalize(targets.image, dim=1).T
 labels = list(held_all["label"])
 hit = [labels[j] == labels[i] for i, j in enumerate(sim.argmax(1).tolist())]
-print(f"audio -> image retrieval, class of the nearest image correct: {sum(hit) / len(hit):.2f} "
-      f"({len(hit)} validation clips, chance {1 / held_all['label'].nunique():.2f})")
+print(
+    f"audio -> image retrieval, class of the nearest image correct: {sum(hit) / len(hit):.2f} "
+    f"({len(hit)} validation clips, chance {1 / held_all['label'].nunique():.2f})"
+)
 audio_feats, _ = targets.rows(held["stem"])
 for part in (slice(0, half), slice(half, None)):
-    fig = report.generation_grid(G, audio_feats[part], held_images[part], list(held["label"])[part],
-                                 n_z=2, title="G(z, f_A(validation audio)) — Sound2Scene on single-class sounds")
+    fig = report.generation_grid(
+        G,
+        audio_feats[part],
+        held_images[part],
+        list(held["label"])[part],
+        n_z=2,
+        title="G(z, f_A(validation audio)) — Sound2Scene on single-class sounds",
+    )
 
 # %% [markdown]
 # ## What this run shows
@@ -130,10 +152,13 @@ for part in (slice(0, half), slice(half, None)):
 # %%
 chance = 1 / held_all["label"].nunique()
 ci = metrics.paired_ci([float(h) for h in hit], [chance] * len(hit))
-origin = ("stand-ins trained on their own pool (synthetic world)" if stand_ins
-          else "loaded from the files the params name")
-overlap = (f"; evaluated pairs that G and f_V saw as scenes: {len(shared)}" if P.world == "synthetic" else "")
-print(f"f_A, f_V and G: {origin}, read back through the released formats' loaders{overlap}. "
-      f"Audio -> image retrieval on {len(hit)} validation clips: the nearest image feature is of the sound's class "
-      f"in {sum(hit) / len(hit):.2f} of them against chance {chance:.2f} (difference {ci['difference']:+.2f}, 95% "
-      f"interval [{ci['ci95'][0]:+.2f}, {ci['ci95'][1]:+.2f}]): 'above chance' {metrics.verdict(ci)}.")
+origin = (
+    "stand-ins trained on their own pool (synthetic world)" if stand_ins else "loaded from the files the params name"
+)
+overlap = f"; evaluated pairs that G and f_V saw as scenes: {len(shared)}" if P.world == "synthetic" else ""
+print(
+    f"f_A, f_V and G: {origin}, read back through the released formats' loaders{overlap}. "
+    f"Audio -> image retrieval on {len(hit)} validation clips: the nearest image feature is of the sound's class "
+    f"in {sum(hit) / len(hit):.2f} of them against chance {chance:.2f} (difference {ci['difference']:+.2f}, 95% "
+    f"interval [{ci['ci95'][0]:+.2f}, {ci['ci95'][1]:+.2f}]): 'above chance' {metrics.verdict(ci)}."
+)

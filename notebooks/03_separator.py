@@ -49,8 +49,13 @@ cat = data.catalogue(P)
 tuples = data.make_tuples(cat, P)
 fa, fv, _ = checkpoints.load_parts(P)
 splits = {s: separators.separator_data(P, cat, tuples, s, fa, fv) for s in ("train", "val")}  # test: 04-08 only
-print({s: tuple(d.mix.shape) for s, d in splits.items()}, "| separator width", P.separator_width,
-      "| alignments", P.alignments)
+print(
+    {s: tuple(d.mix.shape) for s, d in splits.items()},
+    "| separator width",
+    P.separator_width,
+    "| alignments",
+    P.alignments,
+)
 
 # %% [markdown]
 # ## The loss, as the paper writes it (Eq. 1–3)
@@ -86,16 +91,31 @@ held = splits["val"]  # diagnostics on validation tuples: test tuples are read o
 a_fg, a_bg = held.targets["A"][0], held.targets["A"][-1]  # the first foreground and the background
 baseline = separator.embed_mix(fa, held.mix)
 # a PIT separator's slots are put in source order by the assignment it trained with (on embeddings)
-separated = {a: separator.matched(a, separator.separate(separators.load_separator(P, a), held.mix), held.targets)
-             for a in P.alignments}
+separated = {
+    a: separator.matched(a, separator.separate(separators.load_separator(P, a), held.mix), held.targets)
+    for a in P.alignments
+}
 rows = {"Sound2Scene f_A(mix)": separators.separation_scores((baseline,) * held.sources, held.targets)}
 # (a PIT separator's rows are near 1 partly by construction: its slots were matched with these targets)
-rows.update({f"AV-GAS {a}" + (" (oracle-matched slots)" if losses.is_pit(a) else ""):
-             separators.separation_scores(separated[a], held.targets) for a in P.alignments})
+rows.update(
+    {
+        f"AV-GAS {a}" + (" (oracle-matched slots)" if losses.is_pit(a) else ""): separators.separation_scores(
+            separated[a], held.targets
+        )
+        for a in P.alignments
+    }
+)
 scores = pd.DataFrame(rows).T.round(3)
-P.folder.separation.write_text(json.dumps({
-    "val_tuples": len(held.mix), "scores": scores.to_dict(orient="index"),
-    "training": {a: r.summary() for a, r in results.items()}}, indent=1))
+P.folder.separation.write_text(
+    json.dumps(
+        {
+            "val_tuples": len(held.mix),
+            "scores": scores.to_dict(orient="index"),
+            "training": {a: r.summary() for a, r in results.items()},
+        },
+        indent=1,
+    )
+)
 scores
 
 # %% [markdown]
@@ -109,11 +129,22 @@ first = P.alignments[0]
 h_fg, h_bg = separated[first][0], separated[first][-1]
 fg_lab, bg_lab = list(held.tuples["fg_label"]), list(held.tuples["bg_label"])
 fig = report.embedding_map(
-    {f"{first}: h_fg": h_fg, "target f_A(fg)": a_fg, f"{first}: h_bg": h_bg, "target f_A(bg)": a_bg,
-     "baseline f_A(mix)": baseline},
-    {f"{first}: h_fg": fg_lab, "target f_A(fg)": fg_lab, f"{first}: h_bg": bg_lab, "target f_A(bg)": bg_lab,
-     "baseline f_A(mix)": fg_lab},
-    title="validation embeddings (t-SNE, shared axes)")
+    {
+        f"{first}: h_fg": h_fg,
+        "target f_A(fg)": a_fg,
+        f"{first}: h_bg": h_bg,
+        "target f_A(bg)": a_bg,
+        "baseline f_A(mix)": baseline,
+    },
+    {
+        f"{first}: h_fg": fg_lab,
+        "target f_A(fg)": fg_lab,
+        f"{first}: h_bg": bg_lab,
+        "target f_A(bg)": bg_lab,
+        "baseline f_A(mix)": fg_lab,
+    },
+    title="validation embeddings (t-SNE, shared axes)",
+)
 
 # %% [markdown]
 # ## What an epoch costs
@@ -124,9 +155,11 @@ fig = report.embedding_map(
 pure = train.pure_step_seconds(P, splits["train"], first)
 n_batches = -(-len(splits["train"].mix) // P.batch_size)
 epoch = pd.Series(results[first].history["seconds"]).median()
-print(f"epoch: {epoch:.2f} s for {n_batches} batches = {epoch / n_batches * 1000:.1f} ms per batch "
-      f"(validation included); bare step: {pure * 1000:.1f} ms; data path + validation: "
-      f"{(epoch / n_batches / pure - 1) * 100:+.0f}%")
+print(
+    f"epoch: {epoch:.2f} s for {n_batches} batches = {epoch / n_batches * 1000:.1f} ms per batch "
+    f"(validation included); bare step: {pure * 1000:.1f} ms; data path + validation: "
+    f"{(epoch / n_batches / pure - 1) * 100:+.0f}%"
+)
 
 # %% [markdown]
 # ## What this run shows
@@ -134,8 +167,12 @@ print(f"epoch: {epoch:.2f} s for {n_batches} batches = {epoch / n_batches * 1000
 # %%
 best = pd.DataFrame([{"model": name, **r.summary()} for name, r in trained.items()]).set_index("model")
 col = "fg closer to own (f_A)"
-print(f"{len(trained)} trainings (alignments {', '.join(P.alignments)}, controls {P.control}, {P.separator_seeds} seed(s)); "
-      f"best epochs {best['best_epoch'].min()}-{best['best_epoch'].max()} of {P.epochs}. On validation tuples, "
-      f"the A2A foreground half is closer to its own source's f_A than to the other's in "
-      f"{scores.loc['AV-GAS A2A', col]:.0%} of tuples, against {scores.loc['Sound2Scene f_A(mix)', col]:.0%} "
-      f"for Sound2Scene's single embedding." if "AV-GAS A2A" in scores.index else best)
+print(
+    f"{len(trained)} trainings (alignments {', '.join(P.alignments)}, controls {P.control}, {P.separator_seeds} seed(s)); "
+    f"best epochs {best['best_epoch'].min()}-{best['best_epoch'].max()} of {P.epochs}. On validation tuples, "
+    f"the A2A foreground half is closer to its own source's f_A than to the other's in "
+    f"{scores.loc['AV-GAS A2A', col]:.0%} of tuples, against {scores.loc['Sound2Scene f_A(mix)', col]:.0%} "
+    f"for Sound2Scene's single embedding."
+    if "AV-GAS A2A" in scores.index
+    else best
+)

@@ -37,7 +37,7 @@ tuples = data.make_tuples(cat, P)
 fa, fv, G = checkpoints.load_parts(P)
 test = separators.separator_data(P, cat, tuples, "test", fa, fv)
 embeddings, separated = generate.conditions(P, test, fa)  # f_A(mix), every separator and seed, the controls,
-                                                          # and the two references
+# and the two references
 images = generate.images_for(G, embeddings, P.seed)
 generate.save(P.folder.generated, images, list(test.tuples["tuple_id"]))
 print(f"{len(test.mix)} test tuples x {len(images)} (task, method) sets of {G.resolution}-px images")
@@ -81,10 +81,17 @@ picks = test.tuples.groupby("combination").head(1).index[:4].tolist()
 for i in picks:
     h_fg, h_bg = separated[first][0], separated[first][-1]  # K sources: the first foreground and the background
     v_fg, v_bg = test.targets["V"][0], test.targets["V"][-1]
-    rows = [generation.lambda_sweep(G, h_fg[i:i + 1], h_bg[i:i + 1], lambdas, P.seed + i)[:, 0],
-            generation.lambda_sweep(G, v_fg[i:i + 1], v_bg[i:i + 1], lambdas, P.seed + i)[:, 0]]
-    fig = report.image_grid([list(r) for r in rows], [f"AV-GAS {first}", "reference: f_V"],
-                            [f"λ={v}" for v in lambdas], title=test.tuples.loc[i, "combination"], cell=1.3)
+    rows = [
+        generation.lambda_sweep(G, h_fg[i : i + 1], h_bg[i : i + 1], lambdas, P.seed + i)[:, 0],
+        generation.lambda_sweep(G, v_fg[i : i + 1], v_bg[i : i + 1], lambdas, P.seed + i)[:, 0],
+    ]
+    fig = report.image_grid(
+        [list(r) for r in rows],
+        [f"AV-GAS {first}", "reference: f_V"],
+        [f"λ={v}" for v in lambdas],
+        title=test.tuples.loc[i, "combination"],
+        cell=1.3,
+    )
 
 # %% [markdown]
 # ## What this run shows
@@ -101,5 +108,7 @@ for (task, method), h in embeddings.items():
     if task == "mixed" and method != generate.REFERENCE_IMAGE:
         near.setdefault(method.split("#")[0], []).append(torch.nn.functional.cosine_similarity(h, ref).mean().item())
 ranked = sorted(((sum(v) / len(v), m) for m, v in near.items()), reverse=True)
-print(f"{len(test.mix)} test tuples, {len(images)} (task, method) image sets, the same z per tuple for every method. "
-      "Mixed condition against the true images' blend, mean cosine: " + "; ".join(f"{m} {c:.2f}" for c, m in ranked) + ".")
+print(
+    f"{len(test.mix)} test tuples, {len(images)} (task, method) image sets, the same z per tuple for every method. "
+    "Mixed condition against the true images' blend, mean cosine: " + "; ".join(f"{m} {c:.2f}" for c, m in ranked) + "."
+)

@@ -82,8 +82,10 @@ table
 
 # %%
 sep = table.loc["separated_foreground"]
-print(f"Separated foreground images, FID against the true foreground images (lower is closer; mean ± std over "
-      f"the combinations): Sound2Scene {sep.loc['Sound2Scene', 'FID']}, AV-GAS A2A {sep.loc['A2A', 'FID']}, "
-      f"true image features {sep.loc['reference: true image features', 'FID']}. FID's features "
-      f"{'pass' if features['passed'] else 'FAIL'} their check (near 0 on true halves, growing with blur and "
-      f"noise); notebook 08 has the pooled values.")
+print(
+    f"Separated foreground images, FID against the true foreground images (lower is closer; mean ± std over "
+    f"the combinations): Sound2Scene {sep.loc['Sound2Scene', 'FID']}, AV-GAS A2A {sep.loc['A2A', 'FID']}, "
+    f"true image features {sep.loc['reference: true image features', 'FID']}. FID's features "
+    f"{'pass' if features['passed'] else 'FAIL'} their check (near 0 on true halves, growing with blur and "
+    f"noise); notebook 08 has the pooled values."
+)

@@ -48,8 +48,7 @@ test, images, size = generate.load_run(P, cat)
 # %%
 clip = judges.clip.judge(P, cat, size)
 v = clip.report["held-out"]
-display(pd.DataFrame([clip.report["validation"], v], index=["validation", "held-out test"])
-        .T.round(3))
+display(pd.DataFrame([clip.report["validation"], v], index=["validation", "held-out test"]).T.round(3))
 
 # %% [markdown]
 # ## The checks R@K claims rest on
@@ -64,8 +63,7 @@ from avgas import results
 from avgas.judges import checks as judge_checks
 
 rk_checks = scoring.judge_checks(P, clip)
-print(f"R@2*'s chance floor with {len(clip.vocabulary)} words: "
-      f"{judge_checks.chance_floor(len(clip.vocabulary)):.3f}")
+print(f"R@2*'s chance floor with {len(clip.vocabulary)} words: {judge_checks.chance_floor(len(clip.vocabulary)):.3f}")
 results.check_table({"checks": {clip.name: rk_checks}}, judge=clip.name)
 
 # %% [markdown]
@@ -119,11 +117,15 @@ else:
 # ## What this run shows
 
 # %%
-print(f"Mixed images: Sound2Scene {table.loc['Sound2Scene', 'mixed']}, AV-GAS A2A "
-      f"{table.loc['A2A', 'mixed']} (CLIP {results.check_phrase(rk_checks, 'R@2*', 'mixed')}).")
+print(
+    f"Mixed images: Sound2Scene {table.loc['Sound2Scene', 'mixed']}, AV-GAS A2A "
+    f"{table.loc['A2A', 'mixed']} (CLIP {results.check_phrase(rk_checks, 'R@2*', 'mixed')})."
+)
 if loud is not None:
     m = loud.groupby(["method", "level"])[["CRS", "foreground found", "background found"]].mean()
     for lv in ("-20 dB", "+0 dB", "+20 dB", loudness.NATURAL):
         r = m.loc[("A2A", lv)]
-        print(f"A2A, foreground at {lv}: CRS {r['CRS']:.2f}, foreground found {r['foreground found']:.2f}, "
-              f"background found {r['background found']:.2f}.")
+        print(
+            f"A2A, foreground at {lv}: CRS {r['CRS']:.2f}, foreground found {r['foreground found']:.2f}, "
+            f"background found {r['background found']:.2f}."
+        )

@@ -43,8 +43,12 @@ print(f"wrote {P.folder.results}")
 # rate that would inflate Table 1 (point rates; the checks with bounds follow below).
 
 # %%
-display(pd.DataFrame({k: [len(v) if isinstance(v, list) else v] for k, v in collected["protocol"].items()
-                      if k != "pools"}, index=["protocol"]).T)
+display(
+    pd.DataFrame(
+        {k: [len(v) if isinstance(v, list) else v] for k, v in collected["protocol"].items() if k != "pools"},
+        index=["protocol"],
+    ).T
+)
 display(pd.DataFrame(collected["protocol"].get("pools", {})).T)
 results.judge_table(collected)
 
@@ -77,8 +81,9 @@ for task, metric in [("mixed", slots.crs_name(K))] + [(t, "R@1") for t in slots.
             rows.append({"task": task, "metric": metric, "method": method, "combination": combo, "value": value})
 long = pd.DataFrame(rows)
 if len(long):
-    g = sns.catplot(long, kind="bar", x="value", y="combination", hue="method", col="task", height=7, aspect=0.6,
-                    sharex=True)
+    g = sns.catplot(
+        long, kind="bar", x="value", y="combination", hue="method", col="task", height=7, aspect=0.6, sharex=True
+    )
     g.set_titles("{col_name}")
 
 # %% [markdown]
@@ -105,14 +110,21 @@ results.check_table(collected)
 checks = results.claims(collected)
 display(checks)
 counts = results.protocol_counts(collected)
-display(Markdown("**Old protocol beside new** (the same scores; the old one: a tuple bootstrap, uncorrected, "
-                 "told when the judge was 'trusted' on point rates):"))
+display(
+    Markdown(
+        "**Old protocol beside new** (the same scores; the old one: a tuple bootstrap, uncorrected, "
+        "told when the judge was 'trusted' on point rates):"
+    )
+)
 display(counts)
 new_counts = counts["new protocol"].to_dict()
 failed = sorted({f for r in collected["claims"] for f in r["failed checks"]})
-display(Markdown(
-    f"**Reading.** Of the {sum(new_counts.values())} claims of Tables 1–3 tested here, "
-    + ", ".join(f"{n} {v}" for v, n in new_counts.items())
-    + ". "
-    + (f"Checks that failed: {'; '.join(failed)}. " if failed else "Every claim's check passed. ")
-    + "The reference rows show what the generator and the judges allow when separation is perfect."))
+display(
+    Markdown(
+        f"**Reading.** Of the {sum(new_counts.values())} claims of Tables 1–3 tested here, "
+        + ", ".join(f"{n} {v}" for v, n in new_counts.items())
+        + ". "
+        + (f"Checks that failed: {'; '.join(failed)}. " if failed else "Every claim's check passed. ")
+        + "The reference rows show what the generator and the judges allow when separation is perfect."
+    )
+)

@@ -107,11 +107,17 @@ else:
 # %%
 k3_dir, k3 = more_sources.load_sibling(P.run_dir, 3)
 if k3 is None:
-    print(f"no finished three-source run beside this one: make it with "
-          f"python -m avgas run <this run's params> --sweep sources=3 (it goes to {P.name}-sources3/)")
+    print(
+        f"no finished three-source run beside this one: make it with "
+        f"python -m avgas run <this run's params> --sweep sources=3 (it goes to {P.name}-sources3/)"
+    )
 else:
-    display(Markdown(f"From `{k3_dir.name}`: {len(k3['protocol']['evaluated_pairs'])} groups of 3 classes, "
-                     f"{k3['protocol']['separator seeds']} separator seed(s)."))
+    display(
+        Markdown(
+            f"From `{k3_dir.name}`: {len(k3['protocol']['evaluated_pairs'])} groups of 3 classes, "
+            f"{k3['protocol']['separator seeds']} separator seed(s)."
+        )
+    )
     display(results.check_table(k3))
     display(more_sources.method_table(k3))
     display(results.claims_frame(more_sources.k_claims(k3)))
@@ -139,8 +145,9 @@ if P.unseen():
     detector = judges.detector.judge(P, cat, G.resolution, progress=False, clip=clip)
     unseen = unseen_pairings.scores(P, cat, tuples, fa, fv, G, detector, clip)
     unseen["claims"] = unseen_pairings.claim_records(unseen, collected.get("checks", {}))
-    display(Markdown(f"{unseen['tuples']} tuples of {len(unseen['pairs'])} unseen pairings: "
-                     + ", ".join(unseen["pairs"])))
+    display(
+        Markdown(f"{unseen['tuples']} tuples of {len(unseen['pairs'])} unseen pairings: " + ", ".join(unseen["pairs"]))
+    )
     display(unseen_pairings.table(collected, unseen))
     display(results.claims_frame(unseen["claims"]))
 else:
