@@ -168,6 +168,67 @@ class BlendedConditions:
         return h
 
 
+def _real_images(p: Params, images: torch.Tensor) -> torch.Tensor:
+    """The pool's uint8 images in G's range [-1, 1], at G's resolution."""
+    real_all = to_unit(images)
+    if real_all.shape[-1] != p.g_resolution:
+        real_all = F.interpolate(real_all, size=p.g_resolution, mode="area")
+    return real_all
+
+
+def _gan_batch(real_all, feats, blended, b: int, dim_z: int, gen: torch.Generator, dev):
+    """One batch of (real, h, z): b // 2 images drawn from `gen`, each twice with its feature
+    (blended for a share of the scenes, see BlendedConditions) and two noises, for the diversity
+    term. The draws come in the order the training has always made them (images, blends, noise)."""
+    half = torch.randint(0, len(real_all), (b // 2,), generator=gen)
+    h_half = blended(half, feats[half], gen) if blended else feats[half]
+    idx = torch.cat([half, half])
+    real, h = real_all[idx].to(dev), torch.cat([h_half, h_half]).to(dev)
+    z = torch.randn(len(idx), dim_z, generator=gen).to(dev)
+    return real, h, z
+
+
+def _discriminator_step(G, D, opt_d, real, h, z) -> torch.Tensor:
+    """One update of D: hinge loss on (real, h) against (G(z, h), h). Returns D's loss."""
+    with torch.no_grad():
+        fake = G(z, None, h)
+    d_loss = F.relu(1 - D(real, h)).mean() + F.relu(1 + D(fake, h)).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    return d_loss
+
+
+def _diversity(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Mode seeking: how far apart the two images of each feature are, per unit of their noises'
+    distance (capped). Without it G ignores z and every sample of a feature is the same picture."""
+    a, c = fake.chunk(2)
+    za, zc = z.chunk(2)
+    ratio = (a - c).abs().mean((1, 2, 3)) / (za - zc).abs().mean(1)
+    return ratio.clamp(max=0.25).mean()
+
+
+def _generator_step(p: Params, G, D, opt_g, real, h, z):
+    """One update of G: fool D, match the image's coarse layout and colours, and keep two noises
+    of one feature apart. Returns (adversarial, anchor, diversity) terms."""
+    fake = G(z, None, h)
+    adv = -D(fake, h).mean()
+    anchor = F.l1_loss(_coarse(fake), _coarse(real))
+    diversity = _diversity(fake, z)
+    g_loss = adv + p.g_anchor_weight * anchor - p.g_diversity_weight * diversity
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return adv, anchor, diversity
+
+
+def _ema_update(G, G_ema, decay: float) -> None:
+    """EMA of every entry, buffers included, as IC-GAN's utils.ema (decay 0: a copy)."""
+    with torch.no_grad():
+        for v, ve in zip(G.state_dict().values(), G_ema.state_dict().values()):
+            ve.copy_(v if decay == 0.0 or not v.is_floating_point() else ve * decay + v * (1 - decay))
+
+
 def train_generator(
     p: Params, images: torch.Tensor, feats: torch.Tensor, progress: bool = True, sets: list | None = None
 ):
@@ -183,46 +244,17 @@ def train_generator(
     G_ema = copy.deepcopy(G)
     opt_g = torch.optim.Adam(G.parameters(), lr=p.g_lr, betas=(0.0, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=p.g_lr * 2, betas=(0.0, 0.999))
-    real_all = to_unit(images)
-    if real_all.shape[-1] != p.g_resolution:
-        real_all = F.interpolate(real_all, size=p.g_resolution, mode="area")
+    real_all = _real_images(p, images)
     hist = History()
     t0 = time.perf_counter()
-    b = p.stand_in_batch
     blended = BlendedConditions(sets, feats, p.g_blend_share) if sets is not None and p.g_blend_share > 0 else None
     for step in tqdm(range(p.g_steps), desc="G stand-in", unit="step", disable=not progress):
-        half = torch.randint(0, len(real_all), (b // 2,), generator=gen)
-        h_half = blended(half, feats[half], gen) if blended else feats[half]
-        idx = torch.cat([half, half])  # each feature twice, with two noises: see the diversity term
-        real, h = real_all[idx].to(dev), torch.cat([h_half, h_half]).to(dev)
-        z = torch.randn(len(idx), G.dim_z, generator=gen).to(dev)
+        real, h, z = _gan_batch(real_all, feats, blended, p.stand_in_batch, G.dim_z, gen, dev)
         G.train()
         D.train()
-        # discriminator: hinge loss on (real, h) against (G(z, h), h)
-        with torch.no_grad():
-            fake = G(z, None, h)
-        d_loss = F.relu(1 - D(real, h)).mean() + F.relu(1 + D(fake, h)).mean()
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        # generator: fool D, and match the image's coarse layout and colours
-        fake = G(z, None, h)
-        adv = -D(fake, h).mean()
-        anchor = F.l1_loss(_coarse(fake), _coarse(real))
-        # diversity (mode seeking): two noises with the same feature should give different
-        # images; without it G ignores z and every sample of a feature is the same picture
-        a, c = fake.split(b // 2)
-        za, zc = z.split(b // 2)
-        ratio = (a - c).abs().mean((1, 2, 3)) / (za - zc).abs().mean(1)
-        diversity = ratio.clamp(max=0.25).mean()
-        g_loss = adv + p.g_anchor_weight * anchor - p.g_diversity_weight * diversity
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        with torch.no_grad():  # EMA of every entry, buffers included, as IC-GAN's utils.ema
-            decay = 0.0 if step < p.g_steps // 10 else 0.995
-            for (k, v), ve in zip(G.state_dict().items(), G_ema.state_dict().values()):
-                ve.copy_(v if decay == 0.0 or not v.is_floating_point() else ve * decay + v * (1 - decay))
+        d_loss = _discriminator_step(G, D, opt_d, real, h, z)
+        adv, anchor, diversity = _generator_step(p, G, D, opt_g, real, h, z)
+        _ema_update(G, G_ema, 0.0 if step < p.g_steps // 10 else 0.995)
         hist.add(step=step, d_loss=d_loss.item(), g_adv=adv.item(), anchor=anchor.item(), diversity=diversity.item())
     hist.seconds = time.perf_counter() - t0
     return G_ema.eval(), hist
@@ -327,6 +359,154 @@ def part_settings(p: Params) -> dict:
     return out
 
 
+def _size_m(m: nn.Module) -> float:
+    """Parameters, in millions, for the report."""
+    return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
+
+
+def _saved_report(p: Params, settings: dict) -> dict | None:
+    """The run's stand-ins report when it was written for these settings and every file it names
+    is whole; None otherwise (a damaged file is named in a warning, and the parts are made again)."""
+    report_file = p.folder.stand_ins_report
+    if not report_file.is_file():
+        return None
+    try:
+        saved = json.loads(report_file.read_text())
+    except ValueError:
+        saved = {}
+    if saved.get("settings") != settings:
+        return None
+    bad = damaged(p, saved)
+    if not bad:
+        return saved
+    logging.getLogger("avgas").warning("stand-ins made again: %s", "; ".join(bad))
+    print("stand-ins made again: " + "; ".join(bad))
+    return None
+
+
+class _Build:
+    """One ensure() making the parts in turn (f_V, then G and f_A, which learn from f_V): the
+    report it fills, the stand-in pool (drawn once, and only when a part is trained), and whether
+    f_V was trained here."""
+
+    def __init__(self, p: Params, settings: dict, given: dict, progress: bool):
+        self.p, self.settings, self.given, self.progress = p, settings, given, progress
+        self.report: dict = {"settings": settings, "trained": [], "hashes": {}, "store": {}}
+        self._pool = None
+        self.fv_trained = False
+
+    def pool(self):
+        """The stand-ins' own pool, drawn on first use: parts that all come from the store never draw it."""
+        if self._pool is None:
+            self._pool = protocol.standin_pool(self.p)
+        return self._pool
+
+    def stored(self, key: str):
+        """The part's store entry, and its report if the store holds it (placed in the run)."""
+        p, part = self.p, PARTS[key]
+        e = instrument.entry(
+            p,
+            part,
+            self.settings[part],
+            {f.relative_to(p.checkpoint_dir).as_posix(): f for f in _saved_files(p, key)},
+        )
+        self.report["store"][part] = e.key
+        # a G or f_A is taken only beside the f_V it learned from: after f_V was trained here (its
+        # entry gone, or another run's published first), they are trained here too
+        return e, (None if p.retrain_stand_ins or self.fv_trained else instrument.fetch(e))
+
+    def saved_as(self, key: str) -> None:
+        self.report["trained"].append(key)
+        for f in _saved_files(self.p, key):
+            self.report["hashes"][str(f.relative_to(self.p.checkpoint_dir))] = paths.file_hash(f)
+
+    def image_encoder(self) -> nn.Module:
+        """f_V: the given file, else the stand-in from the store, else one trained here. Returns it."""
+        p, report = self.p, self.report
+        if "swav_checkpoint" in self.given:
+            fv = checkpoints.load_image_encoder(self.given["swav_checkpoint"]).to(p.torch_device)
+            report["f_V"] = {"given": str(self.given["swav_checkpoint"]), "params_M": _size_m(fv)}
+            return fv
+        e, report["f_V"] = self.stored("swav_checkpoint")
+        if report["f_V"] is None:
+            fv, probe, h_fv = train_image_encoder(p, self.pool(), self.progress)
+            self.fv_trained = True
+            checkpoints.save_image_encoder(
+                fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
+            )
+            report["f_V"] = {
+                "params_M": _size_m(fv),
+                "seconds": round(h_fv.seconds, 1),
+                "images": len(self.pool().images),
+                "history": h_fv.values,
+            }
+            instrument.publish(e, report["f_V"], h_fv.seconds)
+        else:
+            fv = checkpoints.load_image_encoder(stand_in_path(p, "swav_checkpoint")).to(p.torch_device)
+        self.saved_as("swav_checkpoint")
+        return fv
+
+    def generator(self, fv: nn.Module) -> None:
+        """G: the given folder, else the stand-in from the store, else one trained here on f_V's features."""
+        p, report = self.p, self.report
+        if "icgan_folder" in self.given:
+            report["G"] = {"given": str(self.given["icgan_folder"])}
+            return
+        e, report["G"] = self.stored("icgan_folder")
+        if report["G"] is None:
+            pool = self.pool()
+            feats = encode_images(fv, pool.images, p.fv_image_size)
+            G, h_g = train_generator(p, pool.images, feats, self.progress, sets=pool.sets)
+            fid = generator_fid(G, fv, pool.images[: pool.n_single], feats[: pool.n_single], p)
+            checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
+            report["G"] = {
+                "params_M": _size_m(G),
+                "seconds": round(h_g.seconds, 1),
+                "resolution": p.g_resolution,
+                "best_FID (f_V features)": round(fid, 4),
+                "history": h_g.values,
+            }
+            instrument.publish(e, report["G"], h_g.seconds)
+        self.saved_as("icgan_folder")
+
+    def audio_encoder(self, fv: nn.Module) -> None:
+        """f_A: the given file, else the stand-in from the store, else one trained here towards f_V's features."""
+        p, report = self.p, self.report
+        if "sound2scene_checkpoint" in self.given:
+            report["f_A"] = {"given": str(self.given["sound2scene_checkpoint"])}
+            return
+        e, report["f_A"] = self.stored("sound2scene_checkpoint")
+        if report["f_A"] is None:
+            pool = self.pool()
+            specs = spec.batched(pool.waves, p.spectrogram_batch, self.progress, desc="spectrograms (stand-in pool)")
+            targets = encode_images(fv, pool.images[: pool.n_single], p.fv_image_size)
+            fa, h_fa = train_audio_encoder(p, specs, targets, self.progress)
+            checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
+            report["f_A"] = {
+                "params_M": _size_m(fa),
+                "seconds": round(h_fa.seconds, 1),
+                "clips": len(specs),
+                "history": h_fa.values,
+            }
+            instrument.publish(e, report["f_A"], h_fa.seconds)
+        self.saved_as("sound2scene_checkpoint")
+
+    def pool_summary(self) -> dict | None:
+        """What the stand-ins learned from, when any was trained here (None: none drew the pool)."""
+        pool = self._pool
+        if pool is None:
+            return None
+        scenes = "two-class scenes" if self.p.sources == 2 else "scenes of two or more classes"
+        return {
+            "single-class clips": pool.n_single,
+            scenes: len(pool.sets) - pool.n_single,
+            "pairs": [
+                " + ".join(pool.classes[c] for c in g)
+                for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
+            ],
+        }
+
+
 def ensure(p: Params, progress: bool = True) -> dict:
     """Synthetic world: make the three frozen parts ready for the real-format loaders.
 
@@ -339,21 +519,11 @@ def ensure(p: Params, progress: bool = True) -> dict:
     the report (per part: size, seconds, history, and the store entry it came from)."""
     if p.world != "synthetic":  # the real run loads the user's files; nothing to train
         return {}
-    log = logging.getLogger("avgas")
     given = {k: p.weight_path(k) for k in PARTS if getattr(p, k) is not None}
-    report_file = p.folder.stand_ins_report
     settings = {PARTS[k]: v for k, v in part_settings(p).items()}
-    if not p.retrain_stand_ins and report_file.is_file():
-        try:
-            saved = json.loads(report_file.read_text())
-        except ValueError:
-            saved = {}
-        if saved.get("settings") == settings:
-            bad = damaged(p, saved)
-            if not bad:
-                return {**saved, "reused": True}
-            log.warning("stand-ins made again: %s", "; ".join(bad))
-            print("stand-ins made again: " + "; ".join(bad))
+    saved = None if p.retrain_stand_ins else _saved_report(p, settings)
+    if saved is not None:
+        return {**saved, "reused": True}
     if len(given) == len(PARTS):
         return {
             "settings": settings,
@@ -361,101 +531,13 @@ def ensure(p: Params, progress: bool = True) -> dict:
             "reused": False,
             **{PARTS[k]: {"given": str(f)} for k, f in given.items()},
         }
-
-    report: dict = {"settings": settings, "trained": [], "hashes": {}, "store": {}}
-    pool, fv_trained = None, False
-
-    def the_pool():
-        nonlocal pool
-        if pool is None:
-            pool = protocol.standin_pool(p)
-        return pool
-
-    def stored(key: str):
-        """The part's store entry, and its report if the store holds it (placed in the run)."""
-        e = instrument.entry(
-            p,
-            PARTS[key],
-            settings[PARTS[key]],
-            {f.relative_to(p.checkpoint_dir).as_posix(): f for f in _saved_files(p, key)},
-        )
-        report["store"][PARTS[key]] = e.key
-        # a G or f_A is taken only beside the f_V it learned from: after f_V was trained here (its
-        # entry gone, or another run's published first), they are trained here too
-        return e, (None if p.retrain_stand_ins or fv_trained else instrument.fetch(e))
-
-    def saved_as(key: str) -> None:
-        report["trained"].append(key)
-        for f in _saved_files(p, key):
-            report["hashes"][str(f.relative_to(p.checkpoint_dir))] = paths.file_hash(f)
-
-    def size(m):
-        return round(sum(t.numel() for t in m.parameters()) / 1e6, 3)
-
-    if "swav_checkpoint" in given:
-        fv = checkpoints.load_image_encoder(given["swav_checkpoint"]).to(p.torch_device)
-        report["f_V"] = {"given": str(given["swav_checkpoint"]), "params_M": size(fv)}
-    else:
-        e, report["f_V"] = stored("swav_checkpoint")
-        if report["f_V"] is None:
-            fv, probe, h_fv = train_image_encoder(p, the_pool(), progress)
-            fv_trained = True
-            checkpoints.save_image_encoder(
-                fv, stand_in_path(p, "swav_checkpoint"), heads={"prototypes.weight": probe.weight.detach()}
-            )
-            report["f_V"] = {
-                "params_M": size(fv),
-                "seconds": round(h_fv.seconds, 1),
-                "images": len(the_pool().images),
-                "history": h_fv.values,
-            }
-            instrument.publish(e, report["f_V"], h_fv.seconds)
-        else:
-            fv = checkpoints.load_image_encoder(stand_in_path(p, "swav_checkpoint")).to(p.torch_device)
-        saved_as("swav_checkpoint")
-    if "icgan_folder" in given:
-        report["G"] = {"given": str(given["icgan_folder"])}
-    else:
-        e, report["G"] = stored("icgan_folder")
-        if report["G"] is None:
-            feats = encode_images(fv, the_pool().images, p.fv_image_size)
-            G, h_g = train_generator(p, pool.images, feats, progress, sets=pool.sets)
-            fid = generator_fid(G, fv, pool.images[: pool.n_single], feats[: pool.n_single], p)
-            checkpoints.save_generator(G, stand_in_path(p, "icgan_folder"), best_fid=fid, itr=p.g_steps)
-            report["G"] = {
-                "params_M": size(G),
-                "seconds": round(h_g.seconds, 1),
-                "resolution": p.g_resolution,
-                "best_FID (f_V features)": round(fid, 4),
-                "history": h_g.values,
-            }
-            instrument.publish(e, report["G"], h_g.seconds)
-        saved_as("icgan_folder")
-    if "sound2scene_checkpoint" in given:
-        report["f_A"] = {"given": str(given["sound2scene_checkpoint"])}
-    else:
-        e, report["f_A"] = stored("sound2scene_checkpoint")
-        if report["f_A"] is None:
-            specs = spec.batched(the_pool().waves, p.spectrogram_batch, progress, desc="spectrograms (stand-in pool)")
-            targets = encode_images(fv, pool.images[: pool.n_single], p.fv_image_size)
-            fa, h_fa = train_audio_encoder(p, specs, targets, progress)
-            checkpoints.save_audio_encoder(fa, stand_in_path(p, "sound2scene_checkpoint"))
-            report["f_A"] = {
-                "params_M": size(fa),
-                "seconds": round(h_fa.seconds, 1),
-                "clips": len(specs),
-                "history": h_fa.values,
-            }
-            instrument.publish(e, report["f_A"], h_fa.seconds)
-        saved_as("sound2scene_checkpoint")
-    if pool is not None:
-        report["pool"] = {
-            "single-class clips": pool.n_single,
-            "two-class scenes" if p.sources == 2 else "scenes of two or more classes": len(pool.sets) - pool.n_single,
-            "pairs": [
-                " + ".join(pool.classes[c] for c in g)
-                for g in dict.fromkeys(tuple(sorted(s)) for s in pool.sets if len(s) >= 2)
-            ],
-        }
-    paths.atomic_write_text(report_file, json.dumps(report))
+    build = _Build(p, settings, given, progress)
+    fv = build.image_encoder()
+    build.generator(fv)
+    build.audio_encoder(fv)
+    report = build.report
+    summary = build.pool_summary()
+    if summary is not None:
+        report["pool"] = summary
+    paths.atomic_write_text(p.folder.stand_ins_report, json.dumps(report))
     return {**report, "reused": False}

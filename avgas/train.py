@@ -137,6 +137,28 @@ def _epoch_loss(
     return total / max(1, count)
 
 
+def _continue_from(p: Params, w, folder: Path, settings: str, alignment: str, device) -> dict | None:
+    """The checkpoint (last.pt) a training continues from, or None to start at the first epoch:
+    one of the same settings, beside the best.pt it wrote (else a warning: training starts again),
+    when `resume` asks for it or it holds every epoch. Rank 0 decides, every rank follows
+    (distributed.from_main)."""
+    ck = None
+    last = folder / "last.pt"
+    if w.main and last.is_file():
+        ck = _read_own(last, "cpu" if w.parallel else device)
+        if ck is not None:
+            same = ck.get("settings") == settings
+            done = ck["epoch"] + 1 >= p.epochs
+            best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
+            if same and not best_whole:
+                _warn(
+                    f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
+                    "from what training wrote); training again from the first epoch"
+                )
+            ck = ck if same and best_whole and (p.resume or done) else None
+    return distributed.from_main(ck)
+
+
 def train_separator(
     p: Params,
     alignment: str,
@@ -165,20 +187,7 @@ def train_separator(
     last = folder / "last.pt"
     if w.main and stored is not None and not p.resume:  # trained before with all the same inputs
         instrument.fetch(stored)
-    ck = None  # the checkpoint to continue from: rank 0 decides, every rank follows (from_main)
-    if w.main and last.is_file():
-        ck = _read_own(last, "cpu" if w.parallel else device)
-        if ck is not None:
-            same = ck.get("settings") == settings
-            done = ck["epoch"] + 1 >= p.epochs
-            best_whole = (folder / "best.pt").is_file() and ck.get("best_hash") == paths.file_hash(folder / "best.pt")
-            if same and not best_whole:
-                _warn(
-                    f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
-                    "from what training wrote); training again from the first epoch"
-                )
-            ck = ck if same and best_whole and (p.resume or done) else None
-    ck = distributed.from_main(ck)
+    ck = _continue_from(p, w, folder, settings, alignment, device)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])

@@ -94,6 +94,60 @@ def clip_settings(p, size: int) -> dict:
     }
 
 
+def _clip_targets(classes: list[str], sets: list, words: list[str]) -> torch.Tensor:
+    """(images, words): the prompt each training image should rank first, as a probability; a
+    scene's is split between its classes' words."""
+    prompts = paper.prompts()
+    w_idx = {w: i for i, w in enumerate(words)}
+    target = torch.zeros(len(sets), len(words))
+    for i, s in enumerate(sets):
+        ws = {w_idx[prompts[classes[c]]] for c in s}
+        target[i, list(ws)] = 1 / len(ws)
+    return target
+
+
+def _fit_clip(p, model, tokenizer, pool, words: list[str], size: int, progress: bool = True):
+    """CLIP's training on `pool` (protocol.clip_train_pool): image -> prompt cross-entropy
+    against `_clip_targets`, on degraded views of the images as the judge sees them. The batches
+    and degradations are drawn from a generator of the instrument draw. Returns (loss per step,
+    seconds)."""
+    target = _clip_targets(pool.classes, pool.sets, words)
+    view = model.visual.image_size[0]
+    x_all = to_float(judge_view(pool.images, size, view), view)
+    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
+    tokens = tokenizer([prompt_text(w) for w in words])
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
+    gen = torch.Generator().manual_seed(p.instrument_draw)
+    t0, hist = time.perf_counter(), []
+    for _ in tqdm(range(p.clip_steps), desc="CLIP judge", disable=not progress):
+        model.train()
+        idx = torch.randint(0, len(x_all), (64,), generator=gen)
+        img = F.normalize(model.encode_image((degrade(x_all[idx], gen) - mean) / std), dim=-1)
+        txt = F.normalize(model.encode_text(tokens), dim=-1)
+        logits = model.logit_scale.exp() * img @ txt.T
+        loss = -(target[idx] * F.log_softmax(logits, dim=1)).sum(1).mean()  # image -> prompt
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
+    return hist, time.perf_counter() - t0
+
+
+def _clip_checks(p, model, tokenizer, words: list[str], size: int, classes: list[str]) -> dict:
+    """The trained judge checked both ways on the judge pool's validation images (what
+    `clip_steps` is chosen on) and its held-out test images, evaluated pairs included."""
+    prompts = paper.prompts()
+    word_of = {c: prompts[c] for c in classes}
+
+    def check(part):
+        held = protocol.judge_pool(p, part)
+        sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
+        return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
+
+    return {"validation": check("val"), "held-out": check("test")}
+
+
 def _trained_clip(p, cat, size: int, progress: bool = True):
     """Train a small OpenCLIP model (custom config, no pretrained weights) on true images and their
     prompts, unless one with the same settings is saved: single-class images and scenes of the
@@ -120,45 +174,16 @@ def _trained_clip(p, cat, size: int, progress: bool = True):
         model.load_state_dict(ck["state_dict"])
         return model.eval(), tokenizer, ck["report"]
 
-    prompts = paper.prompts()
     pool = protocol.clip_train_pool(p)
-    images, sets, classes = pool.images, pool.sets, pool.classes
-    w_idx = {w: i for i, w in enumerate(words)}
-    target = torch.zeros(len(sets), len(words))
-    for i, s in enumerate(sets):  # a scene's probability split between its two words
-        ws = {w_idx[prompts[classes[c]]] for c in s}
-        target[i, list(ws)] = 1 / len(ws)
-    x_all = to_float(judge_view(images, size, model.visual.image_size[0]), model.visual.image_size[0])
-    mean = torch.tensor(model.visual.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.visual.image_std).view(1, 3, 1, 1)
-    tokens = tokenizer([prompt_text(w) for w in words])
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05)
-    gen = torch.Generator().manual_seed(p.instrument_draw)
-    t0, hist = time.perf_counter(), []
-    for _ in tqdm(range(p.clip_steps), desc="CLIP judge", disable=not progress):
-        model.train()
-        idx = torch.randint(0, len(x_all), (64,), generator=gen)
-        img = F.normalize(model.encode_image((degrade(x_all[idx], gen) - mean) / std), dim=-1)
-        txt = F.normalize(model.encode_text(tokens), dim=-1)
-        logits = model.logit_scale.exp() * img @ txt.T
-        loss = -(target[idx] * F.log_softmax(logits, dim=1)).sum(1).mean()  # image -> prompt
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append(loss.item())
-    seconds = time.perf_counter() - t0
-    word_of = {c: prompts[c] for c in classes}
-
-    def check(part):
-        held = protocol.judge_pool(p, part)
-        sim = clip_similarity(model, tokenizer, judge_view(held.images, size, model.visual.image_size[0]), words)
-        return both_ways(held, protocol.evaluated_pairs(p), ranked_success(sim, words, word_of))
-
+    hist, seconds = _fit_clip(p, model, tokenizer, pool, words, size, progress)
     report = {
-        "validation": check("val"),
-        "held-out": check("test"),
+        **_clip_checks(p, model, tokenizer, words, size, pool.classes),
         "seconds": round(seconds, 1),
-        "train pool": {"pool": CLIP_TRAIN_POOL, "images": len(sets), "scenes": sum(len(s) > 1 for s in sets)},
+        "train pool": {
+            "pool": CLIP_TRAIN_POOL,
+            "images": len(pool.sets),
+            "scenes": sum(len(s) > 1 for s in pool.sets),
+        },
         "history": hist,
     }
     folder.mkdir(parents=True, exist_ok=True)
