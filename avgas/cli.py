@@ -455,17 +455,19 @@ def _continue_hint(args) -> str:
 
 # The errors a user can act on, by the module that defines them. An error of a module that was never
 # imported cannot have been raised, so they are looked up in sys.modules rather than imported
-# (importing avgas.data or avgas.spectrogram would load torch for every command).
+# (importing avgas.data or avgas.spectrogram would load torch for every command). Hence the defining
+# module, never one that re-exports the class: a command that does not import the re-exporter would
+# show a traceback (tests/test_cli_errors.py checks).
 USER_ERRORS = (
     ("avgas.runner", "RunError"),
-    ("avgas.data", "DataError"),
+    ("avgas.layout", "DataError"),  # data.DataError is this class
     ("avgas.spectrogram", "AudioError"),
     ("avgas.book", "BookError"),
     ("avgas.checkpoints", "CheckpointError"),
     ("avgas.custody", "CustodyError"),
     ("avgas.custody", "ProtectedPathError"),
     ("avgas.course", "CourseError"),
-    ("avgas.distributed", "LaunchError"),
+    ("avgas.ranks", "LaunchError"),  # distributed.LaunchError is this class
     ("avgas.selection", "SelectionError"),
 )
 

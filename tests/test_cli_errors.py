@@ -201,3 +201,16 @@ def test_the_cli_starts_without_torch():
     code = "import sys, avgas.cli; sys.exit('torch' in sys.modules or 'pandas' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
     assert r.returncode == 0, "importing avgas.cli loads torch or pandas: import heavy modules inside the handler"
+
+
+def test_each_user_error_is_looked_up_where_its_class_is_defined():
+    """cli finds user errors in sys.modules by module name: a class named by a module that only
+    re-exports it is missed whenever a command did not import that module (world's DataError
+    after it moved from avgas.data to avgas.layout showed a traceback)."""
+    import importlib
+
+    from avgas import cli
+
+    for module, name in cli.USER_ERRORS:
+        cls = getattr(importlib.import_module(module), name)
+        assert cls.__module__ == module, f"{name} is defined in {cls.__module__}, cli looks in {module}"
