@@ -40,7 +40,8 @@ test-fast: setup
 # The main job: every notebook on the embedded default, then the book (HTML in _build/html).
 # Notebook 10 of the default run reads the three-source run, notebook 08 shows the g_blend_share 0
 # ablation: avgas/main_job.py runs the three, two lanes side by side with one torch thread each
-# (default then the ablation; the sibling), then the default run's 08 and 10 again. The stand-ins,
+# (the default, then the ablation; the ablation's own G, then the sibling), then the default run's
+# 08 and 10 again. The stand-ins,
 # judges and separators they share are built once, in the instrument store runs/.instrument/
 # (avgas/instrument.py). A finished run is reused (finished notebooks are skipped); the book is
 # built from runs/default/; the stage table closes the job.

@@ -145,7 +145,7 @@ def load_audio_encoder(path: Path, key: str = "sound2scene_checkpoint") -> model
 
 def cpu_state(state: dict) -> dict:
     """Saved on the CPU (as the released files are), whatever device trained the model."""
-    return {k: v.detach().cpu() for k, v in state.items()}
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}  # channels-last weights saved plainly
 
 
 def save_audio_encoder(model: models.AudioEncoder, path: Path) -> None:

@@ -14,6 +14,11 @@ whose settings differ in any key gets a key of its own and is built anew.
 
 The store is a cache a user can see and delete (`rm -rf runs/.instrument`): nothing in it is read
 without its hashes agreeing with entry.json, and a damaged entry is rebuilt.
+
+Runs side by side (`make book`'s two lanes) never build one part twice: a run that finds a part
+missing takes the part's build claim (a lock file in <store>/.claims/, held until it publishes
+the part, or until its process ends) and another run that needs the same part waits for it, then
+takes it from the store.
 """
 
 from __future__ import annotations
@@ -53,12 +58,14 @@ def key_of(part: str, settings: dict) -> str:
 @dataclass(frozen=True)
 class Entry:
     """One part of the instrument in the store: `files` maps a name inside the entry to where the
-    run keeps that file (e.g. 'swav.pth.tar' -> <run>/checkpoints/swav.pth.tar)."""
+    run keeps that file (e.g. 'swav.pth.tar' -> <run>/checkpoints/swav.pth.tar). A tree entry
+    (`tree`) keeps the folder its files lie under, to learn their names from the store."""
 
     part: str
     settings: dict
     store: Path
     files: tuple[tuple[str, Path], ...]
+    root: Path | None = None
 
     @property
     def key(self) -> str:
@@ -76,12 +83,17 @@ def entry(p, part: str, settings: dict, files: dict[str, Path]) -> Entry:
 def tree(p, part: str, settings: dict, root: Path, names: list[str] | None = None) -> Entry:
     """An entry of many files under `root` (names relative to it, e.g. a generated world's clips);
     without `names`, the files the store holds for it (none when it holds no such entry)."""
+    e = entry(p, part, settings, {})
+    return _tree_files(Entry(part, settings, e.store, (), Path(root)), names)
+
+
+def _tree_files(e: Entry, names: list[str] | None = None) -> Entry:
     if names is None:
         try:
-            names = list(json.loads((entry(p, part, settings, {}).folder / ENTRY).read_text())["hashes"])
+            names = list(json.loads((e.folder / ENTRY).read_text())["hashes"])
         except (OSError, ValueError, KeyError):
             names = []
-    return entry(p, part, settings, {n: Path(root) / n for n in names})
+    return Entry(e.part, e.settings, e.store, tuple((n, e.root / n) for n in names), e.root)
 
 
 @contextlib.contextmanager
@@ -92,6 +104,39 @@ def _locked(store: Path):
     with open(store / ".lock", "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         yield
+
+
+_claims: dict[str, object] = {}  # key -> the open claim file this process holds
+
+
+def claim(e: Entry) -> None:
+    """Hold e's build claim; while another process holds it (building the part), wait, saying who."""
+    if e.key in _claims:
+        return
+    folder = e.store / ".claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / f"{e.key}.lock", "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        who = f.read().strip() or "another run"
+        log.info("instrument store: %s is being built by %s; waiting for it", e.key, who)
+        t0 = time.perf_counter()
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        log.info("instrument store: waited %.0f s for %s", time.perf_counter() - t0, e.key)
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()} ({os.environ.get('AVGAS_RUN_NAME', 'a run')})\n")
+    f.flush()
+    _claims[e.key] = f
+
+
+def release(e: Entry) -> None:
+    """Let go of e's build claim (publish does; a caller that builds nothing to publish calls it)."""
+    f = _claims.pop(e.key, None)
+    if f is not None:
+        f.close()  # closing the file drops the lock
 
 
 def _whole(e: Entry) -> dict | None:
@@ -137,9 +182,22 @@ def whole(e: Entry) -> bool:
         return _whole(e) is not None
 
 
-def fetch(e: Entry) -> dict | None:
+def fetch(e: Entry, claiming: bool = True) -> dict | None:
     """If the store holds the part whole, place its files where the run keeps them and return the
-    report it was built with; None when it must be built."""
+    report it was built with; None when it must be built. With `claiming`, None comes with the
+    part's build claim (held until `publish` or `release`): a part another run is building is
+    waited for and taken from the store once it is there."""
+    rep = _fetch(e)
+    if rep is not None or not claiming:
+        return rep
+    claim(e)
+    rep = _fetch(_tree_files(e) if e.root is not None else e)  # published while we waited?
+    if rep is not None:
+        release(e)
+    return rep
+
+
+def _fetch(e: Entry) -> dict | None:
     if not e.files:  # nothing the store knows of
         return None
     with _locked(e.store):
@@ -162,7 +220,7 @@ def fetch_or_adopt(e: Entry, own) -> dict | None:
     try:
         rep = own()
     except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError):
-        return None  # unreadable: built again
+        return None  # unreadable: built again (the claim stays with the caller, who publishes)
     if rep is not None:
         publish(e, rep)
     return rep
@@ -182,6 +240,13 @@ def publish(e: Entry, report: dict, seconds: float | None = None) -> None:
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seconds": seconds,
     }
+    try:
+        _publish(e, rec)
+    finally:
+        release(e)
+
+
+def _publish(e: Entry, rec: dict) -> None:
     with _locked(e.store):
         if _whole(e) is not None:
             return

@@ -6,9 +6,15 @@ once), but the sibling's stand-ins, judges and separators are its own, and most 
 are small convolutions that a second torch thread barely speeds up. So the job keeps both cores
 busy with two lanes, each run with one torch thread:
 
-    lane 1:  <name>                -> <name>-g_blend_share0   (the ablation takes f_V, f_A, the
-                                                               judges and the separators from the store)
-    lane 2:  <name>-sources3
+    lane 1:  <name>                          -> <name>-g_blend_share0 (the rest: 03-08, f_V, f_A,
+                                                the judges and the separators from the store)
+    lane 2:  <name>-g_blend_share0 --only 01,02 (its own G)  -> <name>-sources3
+
+The ablation's G (the one part of the ablation that is its own, and its largest) is trained in
+lane 2 while lane 1 trains the default's, so lane 1 finds it done. A step of a run waits for
+an earlier step of the same run in the other lane (a run folder has one writer at a time).
+Parts both lanes need at once (the world, f_V, f_A) are built by one and waited for by the
+other (avgas.instrument's build claims).
 
 Every run is an ordinary `python -m avgas run` (its own lock, its own log.txt; a finished
 notebook is skipped, so a second job with nothing changed verifies and returns). Each line a run
@@ -37,9 +43,26 @@ def lanes(params_file: Path) -> list[list[tuple[str, list[str]]]]:
     """The job's lanes: per lane, the (run name, command) pairs it runs one after another."""
     name = _name(params_file)
     run = [sys.executable, "-m", "avgas", "run", str(params_file), "-p", "threads=1"]
+    ablation = [*run, "--sweep", "g_blend_share=0"]
     return [
-        [(name, run), (f"{name}-g_blend_share0", [*run, "--sweep", "g_blend_share=0"])],
-        [(f"{name}-sources3", [*run, "--sweep", "sources=3"])],
+        [(name, run), (f"{name}-g_blend_share0", ablation)],
+        [
+            (f"{name}-g_blend_share0", [*ablation, "--only", "01,02"]),
+            (f"{name}-sources3", [*run, "--sweep", "sources=3"]),
+        ],
+    ]
+
+
+def _before(todo, i: int, j: int) -> list[tuple[int, int]]:
+    """The steps of other lanes that run the same run as step j of lane i and come before it (a
+    smaller place in their lane, or the same place in an earlier lane): it waits for them."""
+    tag = todo[i][j][0]
+    return [
+        (k, m)
+        for k, steps in enumerate(todo)
+        if k != i
+        for m, (t, _) in enumerate(steps)
+        if t == tag and (m < j or (m == j and k < i))
     ]
 
 
@@ -55,16 +78,27 @@ def _pump(stream, tag: str, out, lock: threading.Lock) -> None:
                 print(f"[{tag}] {text}", file=out, flush=True)
 
 
-def _lane(steps, codes: list, i: int, out, lock: threading.Lock) -> None:
-    for tag, cmd in steps:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        _pump(proc.stdout, tag, out, lock)
-        code = proc.wait()
+def _lane(todo, i: int, codes: list, done: dict, out, lock: threading.Lock) -> None:
+    for j, (tag, cmd) in enumerate(todo[i]):
+        for k in _before(todo, i, j):
+            done[k].wait()
+        code = _step(tag, cmd, out, lock)
+        done[(i, j)].set()
         if code != 0:
-            with lock:
-                print(f"[{tag}] failed (exit code {code}); the rest of its lane is not run", file=out, flush=True)
             codes[i] = code
+            for m in range(j + 1, len(todo[i])):  # the rest of the lane is not run: nothing waits for it
+                done[(i, m)].set()
             return
+
+
+def _step(tag: str, cmd: list[str], out, lock: threading.Lock) -> int:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _pump(proc.stdout, tag, out, lock)
+    code = proc.wait()
+    if code != 0:
+        with lock:
+            print(f"[{tag}] failed (exit code {code}); the rest of its lane is not run", file=out, flush=True)
+    return code
 
 
 def run(params_file: str | Path, out=None) -> int:
@@ -72,17 +106,16 @@ def run(params_file: str | Path, out=None) -> int:
     params_file, out = Path(params_file), out or sys.stderr
     todo = lanes(params_file)
     codes, lock = [0] * len(todo), threading.Lock()
+    done = {(i, j): threading.Event() for i, steps in enumerate(todo) for j in range(len(steps))}
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=_lane, args=(steps, codes, i, out, lock)) for i, steps in enumerate(todo)]
+    threads = [threading.Thread(target=_lane, args=(todo, i, codes, done, out, lock)) for i in range(len(todo))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     failed = next((c for c in codes if c), 0)
     if not failed:  # the main run's readers of its siblings (08, 10) see both siblings now
-        main_tag, main_cmd = todo[0][0]
-        _lane([(main_tag, main_cmd)], codes, 0, out, lock)
-        failed = codes[0]
+        failed = _step(*todo[0][0], out, lock)
     minutes = (time.perf_counter() - t0) / 60
     print(f"[avgas] the three runs took {minutes:.1f} min of wall time ({len(todo)} side by side)", file=out)
     return failed

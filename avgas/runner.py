@@ -170,6 +170,7 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[
     os.environ["AVGAS_BATCH"] = "1"
     os.environ[progress_mod.ENV_LOG] = str(p.folder.log)
     os.environ[progress_mod.ENV_SECONDS] = str(p.progress_seconds)
+    os.environ["AVGAS_RUN_NAME"] = p.name  # who holds a build claim in the instrument store
     handler = _log_to(run_dir)
     times: dict[str, float | str] = {}
     try:

@@ -413,7 +413,12 @@ class _Build:
         self.report["store"][part] = e.key
         # a G or f_A is taken only beside the f_V it learned from: after f_V was trained here (its
         # entry gone, or another run's published first), they are trained here too
-        return e, (None if p.retrain_stand_ins or self.fv_trained else instrument.fetch(e))
+        if p.retrain_stand_ins:
+            return e, None
+        if self.fv_trained:  # built here; a run beside this one that needs it waits for it
+            instrument.claim(e)
+            return e, None
+        return e, instrument.fetch(e)
 
     def saved_as(self, key: str) -> None:
         self.report["trained"].append(key)

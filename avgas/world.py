@@ -132,7 +132,8 @@ def _generate(p: Params, progress: bool) -> WorldInfo:
         sub.mkdir(parents=True)
     stamp.unlink(missing_ok=True)
     stored = instrument.tree(p, "world", want, out)  # generated before, by another run (avgas.instrument)
-    if instrument.fetch(stored) is not None:
+    if instrument.fetch(stored) is not None:  # (perhaps after waiting for a run beside this one to make it)
+        stored = instrument.tree(p, "world", want, out)
         custody.record(out, [f for _, f in stored.files], "synthetic world")
         return WorldInfo(out, sum(1 for _ in open(d.metadata)), 0.0, _folder_mb(out), True)
 

@@ -323,3 +323,41 @@ def test_a_runs_own_part_of_the_same_settings_is_kept_when_the_store_lacks_it(tm
     assert instrument.fetch_or_adopt(e, lambda: {"recall": 1.0}) == {"recall": 1.0}  # kept, and stored
     own.unlink()
     assert instrument.fetch(e) == {"recall": 1.0} and own.read_bytes().startswith(b"a judge")
+
+
+def _build_slowly(store: str, started, seconds: float) -> None:
+    """A run that finds a part missing, builds it (slowly) and publishes it."""
+    import time
+
+    e = _dummy_entry(store, "built")
+    assert instrument.fetch(e) is None  # missing: this process now holds the build claim
+    started.set()
+    time.sleep(seconds)
+    e.files[0][1].parent.mkdir(parents=True, exist_ok=True)
+    e.files[0][1].write_bytes(b"the part")
+    instrument.publish(e, {"built by": "the first run"})
+
+
+def _dummy_entry(store: str, run: str):
+    from pathlib import Path
+
+    return instrument.Entry(
+        "part", {"a": 1}, Path(store) / ".instrument", (("part.bin", Path(store) / run / "part.bin"),)
+    )
+
+
+def test_a_part_being_built_beside_is_waited_for_not_built_twice(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    started = ctx.Event()
+    builder = ctx.Process(target=_build_slowly, args=(str(tmp_path), started, 3.0))
+    builder.start()
+    assert started.wait(60)
+    e = _dummy_entry(str(tmp_path), "waiting")
+    report = instrument.fetch(e)  # waits for the builder's claim, then takes the part from the store
+    builder.join(60)
+    assert builder.exitcode == 0
+    assert report == {"built by": "the first run"}
+    assert (tmp_path / "waiting" / "part.bin").read_bytes() == b"the part"
+    assert instrument.fetch(_dummy_entry(str(tmp_path), "third")) is not None  # no claim left behind

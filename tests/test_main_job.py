@@ -57,3 +57,25 @@ def test_the_lanes_make_the_runs_the_book_shows(tmp_path):
     book_runs = re.search(r"^BOOK_RUNS := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
     assert {Path(r).name for r in book_runs} == made
     assert all("threads=1" in cmd for lane in main_job.lanes(ROOT / "params" / "default.yaml") for _, cmd in lane)
+
+
+def test_a_step_waits_for_an_earlier_step_of_the_same_run_in_the_other_lane(monkeypatch, tmp_path):
+    """Lane 2 prepares run x (as it trains the ablation's G); lane 1's x, due sooner, starts only
+    after that: one writer per run folder."""
+    stamp = tmp_path / "t"
+
+    def log(tag, seconds):
+        return _py(
+            f"import time; open({str(stamp)!r}, 'a').write('start {tag} %f\\n' % time.time()); time.sleep({seconds}); "
+            f"open({str(stamp)!r}, 'a').write('end {tag} %f\\n' % time.time())"
+        )
+
+    monkeypatch.setattr(
+        main_job,
+        "lanes",
+        lambda f: [[("a", log("a", 0.1)), ("x", log("x1", 0.1))], [("x", log("x2", 2)), ("b", log("b", 0.1))]],
+    )
+    assert main_job.run(tmp_path / "p.yaml", io.StringIO()) == 0
+    at = {f"{w} {t}": float(s) for w, t, s in (line.split() for line in stamp.read_text().splitlines())}
+    assert at["start x1"] >= at["end x2"]
+    assert at["start x2"] < at["end a"] + 1  # the lanes still run side by side
