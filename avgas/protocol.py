@@ -74,23 +74,44 @@ def generator_pairs(p: Params) -> list[tuple[str, ...]]:
     With `sources` K > 2, also the K-class groups made of such pairings only (a background with
     K-1 foregrounds that are not its combinations, prompts distinct): G learns what a K-class
     scene looks like from those, and no scene it sees holds an evaluated pair."""
+    return _generator_groups(p, set(p.unseen()), [p.sources])
+
+
+def _generator_groups(p: Params, unseen: set, sizes: list[int]) -> list[tuple[str, ...]]:
     combos = p.combination_list()
     fgs = sorted({fg for fg, _ in combos})
     bgs = list(dict.fromkeys(bg for _, bg in combos))
-    kept_apart = set(combos) | set(p.unseen())  # evaluated pairs, unseen pairings included
+    kept_apart = set(combos) | unseen  # evaluated pairs, unseen pairings included
     pairs = [(fg, bg) for bg in bgs for fg in fgs if (fg, bg) not in kept_apart]
-    if p.sources == 2:
-        return pairs
     prompts = paper.prompts()
     word = {c: prompts.get(c, c) for c in (*fgs, *bgs)}  # a class without a prompt is its own word
     groups = []
-    for bg in bgs:
-        others = [fg for fg, b in pairs if b == bg]
-        for chosen in itertools.combinations(others, p.sources - 1):
-            words = [word[c] for c in (*chosen, bg)]
-            if len(set(words)) == len(words):
-                groups.append((*chosen, bg))
+    for k in sorted(k for k in set(sizes) if k > 2):
+        for bg in bgs:
+            others = [fg for fg, b in pairs if b == bg]
+            for chosen in itertools.combinations(others, k - 1):
+                words = [word[c] for c in (*chosen, bg)]
+                if len(set(words)) == len(words):
+                    groups.append((*chosen, bg))
     return pairs + groups
+
+
+def stand_in_unseen(p: Params) -> list[tuple[str, str]]:
+    """The pairings the stand-ins never see besides the combinations: the run's unseen pairings;
+    with `stand_in_sources` set, those of the two-source run of these params (so the stand-ins
+    of a two-source run and of its three-source sibling are the same)."""
+    if p.stand_in_sources is None or p.sources == 2:
+        return p.unseen()
+    return p.replace(sources=2).unseen()
+
+
+def stand_in_groups(p: Params) -> list[tuple[str, ...]]:
+    """The groups whose scenes the stand-ins learn from: generator_pairs(p), or with
+    `stand_in_sources` the generator pairs and groups of every size listed, every evaluated
+    pairing of any of those runs kept apart (one set of stand-ins serves them all)."""
+    if p.stand_in_sources is None:
+        return generator_pairs(p)
+    return _generator_groups(p, set(stand_in_unseen(p)), p.stand_in_sources)
 
 
 @dataclass
@@ -155,8 +176,10 @@ def _make(p: Params, stream: str, per_class: int, pairs: list, per_pair: int, au
 
 
 def _standin_per_pair(p: Params) -> int:
-    """Scenes per generator pair: as many scenes in all as the evaluated pairs would have had."""
-    pairs, total = generator_pairs(p), p.scenes_per_combination * len(p.groups())
+    """Scenes per generator group: as many scenes in all as the evaluated groups would have had
+    (with `stand_in_sources`, those of its smallest size: the same budget for every run it serves)."""
+    budget = p if p.stand_in_sources is None else p.replace(sources=min(p.stand_in_sources))
+    pairs, total = stand_in_groups(p), p.scenes_per_combination * len(budget.groups())
     return math.ceil(total / len(pairs)) if pairs and total else 0
 
 
@@ -175,7 +198,7 @@ def _train_clips_per_class(p: Params) -> int:
 def standin_pool(p: Params) -> Pool:
     """The stand-ins' own pretraining data: single-class clips of every class and as many
     two-class scenes as the evaluated pairs would have had, spread over the generator pairs."""
-    return _make(p, "stand-in", _train_clips_per_class(p), generator_pairs(p), _standin_per_pair(p), audio=True)
+    return _make(p, "stand-in", _train_clips_per_class(p), stand_in_groups(p), _standin_per_pair(p), audio=True)
 
 
 def generator_val_pool(p: Params) -> Pool:
@@ -245,7 +268,7 @@ def subset_groups(p: Params) -> list[tuple[str, ...]]:
 def record(p: Params) -> dict:
     """The protocol of a synthetic run, for results.json: which pairs are evaluated, which the
     generator saw (disjoint), and the size of every pool."""
-    standin_pairs = generator_pairs(p)
+    standin_pairs = stand_in_groups(p)
     n_classes = len(world.classes(p))
     judge = {
         part: {

@@ -11,6 +11,7 @@ chosen here, once per params file, and written to a record beside it
 | ``clip_steps`` | the judge pool's validation images | CLIP's lowest recall minus its false success |
 | ``classifier_steps`` | the judge pool's validation images | the classifier's lowest recall minus its false success |
 | ``g_steps``, ``g_blend_share`` (jointly) | G's own validation pool: true two-class scenes of the *generator pairs* | G's two-class rate: the share of G(z, f_V(scene)) in which the chosen detector finds both classes; the cheapest G not worse than the best beyond its interval (below) |
+| ``stand_in_sources`` | G's validation pools of two- and three-source runs | one set of stand-ins for both sizes (``[2, 3]``) against each size's own (``null``): the shared G's rate on each size's pool, paired with the own G's; shared when neither interval excludes 0 |
 
 G is the instrument's dearest part (half of a default run's time), and fewer steps are a cut of
 what is computed. So G's choice is not the bare highest rate: every candidate scores the same scenes
@@ -47,7 +48,9 @@ from avgas.params import Params
 
 JUDGE_KEYS = ("detector_epochs", "clip_steps", "classifier_steps")
 G_KEYS = ("g_steps", "g_blend_share")
-INSTRUMENT = JUDGE_KEYS + G_KEYS  # every instrument setting a params file carries (synthetic world)
+SHARED_KEY = "stand_in_sources"  # one set of stand-ins for the two- and three-source runs, or one per size
+SHARED_CANDIDATES = [None, [2, 3]]
+INSTRUMENT = JUDGE_KEYS + G_KEYS + (SHARED_KEY,)  # every instrument setting a params file carries (synthetic world)
 
 # Candidates per tier (the params file's `name`); other names use DEFAULT's. The quick tier's grid is
 # tiny: it checks that the job runs end to end, its choices are the quick tier's values.
@@ -74,6 +77,9 @@ CRITERIA = {
     "G": "on G's validation pool (true two-class scenes of generator pairs): share of G(z, f_V(scene)) in "
     "which the chosen detector finds both classes (higher is better); the cheapest candidate whose paired 95% "
     "interval of (candidate - best) over the scenes holds 0",
+    "stand-ins": "on G's validation pool of each size's run (scenes of its generator groups): the share of "
+    "G(z, f_V(scene)) in which that run's detector finds every class; one set of stand-ins for both sizes when, "
+    "for each size, the paired 95% interval of (shared - own) over the scenes holds 0 (it is the cheaper)",
 }
 
 
@@ -263,6 +269,38 @@ def select_g(base: Params, steps: list, shares: list, detector_epochs: int, prog
     }
 
 
+def select_stand_in_sources(base: Params, detector_epochs: int, progress: bool = True) -> dict:
+    """One set of stand-ins for the two-source run and its three-source sibling, or one per size
+    (`stand_in_sources`): for each size K, that run's detector (its own judge pool) scores G(z,
+    f_V(scene)) on G's validation pool of that run, with each size's own stand-ins and with the
+    shared ones (the same scenes, the same z). The shared set is taken when no size loses beyond
+    the paired interval: it is half the stand-ins' cost."""
+    rows, within = {}, True
+    for k in (2, 3):
+        bk = base.replace(sources=k, stand_in_sources=None)
+        tag = "" if k == 2 else f"-sources{k}"
+        det_q = candidate_params(bk, f"detector_epochs{detector_epochs}{tag}", detector_epochs=detector_epochs)
+        det = judges.detector.judge(det_q, None, base.g_resolution, progress)
+        pool = protocol.generator_val_pool(bk)
+        own = g_two_class_rate(candidate_params(bk, f"stand-ins{tag or '-sources2'}"), det, pool, progress)
+        shared = g_two_class_rate(candidate_params(bk, f"stand-ins-shared{tag}", stand_in_sources=[2, 3]), det, pool)
+        ci = metrics.paired_ci([shared["hits"]], [own["hits"]], seed=0)
+        within = within and ci["ci95"][1] >= 0
+        rows[f"sources {k}"] = {
+            "own stand-ins: rate (every class found)": own["two-class rate"],
+            "shared stand-ins: rate": shared["two-class rate"],
+            "scenes": own["scenes"],
+            "shared minus own, paired over the scenes": ci,
+            "judge": f"the sources-{k} run's detector, detector_epochs {detector_epochs}, threshold {det.conf}",
+        }
+    return {
+        "candidates": SHARED_CANDIDATES,
+        "criterion": CRITERIA["stand-ins"],
+        "per size": rows,
+        "choice": [2, 3] if within else None,
+    }
+
+
 def _tie_note(scores: dict) -> dict:
     """A record entry when every candidate scored the same: the choice is then only the cheapest
     (on the quick tier, whose tiny judges find nothing, that is what happens)."""
@@ -325,6 +363,10 @@ def select(
         shares = g["g_blend_share"] if "g_blend_share" in keys else [p.g_blend_share]
         chosen = select_g(base, steps, shares, detector_epochs, progress)
         rec["settings"].update({k: v for k, v in chosen.items() if k in keys})
+    if SHARED_KEY in keys:
+        detector_epochs = rec["settings"].get("detector_epochs", {}).get("choice", p.detector_epochs)
+        rec["settings"][SHARED_KEY] = select_stand_in_sources(base, detector_epochs, progress)
+        write()
     rec["seconds (this call)"] = round(time.perf_counter() - t0, 1)
     write()
     return rec

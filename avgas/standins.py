@@ -335,10 +335,12 @@ def damaged(p: Params, saved: dict) -> list[str]:
 def pool_settings(p: Params) -> dict:
     """What the stand-ins' pool is a function of (protocol.standin_pool)."""
     out = {"draw": p.instrument_draw, **{k: getattr(p, k) for k in POOL_KEYS}, "pool": POOL_VERSION}
-    if p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
+    if p.stand_in_sources is not None:  # one pool for runs of these sizes (protocol.stand_in_groups)
+        out["stand_in_sources"] = sorted(set(p.stand_in_sources))
+    elif p.sources != 2:  # K-class scenes join the pool (protocol.generator_pairs)
         out["sources"] = p.sources
-    if p.unseen():  # pairings kept out of the pool (protocol.generator_pairs)
-        out["unseen"] = [list(u) for u in p.unseen()]
+    if protocol.stand_in_unseen(p):  # pairings kept out of the pool
+        out["unseen"] = [list(u) for u in protocol.stand_in_unseen(p)]
     return out
 
 

@@ -26,6 +26,7 @@ INSTRUMENT = {
     "image_size",
     "combinations",
     "sources",
+    "stand_in_sources",
     "unseen_pairs",
     "scenes_per_combination",
     "fv_image_size",
@@ -124,6 +125,8 @@ def _other(name: str, value, meta: dict, tmp_path):
         return _weights(name, tmp_path)
     if name in FIXED_OTHER:
         return FIXED_OTHER[name]
+    if name == "stand_in_sources":  # one set for both sizes, or each size its own
+        return None if value else [2, 3]
     choices = meta.get("choices") or typing.get_args(params.HINTS[name])
     if typing.get_origin(params.HINTS[name]) is typing.Literal or "choices" in meta:
         return next(c for c in choices if c != value)
@@ -361,3 +364,33 @@ def test_a_part_being_built_beside_is_waited_for_not_built_twice(tmp_path):
     assert report == {"built by": "the first run"}
     assert (tmp_path / "waiting" / "part.bin").read_bytes() == b"the part"
     assert instrument.fetch(_dummy_entry(str(tmp_path), "third")) is not None  # no claim left behind
+
+
+def test_stand_ins_of_both_sizes_are_one_set_for_the_two_source_run_and_its_three_source_sibling(tmp_path):
+    """stand_in_sources [2, 3]: the default run and its --sweep sources=3 sibling key the same
+    f_V, G and f_A (built once); their pool holds scenes of two and three classes of generator
+    groups only, no evaluated group of either run inside one, in the same budget of scenes; the
+    judges stay each run's own. Without it, each size has stand-ins of its own."""
+    from avgas import protocol
+
+    base = params.load("params/quick.yaml").replace(
+        unseen_pairs=2, run_root=str(tmp_path / "runs"), stand_in_sources=None
+    )
+    own = [selection.instrument_keys(base.replace(sources=k)) for k in (2, 3)]
+    assert own[0]["G"] != own[1]["G"] and own[0]["f_V"] != own[1]["f_V"]
+    shared = [selection.instrument_keys(base.replace(sources=k, stand_in_sources=[2, 3])) for k in (2, 3)]
+    for part in ("f_V", "G", "f_A"):
+        assert shared[0][part] == shared[1][part], part
+    assert shared[0]["detector"] != shared[1]["detector"]  # the judges know the run's own groups
+    two, three = (base.replace(sources=k, stand_in_sources=[2, 3]) for k in (2, 3))
+    groups = protocol.stand_in_groups(two)
+    assert groups == protocol.stand_in_groups(three)
+    assert {len(g) for g in groups} == {2, 3}
+    evaluated = protocol.evaluated_pairs(two) + protocol.evaluated_pairs(three)
+    for g in groups:
+        for e in evaluated:
+            for a, b in ((x, y) for i, x in enumerate(e) for y in e[i + 1 :]):
+                assert not (a in g and b in g and (a, b) in set(two.combination_list()) | set(two.unseen())), (g, e)
+    n = len(groups) * protocol._standin_per_pair(two)
+    assert n >= two.scenes_per_combination * len(two.groups())  # the budget of the two-source run
+    assert n < two.scenes_per_combination * len(two.groups()) + len(groups)

@@ -42,6 +42,10 @@ def test_impossible_values_name_the_allowed_ones(tmp_path):
         params.load(write(tmp_path, "clip_seconds: -1\n"))
     with pytest.raises(ParamsError, match=r"'image_size' is 50; allowed values: \[32, 64, 128\]"):
         params.load(write(tmp_path, "image_size: 50\n"))
+    with pytest.raises(ParamsError, match=r"'stand_in_sources' is \[3\].*'sources' \(2\) among them"):
+        params.load(write(tmp_path, "stand_in_sources: [3]\n"))
+    with pytest.raises(ParamsError, match=r"'stand_in_sources' is \[2, 7\]; it must list scene sizes from 2 to 5"):
+        params.load(write(tmp_path, "stand_in_sources: [2, 7]\n"))
 
 
 def test_combinations_must_use_known_classes(tmp_path):

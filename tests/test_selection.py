@@ -27,6 +27,9 @@ def test_every_instrument_value_equals_the_recorded_choice(tier):
         if key in selection.JUDGE_KEYS:  # the choice is the best validation score, ties to the cheaper
             scores = {c: v["scores"][str(c)] for c in v["candidates"]}
             assert v["choice"] == selection.choose(scores), key
+        elif key == selection.SHARED_KEY:  # shared when no size's paired interval excludes 0
+            holds = all(r["shared minus own, paired over the scenes"]["ci95"][1] >= 0 for r in v["per size"].values())
+            assert v["choice"] == ([2, 3] if holds else None), key
         else:  # G: the cheapest candidate whose paired interval against the best holds 0
             joint = v["joint scores"]
             within = [k for k, r in joint.items() if _paired(r)["ci95"][1] >= 0]
@@ -160,6 +163,11 @@ def test_the_job_chooses_on_validation_and_never_touches_a_separator(tmp_path, m
             }
             for k in selection.G_KEYS
         },
+    )
+    monkeypatch.setattr(
+        selection,
+        "select_stand_in_sources",
+        lambda base, det, progress=True: {"candidates": selection.SHARED_CANDIDATES, "choice": [2, 3]},
     )
     f = tmp_path / "tier.yaml"
     f.write_text(f"name: tier\nrun_root: {tmp_path}\n")

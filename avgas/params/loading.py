@@ -159,6 +159,14 @@ def validate(raw: dict, source: str) -> Params:
                 f"{source}: '{key}' is {getattr(p, key)}; it must be at least the number "
                 f"of {what} ({n_combos}) so every one gets a tuple"
             )
+    sizes = p.stand_in_sources
+    if sizes is not None and (
+        not sizes or any(not isinstance(k, int) or not 2 <= k <= 5 for k in sizes) or p.sources not in sizes
+    ):
+        raise ParamsError(
+            f"{source}: 'stand_in_sources' is {sizes}; it must list scene sizes from 2 to 5, this run's "
+            f"'sources' ({p.sources}) among them, or be null"
+        )
     if p.sources == 2 and len(p.unseen()) < p.unseen_pairs:
         raise ParamsError(
             f"{source}: 'unseen_pairs' is {p.unseen_pairs}, but the run's classes have only {len(p.unseen())} "

@@ -91,6 +91,13 @@ class Params:
         min=2,
         max=5,
     )
+    stand_in_sources: list | None = _f(
+        None,
+        "synthetic world: the scene sizes the stand-ins f_V, G and f_A learn from; null = this run's "
+        "`sources` (its own stand-ins); [2, 3] = one set for the two-source runs and their three-source "
+        "sibling, trained on scenes of both sizes of the generator pairs, every evaluated pairing of "
+        "either kept apart (the instrument store then builds them once)",
+    )
     unseen_pairs: int = _f(
         0,
         "two sources only: (foreground, background) pairings of the run's classes that are never mixed "
