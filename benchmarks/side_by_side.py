@@ -20,11 +20,16 @@ import torch
 from avgas import losses, models
 
 
-def steps_per_second(threads: int, steps: int, width: float = 0.25, batch: int = 16, frames: int = 98) -> float:
-    """Training steps per second of one process with `threads` torch threads (median step)."""
+def steps_per_second(
+    threads: int, steps: int, width: float = 0.25, batch: int = 16, frames: int = 98, channels_last: bool = False
+) -> float:
+    """Training steps per second of one process with `threads` torch threads (median step); with
+    `channels_last`, the weights in that memory format, as avgas.train makes them."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = models.Separator(width=width, dim=2048, sources=2).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 257, frames, generator=g)
