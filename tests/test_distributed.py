@@ -32,10 +32,16 @@ def one_step(
     local_loss: bool = False,
     optimiser: str = "sgd",
     n: int = 16,
+    channels_last: bool = False,
 ) -> dict:
-    """`steps` optimiser steps on the 16 tuples of _data (one global batch each), from seed 0."""
+    """`steps` optimiser steps on the 16 tuples of _data (one global batch each), from seed 0. In
+    the default memory format unless asked: its kernels round alike at batches of 8 and 16, so
+    two ranks and one process agree to float precision (see test_channels_last_...)."""
     torch.manual_seed(0)
-    net = distributed.wrap(models.Separator(width=0.125, dim=32), w)
+    net = models.Separator(width=0.125, dim=32)
+    if channels_last:  # as training makes it (train._new_model)
+        net = net.to(memory_format=torch.channels_last)
+    net = distributed.wrap(net, w)
     if optimiser == "adam":  # what training uses
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     else:
@@ -86,6 +92,21 @@ def test_two_ranks_of_8_step_like_one_process_of_16(alignment):
     for k, g in one["grad"].items():
         assert torch.allclose(g, two["grad"][k], rtol=1e-3, atol=1e-6), k
     assert _max_diff(one["state"], two["state"]) < 1e-5
+
+
+def test_channels_last_two_ranks_step_like_one_process_within_rounding():
+    """Training's memory format, whose CPU kernels round differently at other batch or thread counts.
+    Measured here (width 0.125, two SGD steps): one process with 1 and with 2 threads ends with
+    gradients 9.5% apart (BatchNorm gradients are sums whose terms nearly cancel) and losses 6e-6
+    apart; two ranks fall as close (9.5%, 6e-6). BatchNorm over each rank's own 8 rows, the logic
+    error this guards against, moves the gradients 112% and the second loss by 5.5e-4."""
+    torch.set_num_threads(1)
+    one = one_step(distributed.World(), steps=2, channels_last=True)
+    two = two_ranks(steps=2, channels_last=True)
+    assert all(abs(a - b) / a < 1e-4 for a, b in zip(one["loss"], two["loss"])), (one["loss"], two["loss"])
+    flat = [torch.cat([r["grad"][k].flatten() for k in sorted(one["grad"])]) for r in (one, two)]
+    rel = float((flat[0] - flat[1]).norm() / flat[0].norm())
+    assert rel < 0.3, f"the second step's gradients are {rel:.1%} apart"
 
 
 def test_an_uneven_split_steps_like_one_process_too():
@@ -186,8 +207,11 @@ def _layout(run):
 
 def test_torchrun_trains_the_quick_tier_like_one_process(quick_run, tmp_path):
     """`torchrun --nproc_per_node 2 -m avgas train` (the README's command) on CPU: the spectrogram
-    and target caches made by 2 ranks equal one process's, the same files as one process, the same best epoch, validation losses within Adam's float drift (measured:
-    two one-process trainings with 1 and 2 threads differ by 0.2% after two epochs)."""
+    and target caches made by 2 ranks equal one process's, the same files as one process, the same
+    best epoch, validation losses within Adam's float drift. That drift, measured on this quick run:
+    one-process trainings with 1 and 2 threads differ by 0.5% after one epoch and 1.2% after two
+    (channels-last kernels round differently at other batch and thread counts, and Adam amplifies
+    it). That two ranks step exactly as one process is test_two_ranks_of_8_step_like_one_process_of_16."""
     one, two = _copy_run(quick_run, tmp_path / "one"), _copy_run(quick_run, tmp_path / "two")
     # (the single clips' spectrograms are made again too, inside the targets', under other keys)
     made = [f"{kind}_{split}.pt" for kind in ("spec_mix", "targets") for split in ("train", "val")]
@@ -204,7 +228,6 @@ def test_torchrun_trains_the_quick_tier_like_one_process(quick_run, tmp_path):
                                             "checkpoints/separator_A2A/last.pt"]  # fmt: skip
     (v1, b1, _), (v2, b2, _) = _history(one), _history(two)
     assert b1 == b2, (v1, v2)
-    assert abs(v1[0] - v2[0]) / v1[0] < 1e-3, (v1, v2)  # one epoch in: float noise only
     assert all(abs(a - b) / a < 0.02 for a, b in zip(v1, v2)), (v1, v2)
 
 

@@ -197,6 +197,28 @@ def test_a_killed_ingestion_resumes_without_redoing_finished_archives(corpus, un
 
 
 @pytest.mark.slow  # ~20 s: a python -m avgas process killed with SIGKILL in its second archive
+def _until_let_go(folder, seconds=30):
+    """SIGKILL reaches the killed command's forked workers a moment after the command itself is
+    reaped, and they hold the folder's lock until then (as a user restarting at once would be told):
+    wait for the lock to be free, as a user would."""
+    import fcntl
+    import time
+
+    from avgas.custody import LOCK
+
+    deadline = time.time() + seconds
+    with open(folder / LOCK) as f:
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                assert time.time() < deadline, "the killed ingestion's processes still hold its folder"
+                time.sleep(0.1)
+            else:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                return
+
+
 def test_an_ingestion_killed_with_sigkill_resumes_after_its_finished_archives(corpus, unpacked, tmp_path, monkeypatch):
     import json
     import os
@@ -237,6 +259,7 @@ def test_an_ingestion_killed_with_sigkill_resumes_after_its_finished_archives(co
         except ProcessLookupError:
             pass
         proc.wait()
+    _until_let_go(p.data_dir)
     assert not json.loads(state.read_text()).get("b_shard.tar.gz", {}).get("complete")
     opened = []
     real_members = vggsound._members
