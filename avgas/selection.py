@@ -227,21 +227,18 @@ def g_two_class_rate(q: Params, detector_judge, pool, progress: bool = False) ->
 
 
 def select_g(base: Params, steps: list, shares: list, detector_epochs: int, progress: bool = True) -> dict:
-    """Train G for every (g_blend_share, g_steps) candidate (f_V and f_A trained once, then given to
-    the other candidates as files, so only G differs) and choose both by G's two-class rate."""
+    """Train G for every (g_blend_share, g_steps) candidate and choose both by G's two-class rate.
+    f_V and f_A do not depend on G's settings: the first candidate trains them (or finds them) in
+    the instrument store and every other candidate takes the same entries from it, so only G
+    differs, and each G keeps the key a run with those settings gives it (a G trained for an
+    earlier call, or for a run, is reused)."""
     det_q = candidate_params(base, f"detector_epochs{detector_epochs}", detector_epochs=detector_epochs)
     detector_judge = judges.detector.judge(det_q, None, base.g_resolution, progress)
     pool = protocol.generator_val_pool(base)
     combos = [(b, s) for b in shares for s in steps]
-    first = candidate_params(base, _g_label(*combos[0]), g_blend_share=combos[0][0], g_steps=combos[0][1])
-    given = {k: str(standins.stand_in_path(first, k)) for k in ("swav_checkpoint", "sound2scene_checkpoint")}
     results, seconds = {}, {}
-    for b, s in combos:  # the first trains f_V, G and f_A; the others only G, with its f_V and f_A given
-        q = (
-            first
-            if (b, s) == combos[0]
-            else candidate_params(base, _g_label(b, s), g_blend_share=b, g_steps=s, **given)
-        )
+    for b, s in combos:
+        q = candidate_params(base, _g_label(b, s), g_blend_share=b, g_steps=s)
         t0 = time.perf_counter()
         results[(b, s)] = g_two_class_rate(q, detector_judge, pool, progress)
         seconds[(b, s)] = round(time.perf_counter() - t0, 1)

@@ -189,3 +189,28 @@ def test_the_command_refuses_what_it_cannot_choose_in_one_line(capsys):
     assert len(err.splitlines()) == 1 and "epochs" in err and "clip_steps" in err
     assert cli.main(["select", "params/vggsound.yaml"]) == 1
     assert "synthetic world" in capsys.readouterr().err
+
+
+def test_g_candidates_share_f_v_and_f_a_and_key_g_as_a_run_does(tmp_path, monkeypatch):
+    """Only G differs between the candidates: every candidate keys the same f_V and f_A, and its G the
+    key a run with its settings gives G, so a G trained by an earlier call or by a run is reused."""
+    from types import SimpleNamespace
+
+    seen = []
+    monkeypatch.setattr(selection.judges.detector, "judge", lambda *a, **k: SimpleNamespace(conf=0.05))
+    monkeypatch.setattr(selection.protocol, "generator_val_pool", lambda base: None)
+
+    def rate(q, det, pool, progress=True):
+        seen.append(q)
+        return {"two-class rate": 0.5, "scenes": 2, "hits": [1, 0]}
+
+    monkeypatch.setattr(selection, "g_two_class_rate", rate)
+    base = params.load("params/quick.yaml").replace(run_root=str(tmp_path))
+    selection.select_g(base, [1, 2], [0.0, 0.5], 3, progress=False)
+    keys = [selection.instrument_keys(q) for q in seen]
+    assert len(seen) == 4 and {k["f_V"] for k in keys} == {selection.instrument_keys(base)["f_V"]}
+    assert len({k["f_A"] for k in keys}) == 1
+    as_runs = {
+        selection.instrument_keys(base.replace(g_blend_share=q.g_blend_share, g_steps=q.g_steps))["G"] for q in seen
+    }
+    assert {k["G"] for k in keys} == as_runs and len(as_runs) == 4
