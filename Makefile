@@ -38,18 +38,17 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 # The main job: every notebook on the embedded default, then the book (HTML in _build/html).
-# Notebook 10 of the default run reads the three-source run, notebook 08 shows the g_blend_share 0
-# ablation: avgas/main_job.py runs the three, two lanes side by side with one torch thread each
+# Notebook 10 of the default run reads the three-source run, notebook 08 shows the g_blend_share
+# ablation (G with the other candidate share): avgas/main_job.py runs the three, two lanes side by side with one torch thread each
 # (the default, then the ablation; the ablation's own G, then the sibling), then the default run's
 # 08 and 10 again. The stand-ins,
 # judges and separators they share are built once, in the instrument store runs/.instrument/
 # (avgas/instrument.py). A finished run is reused (finished notebooks are skipped); the book is
 # built from runs/default/; the stage table closes the job.
-BOOK_RUNS := runs/default-sources3 runs/default-g_blend_share0 runs/default
 book: setup
 	$(PY) -m avgas.main_job params/default.yaml
 	$(PY) -m avgas book runs/default
-	$(PY) -m avgas.stages $(BOOK_RUNS)
+	$(PY) -m avgas.stages $$($(PY) -m avgas.main_job --runs params/default.yaml)
 	@echo "the book: _build/html/index.html"
 
 # The course kit (book page "Teaching with avgas"): student notebooks and otter autograders of

@@ -116,10 +116,10 @@ def results_page(run_dir: Path) -> str:
             f"{f} is missing: the run has not finished notebook 08 (python -m avgas run {RunFolder(run_dir).params})"
         )
     collected = json.loads(f.read_text())
-    if not collected.get("ablation"):  # the ablation may have finished after this run's notebook 08
-        collected["ablation"] = results.ablation_beside(run_dir)
-    collected["draws"] = results.draws_beside(run_dir)  # other instrument draws may have finished later
     p = yaml.safe_load(RunFolder(run_dir).params.read_text())
+    if not collected.get("ablation"):  # the ablation may have finished after this run's notebook 08
+        collected["ablation"] = results.ablation_beside(run_dir, p["g_blend_share"])
+    collected["draws"] = results.draws_beside(run_dir)  # other instrument draws may have finished later
     parts = [
         f"# Results\n\nThe numbers of the run `{p['name']}` (world: {p['world']}, seed {p['seed']}), "
         "beside the paper's. Each cell is the mean over the combinations, ± its std over the separator "
@@ -179,9 +179,15 @@ def results_page(run_dir: Path) -> str:
         )
     if collected.get("ablation"):
         ab = collected["ablation"]
+        share = ab.get("g_blend_share", 0)
+        what = (
+            "G never conditioned on a blend of features"
+            if share == 0
+            else f"G conditioned on a blend of features in a share {share:g} of its two-class scenes"
+        )
         parts.append(
-            f"## Ablation: G without blended conditions (`g_blend_share: 0`)\n\nThe run "
-            f"`{Path(ab['run']).name}`: the same protocol with G never conditioned on a blend of features "
+            f"## Ablation: G {'without' if share == 0 else 'with'} blended conditions (`g_blend_share: {share:g}`)"
+            f"\n\nThe run `{Path(ab['run']).name}`: the same protocol with {what} "
             "(Table 1 on test tuples, mean ± std over seeds; and the validation CRS).\n\n"
             + _md_table(results.ablation_table(collected))
             + "\n"

@@ -94,7 +94,7 @@ def _plan_flags(sp) -> None:
 
 
 def _validate_flags(sp) -> None:
-    sp.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0")
+    sp.add_argument("run_dirs", nargs="+", help="finished run folders, e.g. runs/default runs/default-g_blend_share0.5")
 
 
 def _select_flags(sp) -> None:

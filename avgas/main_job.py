@@ -21,7 +21,8 @@ notebook is skipped, so a second job with nothing changed verifies and returns).
 prints reaches the terminal tagged with its run's name. When both lanes are done, the main run is
 run once more: only its notebooks that read the siblings (08, 10) execute again.
 
-    python -m avgas.main_job params/default.yaml     # what `make book` runs before the book
+    python -m avgas.main_job params/default.yaml         # what `make book` runs before the book
+    python -m avgas.main_job --runs params/default.yaml  # the three run folders (for the stage table)
 """
 
 from __future__ import annotations
@@ -32,25 +33,31 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
-
-def _name(params_file: Path) -> str:
-    return str((yaml.safe_load(params_file.read_text()) or {}).get("name", "default"))
+from avgas import params as params_mod
+from avgas.params import design
 
 
 def lanes(params_file: Path) -> list[list[tuple[str, list[str]]]]:
     """The job's lanes: per lane, the (run name, command) pairs it runs one after another."""
-    name = _name(params_file)
+    p = params_mod.load(params_file)
+    share = design.ablation_blend_share(p.g_blend_share)
+    name, ablation_name = p.name, p.name + design.ablation_suffix(p.g_blend_share)
     run = [sys.executable, "-m", "avgas", "run", str(params_file), "-p", "threads=1"]
-    ablation = [*run, "--sweep", "g_blend_share=0"]
+    ablation = [*run, "--sweep", f"g_blend_share={share:g}"]
     return [
-        [(name, run), (f"{name}-g_blend_share0", ablation)],
+        [(name, run), (ablation_name, ablation)],
         [
-            (f"{name}-g_blend_share0", [*ablation, "--only", "01,02"]),
+            (ablation_name, [*ablation, "--only", "01,02"]),
             (f"{name}-sources3", [*run, "--sweep", "sources=3"]),
         ],
     ]
+
+
+def run_folders(params_file: Path) -> list[Path]:
+    """The folders of the job's runs (the stage table reads them), siblings first."""
+    root = Path(params_mod.load(params_file).run_root)
+    names = dict.fromkeys(tag for lane in lanes(params_file) for tag, _ in lane)
+    return [root / n for n in sorted(names, key=lambda n: (n == next(iter(names)), n))]
 
 
 def _before(todo, i: int, j: int) -> list[tuple[int, int]]:
@@ -123,13 +130,22 @@ def run(params_file: str | Path, out=None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    folders = argv[:1] == ["--runs"]
+    argv = argv[1:] if folders else argv
     if len(argv) != 1:
-        print("usage: python -m avgas.main_job PARAMS.yaml", file=sys.stderr)
+        print("usage: python -m avgas.main_job [--runs] PARAMS.yaml", file=sys.stderr)
         return 2
     if not Path(argv[0]).is_file():
         print(f"avgas: params file not found: {argv[0]}", file=sys.stderr)
         return 2
-    return run(argv[0])
+    try:
+        if folders:
+            print(" ".join(str(f) for f in run_folders(Path(argv[0]))))
+            return 0
+        return run(argv[0])
+    except params_mod.ParamsError as e:
+        print(f"avgas: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pandas as pd
 from avgas import judges as J
 from avgas import metrics, paper, paths, scoring, slots, validation
 from avgas.judges import checks as C
-from avgas.params import Params
+from avgas.params import Params, design
 from avgas.runfolder import RunFolder
 
 SOURCES = scoring.FILES  # the metric files notebooks 05-07 write (avgas.scoring), and their judges
@@ -209,24 +209,28 @@ def save_beyond(p: Params, slot_order: dict, unseen: dict | None) -> dict:
 
 
 def ablation(p: Params) -> dict:
-    """The ablation without blended conditions for G (`g_blend_share: 0`), when its run exists
-    beside this one (python -m avgas run <params> --sweep g_blend_share=0 makes
-    <name>-g_blend_share0/): its folder and Table 1, to read beside this run's."""
-    return {} if p.g_blend_share == 0 else ablation_beside(p.run_dir)
+    """The g_blend_share ablation (G with the other candidate share: avgas.params.design), when its
+    run exists beside this one (python -m avgas run <params> --sweep g_blend_share=V makes
+    <name>-g_blend_shareV/): its folder and Table 1, to read beside this run's. A run that is
+    itself an ablation has none."""
+    if p.name.endswith(design.ablation_suffix(design.ablation_blend_share(p.g_blend_share))):
+        return {}
+    return ablation_beside(p.run_dir, p.g_blend_share)
 
 
-def ablation_beside(run_dir) -> dict:
+def ablation_beside(run_dir, share: float) -> dict:
     """The ablation run's Table 1, paired claims and validation scores, read from the folder next to
-    `run_dir` (so the book shows it even when the ablation finished after this run's notebook 08)."""
-    run_dir = Path(run_dir)
-    found = [RunFolder(run_dir).sibling(f"-g_blend_share{v}").results for v in ("0", "0.0")]
+    `run_dir` (so the book shows it even when the ablation finished after this run's notebook 08);
+    `share` is the g_blend_share of the run at `run_dir`."""
+    spellings = (design.ablation_suffix(share), f"-g_blend_share{float(design.ablation_blend_share(share))}")
+    found = [RunFolder(Path(run_dir)).sibling(s).results for s in spellings]  # --sweep g_blend_share=0 or =0.0
     other = next((f for f in found if f.is_file()), None)
     if other is None:
         return {}
     d = json.loads(other.read_text())
     return {
         "run": str(other.parent),
-        "g_blend_share": 0,
+        "g_blend_share": design.ablation_blend_share(share),
         "mixed": d.get("results", {}).get("mixed", {}),
         "paired_ci": d.get("paired_ci", {}),
         "validation": d.get("validation", {}),
@@ -661,11 +665,12 @@ def _cell(v) -> str:
 
 
 def ablation_table(collected: dict) -> pd.DataFrame:
-    """Table 1's CRS and R@2* of this run beside the ablation run (G without blended conditions),
-    with the mixed CRS on validation tuples of both (what g_blend_share is chosen on)."""
+    """Table 1's CRS and R@2* of this run beside the g_blend_share ablation run, with the mixed CRS
+    on validation tuples of both."""
     ab = collected.get("ablation") or {}
     if not ab:
         return pd.DataFrame()
+    tag = f"g_blend_share {ab.get('g_blend_share', 0):g}"
     this, other = collected.get("results", {}).get("mixed", {}), ab.get("mixed", {})
     val_this = validation.mean_over_seeds(collected.get("validation", {}).get("CRS", {}).get("mixed", {}))
     val_other = validation.mean_over_seeds(ab.get("validation", {}).get("CRS", {}).get("mixed", {}))
@@ -673,11 +678,11 @@ def ablation_table(collected: dict) -> pd.DataFrame:
     for m in [m for m in METHODS if m in this or m in other]:
         rows[m] = {
             "CRS (this run)": _cell(this.get(m, {}).get("CRS")),
-            "CRS (g_blend_share 0)": _cell(other.get(m, {}).get("CRS")),
+            f"CRS ({tag})": _cell(other.get(m, {}).get("CRS")),
             f"R@2*{floor} (this run)": _cell(this.get(m, {}).get("R@2*")),
-            f"R@2*{floor} (g_blend_share 0)": _cell(other.get(m, {}).get("R@2*")),
+            f"R@2*{floor} ({tag})": _cell(other.get(m, {}).get("R@2*")),
             "validation CRS (this run)": f"{val_this[m]:.2f}" if m in val_this else "",
-            "validation CRS (g_blend_share 0)": f"{val_other[m]:.2f}" if m in val_other else "",
+            f"validation CRS ({tag})": f"{val_other[m]:.2f}" if m in val_other else "",
         }
     return pd.DataFrame(rows).T
 

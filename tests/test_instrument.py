@@ -166,8 +166,11 @@ def test_every_setting_changes_the_keys_it_should(tmp_path):
 
 
 def test_keys_of_the_ablation_share_all_but_g():
+    from avgas.params import design
+
     p = params.load("params/default.yaml")
-    main, ablation = selection.instrument_keys(p), selection.instrument_keys(p.replace(g_blend_share=0.0))
+    other = design.ablation_blend_share(p.g_blend_share)
+    main, ablation = selection.instrument_keys(p), selection.instrument_keys(p.replace(g_blend_share=other))
     assert {k for k in main if main[k] != ablation[k]} == {"G"}
 
 

@@ -52,11 +52,25 @@ def test_a_failing_run_stops_its_lane_and_is_the_exit_code(monkeypatch, tmp_path
 
 
 def test_the_lanes_make_the_runs_the_book_shows(tmp_path):
-    """The runs `make book` builds and times (BOOK_RUNS) are the runs the lanes make."""
-    made = {tag for lane in main_job.lanes(ROOT / "params" / "default.yaml") for tag, _ in lane}
-    book_runs = re.search(r"^BOOK_RUNS := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
-    assert {Path(r).name for r in book_runs} == made
-    assert all("threads=1" in cmd for lane in main_job.lanes(ROOT / "params" / "default.yaml") for _, cmd in lane)
+    """The runs `make book` builds and times (its stage table reads `main_job --runs`) are the runs
+    the lanes make, each under the name its --sweep gives; the ablation is the other g_blend_share."""
+    from avgas import params
+
+    f = ROOT / "params" / "default.yaml"
+    todo = main_job.lanes(f)
+    made = {tag for lane in todo for tag, _ in lane}
+    assert {d.name for d in main_job.run_folders(f)} == made and len(made) == 3
+    assert re.search(
+        r"avgas\.stages \$\$\(\$\(PY\) -m avgas\.main_job --runs params/default\.yaml\)",
+        (ROOT / "Makefile").read_text(),
+    )
+    p = params.load(f)
+    swept = {
+        tag: params.sweep(p, cmd[cmd.index("--sweep") + 1])[0] for lane in todo for tag, cmd in lane if "--sweep" in cmd
+    }
+    assert all(q.name == tag for tag, q in swept.items())
+    assert sorted(q.g_blend_share != p.g_blend_share for q in swept.values()) == [False, True]
+    assert all("threads=1" in cmd for lane in todo for _, cmd in lane)
 
 
 def test_a_step_waits_for_an_earlier_step_of_the_same_run_in_the_other_lane(monkeypatch, tmp_path):

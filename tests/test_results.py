@@ -58,16 +58,22 @@ def test_the_ablation_sits_beside_the_run_with_seeds_averaged_on_validation():
 
 
 def test_the_ablation_is_found_beside_the_run_folder(tmp_path):
+    """The ablation is the other g_blend_share: 0 beside a run of 0.5, and 0.5 beside a run of 0."""
     import json
+
+    from avgas.params import design
 
     run = tmp_path / "default"
     run.mkdir()
-    assert results.ablation_beside(run) == {}
-    other = tmp_path / "default-g_blend_share0"
-    other.mkdir()
-    (other / "results.json").write_text(json.dumps({"results": {"mixed": {"A2A": {"CRS": [0.3, 0.0]}}}}))
-    found = results.ablation_beside(run)
-    assert found["run"] == str(other) and found["mixed"]["A2A"]["CRS"] == [0.3, 0.0]
+    assert results.ablation_beside(run, 0.5) == {}
+    for share, suffix in ((0.5, "-g_blend_share0"), (0.0, "-g_blend_share0.5")):
+        other = tmp_path / f"default{suffix}"
+        other.mkdir()
+        (other / "results.json").write_text(json.dumps({"results": {"mixed": {"A2A": {"CRS": [share, 0.0]}}}}))
+        found = results.ablation_beside(run, share)
+        assert found["run"] == str(other) and found["mixed"]["A2A"]["CRS"] == [share, 0.0]
+        assert found["g_blend_share"] == design.ablation_blend_share(share) != share
+    assert results.ablation_table({"results": {}, "ablation": found}).columns[1] == "CRS (g_blend_share 0.5)"
 
 
 def test_table_4s_unrealistic_combinations_are_the_five_over_underwater_bubbling():

@@ -4,7 +4,8 @@
   is given;
 - the groups: what is mixed and evaluated with `sources` classes (the combinations for two);
 - the unseen pairings: (foreground, background) pairs of the run's classes that are never mixed
-  in training, evaluated beside the combinations (notebook 10).
+  in training, evaluated beside the combinations (notebook 10);
+- the ablation beside a run: the other g_blend_share of G (with or without blended conditions).
 
 Functions of the params (any object with `combinations`, `sources`, `unseen_pairs`, `seed`);
 :class:`avgas.params.Params` offers them as methods (`p.groups()`), as every caller uses them.
@@ -17,6 +18,20 @@ import itertools
 import numpy as np
 
 from avgas import paper
+
+BLEND_ABLATION = (0.0, 0.5)  # g_blend_share's two candidates (avgas.selection): a run and its ablation
+
+
+def ablation_blend_share(share: float) -> float:
+    """The g_blend_share of the ablation the book shows beside a run: G without blended conditions
+    (0), or, when the run is that, G with half its two-class scenes conditioned on a blend (0.5)."""
+    return BLEND_ABLATION[1] if share == BLEND_ABLATION[0] else BLEND_ABLATION[0]
+
+
+def ablation_suffix(share: float) -> str:
+    """The ablation run's folder suffix (`--sweep g_blend_share=V` names it <name>-g_blend_shareV)."""
+    return f"-g_blend_share{ablation_blend_share(share):g}"
+
 
 UNSEEN_STREAM = 21  # the unseen pairings' own random stream: [seed, 21] (no other draw uses it)
 
