@@ -1,14 +1,15 @@
 """The main job (`make book`): the three runs the book shows, two at a time, then the book.
 
-The default run's notebook 08 shows the `g_blend_share: 0` ablation and its notebook 10 the
+The default run's notebook 08 shows the `g_blend_share` ablation (G trained with the other
+candidate share, params.design.ablation_blend_share) and its notebook 10 the
 three-source sibling, so all three must exist. They share the instrument store (each part built
 once), but the sibling's stand-ins, judges and separators are its own, and most steps of a run
 are small convolutions that a second torch thread barely speeds up. So the job keeps both cores
 busy with two lanes, each run with one torch thread:
 
-    lane 1:  <name>                          -> <name>-g_blend_share0 (the rest: 03-08, f_V, f_A,
+    lane 1:  <name>                          -> <name>-g_blend_share0.5 (the rest: 03-08, f_V, f_A,
                                                 the judges and the separators from the store)
-    lane 2:  <name>-g_blend_share0 --only 01,02 (its own G)  -> <name>-sources3
+    lane 2:  <name>-g_blend_share0.5 --only 01,02 (its own G)  -> <name>-sources3
 
 The ablation's G (the one part of the ablation that is its own, and its largest) is trained in
 lane 2 while lane 1 trains the default's, so lane 1 finds it done. A step of a run waits for
