@@ -7,7 +7,7 @@ once), but the sibling's stand-ins, judges and separators are its own, and most 
 are small convolutions that a second torch thread barely speeds up. So the job keeps both cores
 busy with two lanes, each run with one torch thread:
 
-    lane 1:  <name>                          -> <name>-g_blend_share0.5 (the rest: 03-08, f_V, f_A,
+    lane 1:  <name>                          -> <name>-g_blend_share0.5 (the rest: 03-10, f_V, f_A,
                                                 the judges and the separators from the store)
     lane 2:  <name>-g_blend_share0.5 --only 01,02 (its own G)  -> <name>-sources3
 
