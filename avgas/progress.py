@@ -133,7 +133,7 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
         self._t0 = time.monotonic()
         # the first line comes after QUIET seconds, so the many short steps do not flood the log
         self._last = self._t0 - every() + QUIET
-        self._said = self._reported = self._recorded = False
+        self._said = self._recorded = False
 
     def update(self, n=1):
         out = super().update(n)
@@ -144,23 +144,12 @@ class tqdm(_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm
         return out
 
     def close(self):
+        # Only the first close speaks: a bar closed again later (tqdm.notebook's widget, or garbage
+        # collection, long after the step) would otherwise print "done in <time since it began>".
         if getattr(self, "_batch", False) and not getattr(self, "_recorded", True):
             self._recorded = True
-            record_stage(self.desc.rstrip(": ") or "working", self.n, self.total, time.monotonic() - self._t0)
-        if (
-            getattr(self, "_batch", False)
-            and not self._reported
-            and (self._said or time.monotonic() - self._t0 >= QUIET)
-        ):
-            self._reported = True
-            emit(
-                line(
-                    self.desc.rstrip(": ") or "working",
-                    self.n,
-                    self.total,
-                    time.monotonic() - self._t0,
-                    self.unit,
-                    done=True,
-                )
-            )
+            elapsed = time.monotonic() - self._t0
+            record_stage(self.desc.rstrip(": ") or "working", self.n, self.total, elapsed)
+            if self._said or elapsed >= QUIET:
+                emit(line(self.desc.rstrip(": ") or "working", self.n, self.total, elapsed, self.unit, done=True))
         super().close()

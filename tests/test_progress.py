@@ -2,6 +2,7 @@
 and the runner copies them to the job's stderr; short steps stay quiet."""
 
 import io
+import json
 import time
 
 from avgas import progress
@@ -32,3 +33,19 @@ def test_outside_a_batch_run_nothing_is_written(tmp_path, monkeypatch):
     for _ in progress.tqdm(range(3), desc="x"):
         time.sleep(0.01)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bar_closed_again_later_says_nothing_more(tmp_path, monkeypatch):
+    # tqdm.notebook closes a bar again when its widget goes; that second close came long after a
+    # quick step and printed "reading audio: done, 998/998 clip in 30:44" for a 0.2 s step
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv(progress.ENV_LOG, str(log))
+    monkeypatch.setattr(progress, "QUIET", 0.3)
+    bar = progress.tqdm(range(5), desc="reading audio", unit="clip")
+    for _ in bar:
+        pass
+    time.sleep(0.4)
+    bar.close()
+    assert not log.exists() or "reading audio" not in log.read_text()
+    stages = (tmp_path / "stages.jsonl").read_text().splitlines()
+    assert len(stages) == 1 and json.loads(stages[0])["seconds"] < 0.3
