@@ -52,6 +52,11 @@ def _params_flags(sp, params_help: str | None = None, optional: bool = False) ->
 def _run_flags(sp) -> None:
     sp.add_argument("params", help="params file, e.g. params/quick.yaml")
     sp.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
+    sp.add_argument(
+        "--until",
+        metavar="NN",
+        help="stop after this notebook, e.g. 02 (unlike --only, a finished notebook is still skipped)",
+    )
     sp.add_argument("-p", action="append", metavar="KEY=VALUE", help="override a params key (repeatable)")
     sp.add_argument(
         "--sweep",
@@ -310,11 +315,12 @@ def _run_cmd(args) -> int:
         runs = params_mod.sweep_grid(runs[0], args.sweep)
     only = _csv(args.only)
     runner.notebooks(only)  # a wrong --only fails before any work too
+    runner.last_of(args.until)  # and a wrong --until
     if args.print_run_dir:
         print("\n".join(str(p.run_dir) for p in runs))
         return 0
     for p in runs:  # runner.run holds each run folder (held(args, p)) while it runs
-        times = runner.run(p, only, overwrite=args.overwrite, force=args.force)
+        times = runner.run(p, only, overwrite=args.overwrite, force=args.force, until=args.until)
         for name, sec in times.items():
             print(f"{name}: {sec if isinstance(sec, str) else f'{sec:.1f} s'}")
         print(f"done: {p.run_dir}")

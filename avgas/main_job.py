@@ -9,11 +9,13 @@ busy with two lanes, each run with one torch thread:
 
     lane 1:  <name>                          -> <name>-g_blend_share0.5 (the rest: 03-10, f_V, f_A,
                                                 the judges and the separators from the store)
-    lane 2:  <name>-g_blend_share0.5 --only 01,02 (its own G)  -> <name>-sources3
+    lane 2:  <name>-g_blend_share0.5 --until 02 (its own G)  -> <name>-sources3
 
 The ablation's G (the one part of the ablation that is its own, and its largest) is trained in
 lane 2 while lane 1 trains the default's, so lane 1 finds it done. A step of a run waits for
 an earlier step of the same run in the other lane (a run folder has one writer at a time).
+Lane 2 stops the ablation after 02 with --until, not --only: --only reruns a finished notebook,
+and a second `make book` would then execute 01 and 02 again and rewrite what they wrote.
 Parts both lanes need at once (the world, f_V, f_A) are built by one and waited for by the
 other (avgas.instrument's build claims).
 
@@ -48,7 +50,7 @@ def lanes(params_file: Path) -> list[list[tuple[str, list[str]]]]:
     return [
         [(name, run), (ablation_name, ablation)],
         [
-            (ablation_name, [*ablation, "--only", "01,02"]),
+            (ablation_name, [*ablation, "--until", "02"]),
             (f"{name}-sources3", [*run, "--sweep", "sources=3"]),
         ],
     ]

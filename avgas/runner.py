@@ -143,22 +143,39 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
 
 
 def run(
-    p: Params, only: list[str] | None = None, progress: bool = True, overwrite: bool = False, force: bool = False
+    p: Params,
+    only: list[str] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    force: bool = False,
+    until: str | None = None,
 ) -> dict[str, float | str]:
     """Execute the notebooks on `p`; returns wall seconds per notebook run ('skipped' if reused).
+    `until` ('02'): stop after that notebook; unlike `only`, a finished one is still skipped.
     One process at a time per run folder: a second one is refused (paths.BusyError)."""
     notebooks(only)  # fail on a wrong --only before any work
+    last = last_of(until)
     p.run_dir.mkdir(parents=True, exist_ok=True)
     with custody.hold(p.run_dir, f"python -m avgas run, run '{p.name}'"):
-        return _run(p, only, progress, overwrite, force)
+        return _run(p, only, progress, overwrite, force, last)
 
 
-def _run(p: Params, only, progress: bool, overwrite: bool, force: bool) -> dict[str, float | str]:
+def last_of(until: str | None) -> str | None:
+    """The stem of the notebook `until` names ('2', '02' or '02_pretrained'), or None."""
+    if until is None:
+        return None
+    found = notebooks([until])  # a wrong one is a RunError naming the notebooks there are
+    if not found:
+        raise RunError(f"no notebook {until!r}")
+    return found[0].stem
+
+
+def _run(p: Params, only, progress: bool, overwrite: bool, force: bool, last=None) -> dict[str, float | str]:
     run_dir = p.run_dir
     m = _claim(p, overwrite)
     _needs_before(p, only, m)
     _adopt(run_dir, m)
-    steps = [(nb, need or force) for nb, need in plan(p, only, m)]
+    steps = [(nb, need or force) for nb, need in plan(p, only, m) if last is None or nb.stem <= last]
     resolved = p.folder.params
     with custody.watch(run_dir, "run"):
         params_mod.save(p, resolved)

@@ -124,7 +124,8 @@ fig = report.generation_grid(
 
 # %%
 held_all = cat[cat["split"] == "val"]
-targets = separators.frozen_targets(P, cat, held_all["stem"], "val", fa, fv)
+# cached as "val_clips": "val" is 03's cache of the validation tuples' clips (another set)
+targets = separators.frozen_targets(P, cat, held_all["stem"], "val_clips", fa, fv)
 sim = torch.nn.functional.normalize(targets.audio, dim=1) @ torch.nn.functional.normalize(targets.image, dim=1).T
 labels = list(held_all["label"])
 hit = [labels[j] == labels[i] for i, j in enumerate(sim.argmax(1).tolist())]

@@ -71,6 +71,9 @@ def test_the_lanes_make_the_runs_the_book_shows(tmp_path):
     assert all(q.name == tag for tag, q in swept.items())
     assert sorted(q.g_blend_share != p.g_blend_share for q in swept.values()) == [False, True]
     assert all("threads=1" in cmd for lane in todo for _, cmd in lane)
+    # a step that prepares a run stops with --until (finished notebooks skipped), never --only
+    assert not any("--only" in cmd for lane in todo for _, cmd in lane)
+    assert any(cmd[cmd.index("--until") + 1] == "02" for lane in todo for _, cmd in lane if "--until" in cmd)
 
 
 def test_a_step_waits_for_an_earlier_step_of_the_same_run_in_the_other_lane(monkeypatch, tmp_path):

@@ -53,6 +53,17 @@ def test_rerun_skips_finished_notebooks(tmp_path, two_notebooks):
     assert runner.run(p.replace(threads=1), progress=False)["01_a"] == "skipped"
 
 
+def test_until_stops_after_a_notebook_and_still_skips_a_finished_one(tmp_path, two_notebooks):
+    """make book's lane 2 prepares the ablation with --until 02: --only would execute a finished
+    01 again (and rewrite what it wrote) on every later `make book`."""
+    p = _p(tmp_path)
+    assert list(runner.run(p, progress=False, until="01")) == ["01_a"]
+    assert runner.run(p, progress=False, until="1") == {"01_a": "skipped"}
+    assert isinstance(runner.run(p, progress=False, only=["01"])["01_a"], float)  # --only always runs it
+    with pytest.raises(runner.RunError, match="no notebook '07'"):
+        runner.run(p, progress=False, until="07")
+
+
 def test_an_interrupted_run_continues_where_it_stopped(tmp_path, two_notebooks):
     p = _p(tmp_path)
     runner.run(p, progress=False)
