@@ -471,7 +471,7 @@ def tell(rows: list[dict], reps: list, family: str, alpha: float = 0.05) -> None
     """Steps 3-4 of claim_records, in place: Holm over each family (the rows sharing `family`'s
     value) of the claims whose check passed, each claim's corrected interval at its Holm step's
     level, and its verdict against ± its judge's margin; a claim whose check failed reads
-    "cannot tell" and names what failed."""
+    "cannot tell", names what failed, and shows its interval at the Bonferroni level of its table."""
     for value in dict.fromkeys(r[family] for r in rows):
         members = [i for i, r in enumerate(rows) if r[family] == value and "p" in r and r["check passed"]]
         for i, h in zip(members, metrics.holm([rows[i]["p"] for i in members], alpha)):
@@ -485,6 +485,14 @@ def tell(rows: list[dict], reps: list, family: str, alpha: float = 0.05) -> None
                 r["verdict"] = "does not hold"
             else:
                 r["verdict"] = f"cannot tell: the corrected interval does not clear ±{r['margin']:.3f}"
+        # a claim whose check failed is not tested, but still shows its interval, corrected as the
+        # strictest Holm step would be (Bonferroni over every claim of its table): what a reader
+        # would see if the judge were trusted
+        everyone = [i for i, r in enumerate(rows) if r[family] == value and "p" in r]
+        for i in everyone:
+            if "corrected ci" not in rows[i]:
+                rows[i]["corrected ci"] = metrics.interval(reps[i], alpha / len(everyone))
+                rows[i]["corrected by"] = f"Bonferroni over {len(everyone)} (check failed: not tested)"
     for r in rows:
         if "verdict" not in r:
             r["verdict"] = "cannot tell: check failed: " + "; ".join(r["failed checks"])

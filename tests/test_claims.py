@@ -180,6 +180,11 @@ def test_the_claims_table_reads_cannot_tell_when_a_judges_bound_fails():
     broken = records(pool, pairs, missing, ranked, word_of, n)
     table = results.claims(collected_with(broken, a2a, s2s, clusters))
     assert table.loc[CLAIM, "verdict"].startswith("cannot tell: check failed: " + C.BOTH_FOUND)
+    # ... and still shows its difference with a corrected interval (not tested: Bonferroni level)
+    c = collected_with(broken, a2a, s2s, clusters)
+    row = next(r for r in c["claims"] if r["claim"] == CLAIM)
+    assert row["corrected by"].startswith("Bonferroni over 1") and "holm" not in row
+    assert row["corrected ci"][0] < row["difference"] < row["corrected ci"][1]
     # no difference: cannot tell, for the interval (not for the check)
     table = results.claims(collected_with(good, s2s, s2s, clusters))
     assert table.loc[CLAIM, "verdict"].startswith("cannot tell: the corrected interval")
@@ -317,7 +322,8 @@ def test_notebook_10s_claims_follow_the_rule_of_tables_1_to_3():
     assert "corrected ci" in r and r["corrected ci"][0] <= r["difference"] <= r["corrected ci"][1]
     blind = dict(good, **{"detector (CRS)": {}})  # the detector's check not measured: it cannot pass
     r = {x["claim"]: x for x in unseen_pairings.claim_records(unseen, blind, n=1000)}[r["claim"]]
-    assert r["verdict"].startswith("cannot tell: check failed") and "corrected ci" not in r
+    assert r["verdict"].startswith("cannot tell: check failed") and "holm" not in r
+    assert r["corrected by"].startswith("Bonferroni")  # not tested, its interval still shown
     run = {
         "results": {"mixed": {"A2A-PIT": {}}},
         "claims": [
