@@ -164,6 +164,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_continue(tmp_path):
         cwd=ROOT,
         env=e,
         start_new_session=True,
+        # as a terminal's job: a suite started in the background (`make test &`) runs with SIGINT
+        # ignored, which its children inherit, and then Ctrl-C could never reach the run
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     executed = tmp_path / "quick" / "01_data.ipynb"  # papermill writes it when the kernel starts

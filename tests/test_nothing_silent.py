@@ -118,7 +118,13 @@ def test_an_interrupted_run_says_so_in_the_log_and_how_to_continue(tmp_path, sig
     cmd = [sys.executable, "-m", "avgas", "run", "params/quick.yaml"]
     cmd += sum((["-p", f"{k}={json.dumps(v) if isinstance(v, dict) else v}"] for k, v in over.items()), [])
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C reaches it (see test_cli_errors)
     )
     log = tmp_path / "t" / "log.txt"
     deadline = time.time() + 240
