@@ -135,13 +135,14 @@ def test_07_and_08_tables_and_results_json(quick_run):
         "draws",
     }
     # issue 21: every claim of Tables 1-3 names its judge and its check with bounds, and has a verdict
-    # (and a corrected interval when its check passed); R@2* carries its chance floor
+    # and a corrected interval; R@2* carries its chance floor
     # 20 claims of the paper's comparisons and A2A's control, 4 of A2V's matched control (vs Sound2Scene, A2V vs it)
     assert len(r["claims"]) == 24 and r["chance floor"]["R@2*"] == 1 / 19
     for c in r["claims"]:
         assert c["judge"] in r["checks"] and c["verdict"].startswith(("holds", "does not hold", "cannot tell"))
         assert all(len(row["k/n"].split("/")) == 2 and row["bound"] in ("lower", "upper") for row in c["check"])
-        assert ("corrected ci" in c) == (c["check passed"] and "holm" in c)
+        # every claim shows a corrected interval: Holm's when its check passed, else Bonferroni's, marked
+        assert "corrected ci" in c and ("holm" in c) == c["check passed"] and ("corrected by" in c) != ("holm" in c)
         assert c["metric"] != "R@2*" or c["chance floor"] == 1 / 19
     assert {"passed", "FID(true, true')"} <= set(r["feature check"])
     assert r["validation"]["tuples"] == 40 and "A2A#1" in r["validation"]["CRS"]["mixed"]  # quick: 40 val tuples
@@ -201,7 +202,7 @@ def test_10_beyond_two_sources(quick_run):
     claim = next(c for c in unseen["claims"] if c["claim"] == "A2A beats Sound2Scene on mixed CRS (unseen pairings)")
     assert claim["units"] == unseen["tuples"] and claim["seeds"] == [2, 1] and claim["judge"] == "detector (CRS)"
     assert all(c["verdict"].startswith(("holds", "does not hold", "cannot tell")) for c in unseen["claims"])
-    assert all(("corrected ci" in c) == ("holm" in c) for c in unseen["claims"])
+    assert all("corrected ci" in c and ("corrected by" in c) != ("holm" in c) for c in unseen["claims"])
     protocol = json.loads((quick_run / "results.json").read_text())["protocol"]
     assert set(protocol["unseen_pairs"]) == set(unseen["pairs"])
     assert not set(unseen["pairs"]) & set(protocol["generator_pairs"])
