@@ -338,15 +338,28 @@ def _siblings(p: Params) -> str:
     return json.dumps([(f.parent.name, paths.file_hash(f)) for f in found])
 
 
+def _derived(path: str) -> bool:
+    """A file of the run's cache folder (path relative to the run folder)."""
+    return Path(path).parts[:1] == (RunFolder(Path()).cache.name,)
+
+
 def inputs_digest(m: dict, nb: Path, outside: str = "") -> str:
     """What a notebook can read of its run: the bytes that the notebooks before it wrote, as each
     of them recorded in the manifest when it ran (so a later notebook rewriting a shared file does
     not count). Kept with the notebook when it runs; a rerun skips it while this is unchanged, so a
     prose edit of one notebook re-executes that notebook and only those downstream whose inputs
-    its new run changed."""
+    its new run changed.
+
+    Files under cache/ are left out: each holds the key it was made for and is remade when a
+    reader asks for another (spectrogram.cached), so its bytes say which reader ran last, not
+    what the run holds; what it is made from (clips, tuples, parts) is counted where it is written."""
     done = m.get("notebooks", {})
     files = sorted(
-        (stem, path, sha) for stem, e in done.items() if stem < nb.stem for path, sha in e.get("outputs", {}).items()
+        (stem, path, sha)
+        for stem, e in done.items()
+        if stem < nb.stem
+        for path, sha in e.get("outputs", {}).items()
+        if not _derived(path)
     )
     return hashlib.sha1(json.dumps([files, outside]).encode()).hexdigest()[:16]
 

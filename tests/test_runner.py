@@ -86,6 +86,20 @@ def test_a_changed_notebook_reruns_with_everything_after_it_when_what_it_writes_
     assert isinstance(times["01_a"], float) and isinstance(times["02_b"], float)
 
 
+def test_a_rewritten_cache_file_does_not_rerun_what_follows(tmp_path, two_notebooks):
+    """A cache file holds the key it was made for and is remade when another reader asks for
+    another key set: its bytes are not an input of later notebooks (a prose edit of 06 once
+    cascaded so into 07-10 of the ablation). An output outside cache/ still counts."""
+    p = _p(tmp_path)
+    write = "p = yaml.safe_load(open(params_file)); r = Path(p['run_root'], p['name']); (r / 'cache').mkdir(exist_ok=True); (r / 'cache' / 'c.pt').write_text('{}'); (r / 'a.txt').write_text('a')"
+    _nb(two_notebooks[0], "from pathlib import Path; import yaml", write.format("x"))
+    runner.run(p, progress=False)
+    _nb(two_notebooks[0], "from pathlib import Path; import yaml", write.format("y"))
+    times = runner.run(p, progress=False)
+    assert isinstance(times["01_a"], float) and times["02_b"] == "skipped"
+    assert (p.run_dir / "cache" / "c.pt").read_text() == "y"
+
+
 def test_other_params_never_overwrite_silently(tmp_path, two_notebooks):
     p = _p(tmp_path)
     runner.run(p, progress=False)
