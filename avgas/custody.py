@@ -118,6 +118,7 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bo
         finally:
             _HELD[key] -= 1
         return
+    made = [d for d in (folder, *folder.parents) if not d.exists()]  # what the lock alone would leave behind
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK
     f = open(lock, "a+")
@@ -149,8 +150,21 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bo
             _HELD.pop(key, None)
             with contextlib.suppress(OSError):  # an idle lock file says nothing (and is always the same)
                 f.truncate(0)
+            _tidy(made, lock)
     finally:
         f.close()  # closing the descriptor releases the lock
+
+
+def _tidy(made: list[Path], lock: Path) -> None:
+    """A command that wrote nothing (refused, or stopped before its first file) leaves no folder
+    behind: the folders its lock made are removed again, the lock file first, while still held
+    (a process that opens it meanwhile is refused, as it would be a moment earlier)."""
+    if not made or [q.name for q in made[0].iterdir()] != [LOCK]:
+        return
+    with contextlib.suppress(OSError):
+        lock.unlink()
+        for d in made:  # the folder, then the parents it needed, each only while empty
+            d.rmdir()
 
 
 @contextlib.contextmanager

@@ -88,6 +88,21 @@ def quick_run(tmp_path_factory):
     return root / "quick"
 
 
+# The suite never writes into the checkout's runs/ (a test that forgets run_root once left a world
+# store, a cache and lock files there). Checked where runs/ did not exist when the suite started (a
+# fresh clone, CI): a developer's own runs/ may be written by a make book of theirs meanwhile.
+_RUNS = Path(__file__).resolve().parents[1] / "runs"
+_RUNS_BEFORE = _RUNS.exists()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _RUNS_BEFORE or not _RUNS.exists():
+        return
+    left = sorted(str(f.relative_to(_RUNS.parent)) for f in _RUNS.rglob("*") if f.is_file())
+    print(f"\nthe tests wrote into the checkout's runs/ (give them a run_root under tmp_path): {left[:10]}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 # The suite's time per test file, printed at its end (issue 22: make test stays well inside CI's
 # limit; which files cost what is read here, not asserted in a timed test). A session fixture's
 # time counts for the file of the first test that needed it.

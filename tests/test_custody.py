@@ -154,6 +154,20 @@ def test_every_command_that_writes_takes_the_lock_of_each_folder_it_writes(tmp_p
             assert rc == 1 and "in use by another avgas process" in err, (cmd, folder, rc, err)
 
 
+def test_a_command_that_writes_nothing_leaves_no_folder_behind(tmp_path, capsys):
+    """A refused command once left runs/<name>-select/.avgas.lock (and runs/) in the checkout:
+    the folders a lock made are removed again when nothing else was written in them."""
+    root = tmp_path / "runs"
+    rc, err = _main(["select", "params/quick.yaml", "-p", f"run_root={root}", "--only", "epochs"], capsys)
+    assert rc == 1 and "epochs" in err
+    assert not root.exists(), sorted(str(f) for f in root.rglob("*"))
+    with custody.hold(root / "kept", "a test"):
+        (root / "kept" / "out.txt").write_text("x")  # a folder that holds a written file stays
+    with custody.hold(tmp_path, "a test"):  # a folder that was there before stays
+        pass
+    assert sorted(f.name for f in (root / "kept").iterdir()) == [custody.LOCK, "out.txt"] and tmp_path.is_dir()
+
+
 # ------------------------------------------------------------------------------ the record (3)
 
 

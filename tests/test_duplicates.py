@@ -126,6 +126,7 @@ def test_the_synthetic_world_has_no_duplicates(tmp_path):
         {
             "data_root": str(tmp_path / "data"),
             "metadata_csv": str(tmp_path / "data" / "metadata.csv"),
+            "run_root": str(tmp_path / "runs"),  # the world store beside it: never the checkout's runs/
             "clips_per_class": 12,
         },
     )

@@ -82,6 +82,7 @@ def vgg(tmp_path_factory):
             "frames_json": str(root / "top1_boxes_top10_moments.json"),
             "data_root": str(root / "data"),
             "metadata_csv": str(root / "data" / "metadata.csv"),
+            "run_root": str(root / "runs"),  # the catalogue's checks cache: never the checkout's runs/
             "min_clip_seconds": 1.0,
             "train_tuples": 2,
             "val_tuples": 2,
