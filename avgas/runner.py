@@ -1,8 +1,8 @@
 """Run the numbered notebooks as one parameterised job (papermill), into runs/<name>/.
 
 A run folder keeps the resolved params it ran with (`params.yaml`) and a manifest (`run.json`):
-for each notebook, the hash of its source and whether it finished. Rerunning the same params skips finished
-notebooks whose source did not change (an interrupted run continues where it stopped; a notebook
+for each notebook, the hash of its source, of the avgas code it imports (avgas.codestamp) and whether
+it finished. Rerunning the same params skips finished notebooks whose source and code did not change (an interrupted run continues where it stopped; a notebook
 after a rerun one reruns too, as its inputs may have changed). A run folder made with other
 params is not touched unless `overwrite` is given; then the old executed notebooks, params and
 manifest are kept under `previous/<time>/` first.
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from avgas import custody, paths
+from avgas import codestamp, custody, paths
 from avgas import params as params_mod
 from avgas import progress as progress_mod
 from avgas.params import Params
@@ -131,6 +131,7 @@ def plan(p: Params, only: list[str] | None = None, manifest: dict | None = None)
         fresh = (
             entry.get("status") == "finished"
             and entry.get("source") == source_hash(nb)
+            and entry.get("code") == codestamp.notebook_stamp(nb)  # the avgas code it runs (a git pull)
             and p.folder.notebook(nb.name).is_file()
         )
         # a notebook that recorded what it read reruns only when that changed (inputs_changed, in
@@ -207,7 +208,12 @@ def _run(p: Params, only, progress: bool, overwrite: bool, force: bool, last=Non
             print(f"[avgas] {nb.name} -> {out}", file=sys.stderr, flush=True)
             os.environ[progress_mod.ENV_NOTEBOOK] = nb.stem
             # the manifest records outcomes only: a killed job never leaves a notebook "running"
-            entry = {"source": source_hash(nb), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "inputs": inputs}
+            entry = {
+                "source": source_hash(nb),
+                "code": codestamp.notebook_stamp(nb),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "inputs": inputs,
+            }
             t0 = time.perf_counter()
             _execute(p, m, nb, entry, progress)
             times[nb.stem] = time.perf_counter() - t0
