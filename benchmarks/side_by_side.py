@@ -21,10 +21,17 @@ from avgas import losses, models
 
 
 def steps_per_second(
-    threads: int, steps: int, width: float = 0.25, batch: int = 16, frames: int = 98, channels_last: bool = False
+    threads: int,
+    steps: int,
+    width: float = 0.25,
+    batch: int = 16,
+    frames: int = 98,
+    channels_last: bool = False,
+    bf16: bool = False,
 ) -> float:
     """Training steps per second of one process with `threads` torch threads (median step); with
-    `channels_last`, the weights in that memory format, as avgas.train makes them."""
+    `channels_last`, the weights in that memory format, as avgas.train makes them; with `bf16`, the
+    forward pass under bfloat16 autocast on the CPU (not what avgas trains with: a measurement)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = models.Separator(width=width, dim=2048, sources=2).train()
@@ -37,7 +44,9 @@ def steps_per_second(
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        loss = losses.separator_loss(model(x), targets, "A2A")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            hs = tuple(h.float() for h in model(x))
+        loss = losses.separator_loss(hs, targets, "A2A")
         opt.zero_grad()
         loss.backward()
         opt.step()
