@@ -118,13 +118,13 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bo
         finally:
             _HELD[key] -= 1
         return
-    made = [d for d in (folder, *folder.parents) if not d.exists()]  # what the lock alone would leave behind
-    folder.mkdir(parents=True, exist_ok=True)
+    plain = Path(os.path.abspath(folder))  # without '..': a parent that exists is never taken for one made
+    made = [d for d in (plain, *plain.parents) if not d.exists()]  # what the lock alone would leave behind
     lock = folder / LOCK
-    f = open(lock, "a+")
+    f = _open_lock(folder, lock)
     try:
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(f, lock)
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
@@ -155,13 +155,37 @@ def hold(folder: str | os.PathLike, what: str, create: bool = True, _command: bo
         f.close()  # closing the descriptor releases the lock
 
 
+def _open_lock(folder: Path, lock: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    return open(lock, "a+")
+
+
+def _flock(f, lock: Path) -> None:
+    """Lock the open lock file `f`, and make sure it is still the one at `lock`: a holder that
+    ended may have removed it (_tidy) between our open and our lock. Then the one there now (or a
+    new one) is opened and locked instead; `f` is that file afterwards. OSError when held."""
+    for _ in range(5):
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            same = os.path.samestat(os.fstat(f.fileno()), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        g = _open_lock(lock.parent, lock)
+        os.dup2(g.fileno(), f.fileno())  # the caller's f now refers to the file at `lock`
+        g.close()
+    raise OSError(errno.EAGAIN, f"{lock} keeps being replaced")
+
+
 def _tidy(made: list[Path], lock: Path) -> None:
     """A command that wrote nothing (refused, or stopped before its first file) leaves no folder
     behind: the folders its lock made are removed again, the lock file first, while still held
     (a process that opens it meanwhile is refused, as it would be a moment earlier)."""
-    if not made or [q.name for q in made[0].iterdir()] != [LOCK]:
-        return
     with contextlib.suppress(OSError):
+        if not made or [q.name for q in made[0].iterdir()] != [LOCK]:
+            return
         lock.unlink()
         for d in made:  # the folder, then the parents it needed, each only while empty
             d.rmdir()

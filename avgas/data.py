@@ -27,7 +27,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from avgas import duplicates, paper, paths, progress, slots, world
+from avgas import codestamp, duplicates, paper, paths, progress, slots, world
 from avgas import spectrogram as spec
 from avgas.layout import IMAGE_SUFFIXES, SPLITS, DataError  # noqa: F401 - data.DataError: the name callers use
 from avgas.params import Params
@@ -342,12 +342,13 @@ class ClipScreen:
     def __init__(self, p: Params):
         self.file = p.cache_dir / "clip_checks.json"
         self.min_seconds = min(p.min_clip_seconds, p.clip_seconds)
+        rule = [self.min_seconds, codestamp.stamp(["import avgas.data"])]  # the checks' code counts too
         try:
             self.known = json.loads(self.file.read_text()) if self.file.is_file() else {}
         except ValueError:
             self.known = {}
-        if self.known.get("_rule") != self.min_seconds:
-            self.known = {"_rule": self.min_seconds}
+        if self.known.get("_rule") != rule:
+            self.known = {"_rule": rule}
         self.changed = False
 
     def problem(self, audio: Path, image: Path) -> str | None:
@@ -504,6 +505,7 @@ def _fingerprint(p: Params, **extra) -> dict:
         "clip_seconds": p.clip_seconds,
         "data": str(p.data_dir),
         "world": stamp.read_text() if stamp.is_file() else str(p.metadata_path.stat().st_mtime),
+        "code": codestamp.stamp(["import avgas.data"]),  # what makes them: a changed STFT remakes them
         **extra,
     }
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from avgas import data, models, paths, slots
+from avgas import codestamp, data, models, paths, slots
 from avgas import spectrogram as spec
 from avgas.checkpoints import CheckpointError, first_line
 from avgas.core import losses, separator
@@ -55,6 +55,7 @@ def frozen_targets(p: Params, cat: pd.DataFrame, stems, name: str, fa, fv, progr
         "fa": _file_stamp(p.weight_path("sound2scene_checkpoint")),
         "fv": _file_stamp(p.weight_path("swav_checkpoint")),
         "fv_size": p.fv_image_size,
+        "code": codestamp.stamp(["import avgas.separators"]),  # the code that embeds them
     }
 
     def rows(i: int, j: int) -> torch.Tensor:

@@ -41,6 +41,17 @@ def test_the_stamp_follows_imports_and_nothing_else(tmp_path):
     assert codestamp.stamp(cells, tmp_path) != changed
 
 
+def test_comments_and_docstrings_rerun_nothing_and_an_unreadable_cell_reaches_everything(tmp_path):
+    pkg = _package(tmp_path)
+    cells = ["from avgas import metrics"]
+    before = codestamp.stamp(cells, tmp_path)
+    (pkg / "core" / "maths.py").write_text('"""Numbers."""\n# why\nX = (1)\n')
+    assert codestamp.stamp(cells, tmp_path) == before
+    (pkg / "core" / "maths.py").write_text("X = 1.0\n")
+    assert codestamp.stamp(cells, tmp_path) != before
+    assert "avgas.book" in codestamp.reached(["%%bash\necho x\nfor ;;"], tmp_path)  # unknown: all of it
+
+
 def test_a_finished_notebook_reruns_when_its_code_changed(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell('params_file = "params/quick.yaml"')

@@ -168,6 +168,20 @@ def test_a_command_that_writes_nothing_leaves_no_folder_behind(tmp_path, capsys)
     assert sorted(f.name for f in (root / "kept").iterdir()) == [custody.LOCK, "out.txt"] and tmp_path.is_dir()
 
 
+def test_a_lock_file_removed_between_open_and_lock_is_not_the_one_held(tmp_path):
+    """A holder that ends removes the lock file it made (_tidy). A process that opened that file
+    just before must not hold it: it locks the file at the path instead, so a third is refused."""
+    folder = tmp_path / "r"
+    lock = folder / custody.LOCK
+    f = custody._open_lock(folder, lock)
+    lock.unlink()  # what an ending holder did between this open and this lock
+    custody._flock(f, lock)
+    assert os.path.samestat(os.fstat(f.fileno()), os.stat(lock))
+    with pytest.raises(custody.BusyError), custody.hold(folder, "a third"):
+        pass
+    f.close()
+
+
 # ------------------------------------------------------------------------------ the record (3)
 
 

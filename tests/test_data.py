@@ -71,3 +71,20 @@ def test_mix_spectrograms_are_cached(small_params, catalogue):
     assert s.shape == (3, 257, 48)  # (8000 - 512) // 159 + 1 frames
     assert (small_params.cache_dir / "spec_mix_val.pt").is_file()
     assert data.mix_spectrograms(small_params, catalogue, val, "val", progress=False).equal(s)
+
+
+def test_a_cache_made_by_other_code_is_made_again(small_params, catalogue, monkeypatch):
+    """The run's caches carry the stamp of the code that makes them (avgas.codestamp): after a pull
+    that changes the spectrogram code, a rerun notebook must not read the old tensors."""
+    from avgas import codestamp
+
+    t = data.make_tuples(catalogue, small_params)
+    val = t[t.split == "val"]
+    data.mix_spectrograms(small_params, catalogue, val, "val", progress=False)
+    reads, load = [], data.load_waves
+    monkeypatch.setattr(data, "load_waves", lambda *a, **k: reads.append(1) or load(*a, **k))
+    data.mix_spectrograms(small_params, catalogue, val, "val", progress=False)
+    assert not reads  # the same code: read back
+    monkeypatch.setattr(codestamp, "stamp", lambda sources, root=None: "other code")
+    data.mix_spectrograms(small_params, catalogue, val, "val", progress=False)
+    assert reads  # made again
