@@ -2,8 +2,9 @@
 
 A run folder keeps the resolved params it ran with (`params.yaml`) and a manifest (`run.json`):
 for each notebook, the hash of its source, of the avgas code it imports (avgas.codestamp) and whether
-it finished. Rerunning the same params skips finished notebooks whose source and code did not change (an interrupted run continues where it stopped; a notebook
-after a rerun one reruns too, as its inputs may have changed). A run folder made with other
+it finished. Rerunning the same params skips finished notebooks whose source and code did not
+change (an interrupted run continues where it stopped; a notebook after a rerun one reruns too, as
+its inputs may have changed). A run folder made with other
 params is not touched unless `overwrite` is given; then the old executed notebooks, params and
 manifest are kept under `previous/<time>/` first.
 """
