@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]  # the folder that holds avgas/
 # what a module starts in another process rather than importing: notebook 03 with
 # train_processes > 1 launches `python -m avgas train` under torchrun (train.launch)
 LAUNCHES = {"avgas.train": ["avgas.__main__"]}
-_PARSED: dict[tuple, tuple] = {}  # (file, size, mtime) -> (its tree, its code's hash): parsed once per process
+_PARSED: dict[tuple, tuple] = {}  # (file, size, mtime) -> (its imports, its code's hash)
 
 
 class Unreadable(Exception):
@@ -44,18 +44,19 @@ def _parse(source: str | bytes) -> ast.Module:
         raise Unreadable(str(e)) from None
 
 
-def _module_tree(f: Path) -> ast.Module:
-    return _read(f)[0]
-
-
-def _read(f: Path) -> tuple[ast.Module, str]:
-    """A module's syntax tree and the hash of its code (_code), each made once per process."""
+def _read(f: Path, root: Path, package: str) -> tuple[set[str], str]:
+    """A module's avgas imports and the hash of its code (_code), made once per process."""
     st = f.stat()
     key = (str(f), st.st_size, st.st_mtime_ns)
     if key not in _PARSED:
         tree = _parse(f.read_bytes())  # bytes: the file's own encoding, not the locale's
-        _PARSED[key] = (tree, hashlib.sha1(_code(tree).encode()).hexdigest())
+        _PARSED[key] = (imported(tree, root, package), hashlib.sha1(_code(tree).encode()).hexdigest())
     return _PARSED[key]
+
+
+def _package(name: str, f: Path) -> str:
+    """The package a module's relative imports start from."""
+    return name if f.name == "__init__.py" else name.rpartition(".")[0] or PACKAGE
 
 
 def _module_file(root: Path, name: str) -> Path | None:
@@ -110,8 +111,7 @@ def reached(sources: list[str], root: Path) -> dict[str, Path]:
                 continue
             f = _module_file(root, name)
             seen[name] = f
-            package = name if f.name == "__init__.py" else name.rpartition(".")[0]
-            todo += [*imported(_module_tree(f), root, package or PACKAGE), *LAUNCHES.get(name, [])]
+            todo += [*_read(f, root, _package(name, f))[0], *LAUNCHES.get(name, [])]
         return seen
     except Unreadable:
         return _everything(root)
@@ -142,8 +142,8 @@ def stamp(sources: list[str], root: Path = ROOT) -> str:
     )
     names = [m for m, _ in modules] + [f.relative_to(root).as_posix() for f in resources]
     h = hashlib.sha1(json.dumps(names).encode())
-    for _, f in modules:
-        h.update(_read(f)[1].encode())
+    for name, f in modules:
+        h.update(_read(f, root, _package(name, f))[1].encode())
     for f in resources:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
