@@ -36,12 +36,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from avgas import paths
+from avgas import paths, progress
 
 log = logging.getLogger("avgas")
 
 FOLDER = ".instrument"
 ENTRY = "entry.json"
+WAITING = "waiting for another run to build"  # how a wait for a build claim is named in the stage table
 
 
 def root(p) -> Path:
@@ -124,7 +125,10 @@ def claim(e: Entry) -> None:
         log.info("instrument store: %s is being built by %s; waiting for it", e.key, who)
         t0 = time.perf_counter()
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        log.info("instrument store: waited %.0f s for %s", time.perf_counter() - t0, e.key)
+        waited = time.perf_counter() - t0
+        log.info("instrument store: waited %.0f s for %s", waited, e.key)
+        # its own row in the stage table: time this run spent idle, not working (avgas.stages)
+        progress.record_stage(f"{WAITING} {e.part} ({who})", 1, 1, waited)
     f.seek(0)
     f.truncate()
     f.write(f"process {os.getpid()} ({os.environ.get('AVGAS_RUN_NAME', 'a run')})\n")

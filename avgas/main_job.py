@@ -118,7 +118,13 @@ def run(params_file: str | Path, out=None) -> int:
     codes, lock = [0] * len(todo), threading.Lock()
     done = {(i, j): threading.Event() for i, steps in enumerate(todo) for j in range(len(steps))}
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=_lane, args=(todo, i, codes, done, out, lock)) for i in range(len(todo))]
+    ends = [0.0] * len(todo)
+
+    def lane(i: int) -> None:
+        _lane(todo, i, codes, done, out, lock)
+        ends[i] = (time.perf_counter() - t0) / 60
+
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(todo))]
     for t in threads:
         t.start()
     for t in threads:
@@ -128,6 +134,9 @@ def run(params_file: str | Path, out=None) -> int:
         failed = _step(*todo[0][0], out, lock)
     minutes = (time.perf_counter() - t0) / 60
     print(f"[avgas] the three runs took {minutes:.1f} min of wall time ({len(todo)} side by side)", file=out)
+    # a lane that ends early leaves its core idle until the other ends: the job's packing, in numbers
+    lanes_done = ", ".join(f"lane {i + 1} {m:.1f}" for i, m in enumerate(ends))
+    print(f"[avgas] the lanes ended after (min): {lanes_done}; then the main run again", file=out)
     return failed
 
 

@@ -7,7 +7,9 @@ its steps of its latest execution, and what is left of its wall time (loading, g
 metrics, plots) is its "rest". A part taken from the instrument store has no step: it took no
 training time in this run. Steps run side by side (separator trainings with `train_jobs` > 1) are
 one step of their wall time; each worker's own steps are listed under it, indented, and not counted
-again in the totals.
+again in the totals. A wait for a part that another run was building (avgas.instrument's build
+claims) is a step of its own, and the table closes with their sum: time in which that run did no
+work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from avgas import instrument
 from avgas.runfolder import RunFolder
 
 
@@ -85,6 +88,10 @@ def table(run_dirs: list[Path], min_share: float = 0.005) -> str:
     lines.append("")
     lines += [f"{'total ' + run:{width}s} {s:9.1f} {100 * s / total:5.1f}%" for run, s in per_run.items()]
     lines.append(f"{'total':{width}s} {total:9.1f} 100.0%  ({total / 60:.1f} min)")
+    idle = sum(r["seconds"] for r in all_rows if r["stage"].startswith(instrument.WAITING))
+    if idle:  # time a run sat waiting for a part that a run beside it was building: no work done
+        name = "of which waiting for another run's build"
+        lines.append(f"{name:{width}s} {idle:9.1f} {100 * idle / total:5.1f}%  (work: {(total - idle) / 60:.1f} min)")
     return "\n".join(lines)
 
 

@@ -352,9 +352,13 @@ def _dummy_entry(store: str, run: str):
     )
 
 
-def test_a_part_being_built_beside_is_waited_for_not_built_twice(tmp_path):
+def test_a_part_being_built_beside_is_waited_for_not_built_twice(tmp_path, monkeypatch):
     import multiprocessing as mp
 
+    from avgas import progress
+
+    (tmp_path / "run").mkdir()
+    monkeypatch.setenv(progress.ENV_LOG, str(tmp_path / "run" / "log.txt"))  # a batch run: steps are recorded
     ctx = mp.get_context("spawn")
     started = ctx.Event()
     builder = ctx.Process(target=_build_slowly, args=(str(tmp_path), started, 3.0))
@@ -367,6 +371,9 @@ def test_a_part_being_built_beside_is_waited_for_not_built_twice(tmp_path):
     assert report == {"built by": "the first run"}
     assert (tmp_path / "waiting" / "part.bin").read_bytes() == b"the part"
     assert instrument.fetch(_dummy_entry(str(tmp_path), "third")) is not None  # no claim left behind
+    # the wait is a step of its own in the stage table: idle time, not the part's build
+    (row,) = [json.loads(line) for line in (tmp_path / "run" / "stages.jsonl").read_text().splitlines()]
+    assert row["step"].startswith(instrument.WAITING + " part") and row["seconds"] > 1.0
 
 
 def test_stand_ins_of_both_sizes_are_one_set_for_the_two_source_run_and_its_three_source_sibling(tmp_path):

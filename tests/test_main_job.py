@@ -38,6 +38,7 @@ def test_lanes_run_side_by_side_tagged_and_the_main_run_again(monkeypatch, tmp_p
     assert float(starts["a2"]) >= float(starts["a"]) + 1  # a lane runs its steps in order
     assert [line.split()[0] for line in stamp.read_text().splitlines()][-1] == "a"  # the main run again
     assert time.perf_counter() - t0 < 6
+    assert re.search(r"lanes ended after \(min\): lane 1 0\.[0-9], lane 2 0\.[0-9]; then", text)  # each lane's end
 
 
 def test_a_failing_run_stops_its_lane_and_is_the_exit_code(monkeypatch, tmp_path):

@@ -29,3 +29,12 @@ def test_steps_run_side_by_side_count_once(tmp_path):
     text = stages.table([run])
     assert text.splitlines()[-1].split()[1] == "100.0"  # the total is the wall time, not 100 + 105
     assert "  separator A2A" in text and "(in)" in text
+
+
+def test_time_spent_waiting_for_another_runs_build_is_shown_as_idle(tmp_path):
+    from avgas import instrument
+
+    run = _run(tmp_path, [{"step": f"{instrument.WAITING} f_A (process 7 (other))", "seconds": 30.0}])
+    last = stages.table([run]).splitlines()[-1]
+    assert last.startswith("of which waiting for another run's build")
+    assert last.split()[-5:] == ["30.0", "30.0%", "(work:", "1.2", "min)"]  # 100 s of wall time, 30 of them idle
