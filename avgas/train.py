@@ -100,18 +100,42 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
     }
     keys["targets"] = [_file_stamp(p.weight_path(k)) for k in ("sound2scene_checkpoint", "swav_checkpoint")]
     keys["fv_image_size"] = p.fv_image_size  # the f_V targets' input size (a given swav file keeps its bytes)
-    if p.amp and p.torch_device.type == "cuda":  # bfloat16 autocast trains another model (ignored on the CPU)
+    if bf16_autocast(p):  # bfloat16 autocast trains another model
         keys["amp"] = True
     if p.sources != 2:  # absent for two sources, so the paper's separators keep their settings hash
         keys["sources"] = p.sources
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast on
+    the CPU emulates it, slower than float32."""
+    cpu = torch.cpu
+    return any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+_said_ignored = False
+
+
+def bf16_autocast(p: Params) -> bool:
+    """Whether the separator trains under bfloat16 autocast: `amp: true` on CUDA, or on a CPU with
+    bfloat16 instructions. On another CPU `amp` is ignored, with one logged line: it trains in float32."""
+    global _said_ignored
+    if not p.amp:
+        return False
+    if p.torch_device.type == "cuda" or (p.torch_device.type == "cpu" and cpu_has_bf16()):
+        return True
+    if not _said_ignored:
+        log.warning("amp: true is ignored here: this CPU has no bfloat16 instructions; the separator trains in float32")
+        _said_ignored = True
+    return False
+
+
 def _epoch_loss(
     model, d: SeparatorData, alignment: str, batch: int, order=None, opt=None, amp: bool = False, w=None
 ) -> float:
-    """Mean loss over one pass; trains when an optimiser is given. `amp`: bfloat16 autocast on
-    CUDA (no loss scaling needed); ignored on the CPU. `w` (a distributed.World of several ranks):
+    """Mean loss over one pass; trains when an optimiser is given. `amp`: bfloat16 autocast on the
+    model's device (no loss scaling needed; `bf16_autocast` says when). `w` (a distributed.World of several ranks):
     each rank embeds its slice of every batch and the loss is the whole batch's (avgas.distributed)."""
     w = w or distributed.World()
     n = len(d.mix)
@@ -126,7 +150,7 @@ def _epoch_loss(
         targets = d.targets_of(idx, device)  # the whole batch's
         with (
             torch.set_grad_enabled(opt is not None),
-            torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda"),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp),
         ):
             hs = tuple(h.float() for h in model(spec))
             if w.parallel:  # the global batch's slots, gradients flowing back to each rank's rows
@@ -182,6 +206,7 @@ def train_separator(
             f"{w.size} ranks for a global batch of {p.batch_size} (batch_size): at most one rank per tuple"
         )
     device = distributed.device_for(p.torch_device, w)
+    amp = bf16_autocast(p)
     torch.manual_seed(p.seed)
     net = distributed.wrap(_new_model(p, alignment, train.targets["A"][0].shape[1]).to(device), w)
     model = distributed.bare(net)  # what checkpoints hold, whatever the world size
@@ -213,9 +238,9 @@ def train_separator(
         t0 = time.perf_counter()
         net.train()
         order = torch.randperm(len(train.mix), generator=torch.Generator().manual_seed(p.seed * 1000 + epoch))
-        tr = _epoch_loss(net, train, alignment, p.batch_size, order, opt, amp=p.amp, w=w)
+        tr = _epoch_loss(net, train, alignment, p.batch_size, order, opt, amp=amp, w=w)
         net.eval()
-        va = _epoch_loss(net, val, alignment, p.batch_size, amp=p.amp, w=w)  # the same on every rank
+        va = _epoch_loss(net, val, alignment, p.batch_size, amp=amp, w=w)  # the same on every rank
         result.history["train_loss"].append(tr)
         result.history["val_loss"].append(va)
         result.history["seconds"].append(time.perf_counter() - t0)

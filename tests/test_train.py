@@ -118,3 +118,28 @@ def test_trainings_side_by_side_equal_the_ones_made_one_after_another(setup):
         wa, wb = weights(p.replace(name="alone"), r.alignment), weights(q, r.alignment)
         assert all(torch.equal(wa[k], wb[k]) for k in wa), name
     assert not list((q.run_dir / "cache").glob(".train-jobs-*"))  # the workers' data file is gone
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_on_the_cpu_trains_under_bf16_autocast_only_where_the_cpu_has_bf16(setup, monkeypatch, caplog, native):
+    """amp: true on a CPU with bfloat16 instructions: the convolutions run in bfloat16 and the
+    training is a separator of its own (another store key); on a CPU without them it is the float32
+    training, said once in the log."""
+    p, tr, va = setup
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(train, "_said_ignored", False)
+    seen = set()
+    real = train._new_model
+
+    def watched(*a, **k):
+        model = real(*a, **k)
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        first.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+        return model
+
+    monkeypatch.setattr(train, "_new_model", watched)
+    amp = p.replace(amp=True)
+    train.train_separator(amp, "A2A", tr, va, progress=False)
+    assert seen == ({torch.bfloat16} if native else {torch.float32})
+    assert (train._settings(amp, "A2A", 40) != train._settings(p, "A2A", 40)) is native
+    assert ("amp: true is ignored here" in caplog.text) is not native

@@ -48,7 +48,12 @@ class Params:
         min=0,
     )
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "torch device; auto = CUDA when present")
-    amp: bool = _f(False, "separator training in bfloat16 autocast on CUDA (ignored on the CPU)")
+    amp: bool = _f(
+        False,
+        "separator training in bfloat16 autocast: on CUDA, and on a CPU with bfloat16 instructions "
+        "(AVX512-BF16 or AMX; elsewhere ignored, with a logged line). It trains another model: a separator "
+        "of its own in the store",
+    )
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
     progress_seconds: float = _f(
         30.0, "batch runs: seconds between progress lines (log.txt and stderr) of a long step", min=0.5, max=3600.0
