@@ -121,8 +121,10 @@ def run(params_file: str | Path, out=None) -> int:
     ends = [0.0] * len(todo)
 
     def lane(i: int) -> None:
-        _lane(todo, i, codes, done, out, lock)
-        ends[i] = (time.perf_counter() - t0) / 60
+        try:
+            _lane(todo, i, codes, done, out, lock)
+        finally:
+            ends[i] = (time.perf_counter() - t0) / 60
 
     threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(todo))]
     for t in threads:
@@ -136,7 +138,8 @@ def run(params_file: str | Path, out=None) -> int:
     print(f"[avgas] the three runs took {minutes:.1f} min of wall time ({len(todo)} side by side)", file=out)
     # a lane that ends early leaves its core idle until the other ends: the job's packing, in numbers
     lanes_done = ", ".join(f"lane {i + 1} {m:.1f}" for i, m in enumerate(ends))
-    print(f"[avgas] the lanes ended after (min): {lanes_done}; then the main run again", file=out)
+    again = "" if any(codes) else "; then the main run again"
+    print(f"[avgas] the lanes ended after (min): {lanes_done}{again}", file=out)
     return failed
 
 

@@ -9,7 +9,7 @@ training time in this run. Steps run side by side (separator trainings with `tra
 one step of their wall time; each worker's own steps are listed under it, indented, and not counted
 again in the totals. A wait for a part that another run was building (avgas.instrument's build
 claims) is a step of its own, and the table closes with their sum: time in which that run did no
-work.
+work (a side-by-side worker's wait is inside its step's wall time, and not in that sum).
 """
 
 from __future__ import annotations

@@ -119,7 +119,8 @@ _said_ignored = False
 
 def bf16_autocast(p: Params) -> bool:
     """Whether the separator trains under bfloat16 autocast: `amp: true` on CUDA, or on a CPU with
-    bfloat16 instructions. On another CPU `amp` is ignored, with one logged line: it trains in float32."""
+    bfloat16 instructions. On another CPU `amp` is ignored, said in the log (once per process): it
+    trains in float32. So the store key of an amp run depends on the CPU it trains on."""
     global _said_ignored
     if not p.amp:
         return False
@@ -182,6 +183,10 @@ def _continue_from(p: Params, w, folder: Path, settings: str, alignment: str, de
                 _warn(
                     f"separator {alignment}: {folder / 'best.pt'} is missing or damaged (its content differs "
                     "from what training wrote); training again from the first epoch"
+                )
+            if not same and (p.resume or done):  # e.g. amp: true on a CPU with bfloat16 and one without
+                log.info(
+                    "separator %s: %s was trained with other settings; training from the first epoch", alignment, last
                 )
             ck = ck if same and best_whole and (p.resume or done) else None
     return distributed.from_main(ck)
@@ -428,14 +433,16 @@ def pure_step_seconds(p: Params, d: SeparatorData, alignment: str, n_batches: in
     """Seconds of one forward/backward/update on batches gathered beforehand — the floor an
     epoch's per-batch time is compared with (the data path's overhead is the difference)."""
     torch.manual_seed(p.seed)
-    model = models.Separator(width=p.separator_width, dim=d.targets["A"][0].shape[1], sources=d.sources).train()
+    model = _new_model(p, alignment, d.targets["A"][0].shape[1]).train()  # as training makes it
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    amp = p.torch_device.type == "cpu" and bf16_autocast(p)  # this step runs on the CPU
     idx = torch.arange(min(len(d.mix), p.batch_size * (n_batches + 1)))
     batches = [d.batch(idx[i : i + p.batch_size]) for i in range(0, len(idx) - p.batch_size + 1, p.batch_size)]
     times = []
     for x, targets in batches:
         t0 = time.perf_counter()
-        loss = losses.separator_loss(model(x), targets, alignment)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = losses.separator_loss(tuple(h.float() for h in model(x)), targets, alignment)
         opt.zero_grad()
         loss.backward()
         opt.step()

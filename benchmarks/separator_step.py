@@ -1,9 +1,9 @@
 """One training step of the separator, its weights in the default memory format and channels-last
 (issue 22: the separator trainings are the largest stage of `make book`; avgas.train makes them
-channels-last), and channels-last under bfloat16 autocast (a candidate, measured only). Median
-milliseconds per step at the params file's width and batch, one torch thread, by
-side_by_side.steps_per_second. Numbers for the notes, not a test; run it on an otherwise idle
-machine.
+channels-last), and channels-last under bfloat16 autocast (what `amp: true` trains with on a CPU
+with bfloat16 instructions; make book keeps float32). Median milliseconds per step at the params
+file's width and batch, one torch thread, by side_by_side.steps_per_second. Numbers for the notes,
+not a test; run it on an otherwise idle machine.
 
     .venv/bin/python benchmarks/separator_step.py [params/default.yaml] [--steps 25]
 """
@@ -32,8 +32,8 @@ def main() -> None:
     print(f"  default format          : {ms[False, False]:7.1f} ms/step")
     print(f"  channels-last (avgas)   : {ms[True, False]:7.1f} ms/step")
     print(f"  speed-up {ms[False, False] / ms[True, False]:.2f}x")
-    # a candidate, not what avgas does: bfloat16 trains another model (its validation losses must
-    # show it trains as well before a params file may ask for it; see the notes of issue 22)
+    # what `amp: true` does on a CPU with bfloat16 instructions: it trains another model, so make
+    # book keeps float32 (book/running.md)
     print(f"  channels-last, bf16 CPU : {ms[True, True]:7.1f} ms/step ({ms[True, False] / ms[True, True]:.2f}x)")
 
 

@@ -31,7 +31,7 @@ def steps_per_second(
 ) -> float:
     """Training steps per second of one process with `threads` torch threads (median step); with
     `channels_last`, the weights in that memory format, as avgas.train makes them; with `bf16`, the
-    forward pass under bfloat16 autocast on the CPU (not what avgas trains with: a measurement)."""
+    forward pass under bfloat16 autocast on the CPU (what `amp: true` does on a CPU with bfloat16)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = models.Separator(width=width, dim=2048, sources=2).train()

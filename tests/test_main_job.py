@@ -50,6 +50,7 @@ def test_a_failing_run_stops_its_lane_and_is_the_exit_code(monkeypatch, tmp_path
     out = io.StringIO()
     assert main_job.run(tmp_path / "p.yaml", out) == 3
     assert "[a] failed (exit code 3)" in out.getvalue() and "[a2]" not in out.getvalue()
+    assert "lanes ended after" in out.getvalue() and "main run again" not in out.getvalue()  # it was not
 
 
 def test_the_lanes_make_the_runs_the_book_shows(tmp_path):

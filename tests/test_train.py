@@ -138,8 +138,17 @@ def test_amp_on_the_cpu_trains_under_bf16_autocast_only_where_the_cpu_has_bf16(s
         return model
 
     monkeypatch.setattr(train, "_new_model", watched)
+    p = p.replace(device="cpu")  # on a machine with CUDA, `auto` would train there
     amp = p.replace(amp=True)
     train.train_separator(amp, "A2A", tr, va, progress=False)
     assert seen == ({torch.bfloat16} if native else {torch.float32})
     assert (train._settings(amp, "A2A", 40) != train._settings(p, "A2A", 40)) is native
     assert ("amp: true is ignored here" in caplog.text) is not native
+
+
+def test_the_cpu_bf16_check_asks_torch_helpers_that_exist():
+    """cpu_has_bf16 reads private torch helpers; a torch that renamed both would turn amp off
+    everywhere on the CPU, said only in the log: this fails first."""
+    names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    assert any(callable(getattr(torch.cpu, n, None)) for n in names)
+    assert isinstance(train.cpu_has_bf16(), bool)

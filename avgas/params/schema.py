@@ -51,7 +51,7 @@ class Params:
     amp: bool = _f(
         False,
         "separator training in bfloat16 autocast: on CUDA, and on a CPU with bfloat16 instructions "
-        "(AVX512-BF16 or AMX; elsewhere ignored, with a logged line). It trains another model: a separator "
+        "(AVX512-BF16 or AMX; elsewhere ignored, and the log says so). It trains another model: a separator "
         "of its own in the store",
     )
     threads: int = _f(0, "torch CPU threads; 0 = torch's default", min=0, max=256)
