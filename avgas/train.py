@@ -107,11 +107,13 @@ def _settings(p: Params, alignment: str, n_train: int) -> str:
     return hashlib.sha1(json.dumps({**keys, "alignment": alignment, "n": n_train}, sort_keys=True).encode()).hexdigest()
 
 
+BF16_CHECKS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's (private) helpers
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast on
     the CPU emulates it, slower than float32."""
-    cpu = torch.cpu
-    return any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(getattr(torch.cpu, f, lambda: False)() for f in BF16_CHECKS)
 
 
 _said_ignored = False

@@ -149,6 +149,5 @@ def test_amp_on_the_cpu_trains_under_bf16_autocast_only_where_the_cpu_has_bf16(s
 def test_the_cpu_bf16_check_asks_torch_helpers_that_exist():
     """cpu_has_bf16 reads private torch helpers; a torch that renamed both would turn amp off
     everywhere on the CPU, said only in the log: this fails first."""
-    names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    assert any(callable(getattr(torch.cpu, n, None)) for n in names)
+    assert any(callable(getattr(torch.cpu, n, None)) for n in train.BF16_CHECKS)
     assert isinstance(train.cpu_has_bf16(), bool)
